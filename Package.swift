@@ -1,0 +1,71 @@
+// swift-tools-version: 6.2
+//
+// ZPoolKit: finds, opens, imports and protects OpenZFS storage pools, on-disk
+// compatible with OpenZFS 2.1.11. Module layering is described in STYLE.md §2:
+// ZFSFormat (pure codecs) and ZFSDevice (block I/O) sit at the bottom; the
+// executables sit at the top and are the only places that bootstrap logging.
+
+import PackageDescription
+
+let package = Package(
+    name: "ZPoolKit",
+    products: [
+        .library(name: "ZFSFormat", targets: ["ZFSFormat"]),
+        .library(name: "ZFSDevice", targets: ["ZFSDevice"]),
+        .executable(name: "zpk", targets: ["zpk"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        .target(
+            name: "ZFSFormat",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "ZFSDevice",
+            dependencies: [
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ZFSTestSupport",
+            dependencies: ["ZFSFormat", "ZFSDevice"]
+        ),
+        .executableTarget(
+            name: "zpk",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "ZFSFormatTests",
+            dependencies: [
+                "ZFSFormat", "ZFSTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "ZFSDeviceTests",
+            dependencies: ["ZFSDevice", "ZFSTestSupport"]
+        ),
+        .testTarget(
+            name: "ZPKTests",
+            dependencies: ["ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+        ),
+    ]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}
