@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "ZFSFormat", targets: ["ZFSFormat"]),
         .library(name: "ZFSDevice", targets: ["ZFSDevice"]),
+        .library(name: "ZFSImport", targets: ["ZFSImport"]),
         .executable(name: "zpk", targets: ["zpk"]),
     ],
     dependencies: [
@@ -34,16 +35,30 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ZFSImport",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ZPKCLI",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
+                "ZFSImport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
             name: "ZFSTestSupport",
             dependencies: ["ZFSFormat", "ZFSDevice"]
         ),
         .executableTarget(
             name: "zpk",
-            dependencies: [
-                "ZFSFormat",
-                "ZFSDevice",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["ZPKCLI"]
         ),
         .testTarget(
             name: "ZFSFormatTests",
@@ -58,7 +73,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZPKTests",
-            dependencies: ["ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+            dependencies: ["ZPKCLI", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
         ),
     ]
 )

@@ -342,11 +342,14 @@ struct XDRWriter {
     }
 
     /// The XDR size of a list: version and flag words, pairs, terminator.
-    static func listSize(_ list: NVList, depth: Int) throws(FormatError) -> Int {
+    /// With `countingPhantomWords`, adds the 4 bytes OpenZFS's `nvlist_size` counts for each
+    /// empty fixed-width array although no encoder writes them.
+    static func listSize(_ list: NVList, depth: Int, countingPhantomWords: Bool = false) throws(FormatError) -> Int {
         guard depth <= NVList.maximumNestingDepth else {
             throw FormatError(.nestingTooDeep, "lists nest deeper than \(NVList.maximumNestingDepth) levels")
         }
         var size = 16
+        let phantom = countingPhantomWords ? 4 : 0
         for pair in list.pairs {
             size += 4 + 4 + 4 + NativeLayout.align4(pair.name.utf8.count) + 4 + 4
             switch pair.value {
@@ -355,19 +358,22 @@ struct XDRWriter {
             case .int64, .uint64, .hrtime, .double: size += 8
             case .string(let s): size += 4 + NativeLayout.align4(s.utf8.count)
             case .byteArray(let v): size += NativeLayout.align4(v.count)
-            case .int8Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .uint8Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .int16Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .uint16Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .int32Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .uint32Array(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .booleanArray(let v): size += v.isEmpty ? 0 : 4 + 4 * v.count
-            case .int64Array(let v): size += v.isEmpty ? 0 : 4 + 8 * v.count
-            case .uint64Array(let v): size += v.isEmpty ? 0 : 4 + 8 * v.count
+            case .int8Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .uint8Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .int16Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .uint16Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .int32Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .uint32Array(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .booleanArray(let v): size += v.isEmpty ? phantom : 4 + 4 * v.count
+            case .int64Array(let v): size += v.isEmpty ? phantom : 4 + 8 * v.count
+            case .uint64Array(let v): size += v.isEmpty ? phantom : 4 + 8 * v.count
             case .stringArray(let v): size += v.reduce(0) { $0 + 4 + NativeLayout.align4($1.utf8.count) }
-            case .nvlist(let nested): size += try listSize(nested, depth: depth + 1)
+            case .nvlist(let nested):
+                size += try listSize(nested, depth: depth + 1, countingPhantomWords: countingPhantomWords)
             case .nvlistArray(let lists):
-                for nested in lists { size += try listSize(nested, depth: depth + 1) }
+                for nested in lists {
+                    size += try listSize(nested, depth: depth + 1, countingPhantomWords: countingPhantomWords)
+                }
             }
         }
         return size

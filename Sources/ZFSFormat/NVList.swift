@@ -397,7 +397,15 @@ extension NVList {
         }
     }
 
-    /// The number of bytes ``encoded(as:byteOrder:)`` produces (`nvlist_size`).
+    /// The size OpenZFS's `nvlist_size` reports for the XDR encoding. It exceeds
+    /// ``encodedSize(as:)`` by 4 bytes for every empty fixed-width array, whose count word
+    /// OpenZFS counts but never writes (`spec/ondisk.md` §3.3). `zdb -l` checksums this many
+    /// bytes of a label's config area to tell identical labels apart.
+    public func openZFSXDRSize() throws(FormatError) -> Int {
+        try NVList.headerSize + XDRWriter.listSize(self, depth: 0, countingPhantomWords: true)
+    }
+
+    /// The number of bytes ``encoded(as:byteOrder:)`` produces.
     public func encodedSize(as encoding: Encoding) throws(FormatError) -> Int {
         switch encoding {
         case .xdr: try NVList.headerSize + XDRWriter.listSize(self, depth: 0)

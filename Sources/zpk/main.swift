@@ -1,2 +1,4 @@
-// Placeholder until the command line lands.
-print("zpk")
+// The `zpk` executable: everything lives in ZPKCLI so that tests can drive it in-process.
+import ZPKCLI
+
+ZPK.runFromCommandLine()

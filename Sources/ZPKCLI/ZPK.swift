@@ -1,0 +1,59 @@
+// The `zpk` command line: the root command and the table of exit codes.
+//
+// Exit codes (one table for every verb; `docs/cli.md` repeats it):
+//
+//   0   success
+//   1   an error (the message names the device or file and the reason)
+//   2   `zpk label`: no label on the device could be unpacked (zdb's status)
+//   3   refused because the pool is in use on another host (later verbs)
+//   64  usage error (bad arguments; usage is printed)
+
+import ArgumentParser
+
+/// `zpk`: find, inspect, import and protect OpenZFS storage pools.
+public struct ZPK: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "zpk",
+        abstract: "Find, inspect, import and protect OpenZFS storage pools.",
+        discussion: """
+            zpk reads OpenZFS's on-disk formats directly: vdev labels, uberblocks and \
+            zpool.cache files. Its text output matches OpenZFS 2.1.11's own tools byte for \
+            byte where they overlap (zdb -l, zdb -C); --json gives the same facts, with \
+            checksum verdicts, for scripts. Reading commands never write to any device.
+            """,
+        subcommands: [Label.self, Cache.self]
+    )
+
+    public init() {}
+
+    /// Parses the process's arguments, runs the command and exits with its status.
+    public static func runFromCommandLine() {
+        main()
+    }
+}
+
+/// Writes text to standard output exactly as given (no added newline).
+func emit(_ text: String) {
+    print(text, terminator: "")
+}
+
+/// Writes a line to standard error.
+func emitError(_ text: String) {
+    var stream = StandardError()
+    print(text, to: &stream)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            bytes.removeFirst(written)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
