@@ -1,0 +1,155 @@
+// ZFSDevice — block I/O for pool import and label code.
+//
+// Purpose. Everything above this module (label scanning, the MMP activity check, txg sync) reads
+// and writes whole on-disk structures at absolute byte offsets: a 256 KiB vdev label at offset 0,
+// 256 KiB, size − 512 KiB and size − 256 KiB (`vdev_label_offset` in `module/zfs/vdev_label.c`),
+// an uberblock slot inside one. `BlockDevice` is that shape and nothing more: exact-length
+// positioned reads and writes, the device's size, and a durability barrier.
+//
+// What it does NOT guarantee.
+//   - Atomicity. A write that fails part-way may have landed in part (a "torn" write); the error
+//     says how many bytes landed when the implementation knows. OpenZFS tolerates torn label writes
+//     by writing L0/L2 and L1/L3 in separate phases; callers here must do the same.
+//   - Durability before `flush()`. A successful `write` may sit in a cache; only `flush()` (fsync)
+//     is a barrier.
+//   - Exclusive access. Nothing stops another process — or another host, which is what MMP is for —
+//     from writing the same device.
+//   - Asynchrony. Every call blocks its thread. Async callers reach a device through an injected
+//     I/O thread pool (as NIOFS does); never loop over `read` on the cooperative pool.
+//
+// Mechanism. `FileBlockDevice` wraps one file descriptor (SystemPackage `FileDescriptor`): `pread`
+// and `pwrite` in loops until every byte moved, each retried on EINTR, `fsync` for `flush()`. The
+// size is `st_size` for a regular file and `ioctl(BLKGETSIZE64)` for a block device, read once at
+// open. Tests use `InMemoryBlockDevice` (module `ZFSTestSupport`), which injects faults and records
+// a call trace.
+//
+// Invariants.
+//   - A read returns exactly `count` bytes or throws; a read that meets the end of the device
+//     throws `.shortRead` naming how many bytes were available.
+//   - A write never extends a device: a write ending past `sizeInBytes` throws `.outOfRange`
+//     before any byte moves.
+//   - Opening never creates, truncates or blocks: directories, FIFOs, sockets and character
+//     devices are refused with `.notADevice` after a `stat`, before any `open`.
+//
+// Failure cases. A crash between `write` and `flush` loses or keeps the write, at the device's
+// whim. A crash inside a multi-`pwrite` write may keep any prefix of it.
+
+/// A fixed-size array of bytes addressed by absolute offset: a disk, a partition, or a file vdev.
+///
+/// All operations are synchronous and throw ``DeviceError``. Reads and writes are positioned
+/// (`pread`/`pwrite`): they neither use nor move a file offset, so one device may be used from
+/// several threads at once.
+///
+/// Conformers implement ``read(into:atAbsoluteOffset:)``, ``write(from:atAbsoluteOffset:)`` and
+/// ``flush()``; ``read(count:atAbsoluteOffset:)`` and ``write(_:atAbsoluteOffset:)`` are provided.
+///
+/// The corresponding OpenZFS type is `vdev_t` with its `vdev_disk_ops`/`vdev_file_ops`.
+public protocol BlockDevice: Sendable {
+    /// The path the device was opened with, as the caller spelled it (symbolic links unresolved).
+    var path: String { get }
+
+    /// The size of the device in bytes.
+    ///
+    /// For a block device, the size the kernel reports (`ioctl(BLKGETSIZE64)`); for a regular
+    /// file, its `st_size`. Devices never grow: writes past this size are refused.
+    var sizeInBytes: UInt64 { get }
+
+    /// Whether the device is a block device (rather than a regular file standing in for one).
+    var isBlockDevice: Bool { get }
+
+    /// Reads exactly `buffer.count` bytes at the given offset into a buffer, without allocating.
+    ///
+    /// - Parameters:
+    ///   - buffer: The memory to fill. Its `count` is the number of bytes to read; when it is 0,
+    ///     nothing is read.
+    ///   - offset: The absolute byte offset on the device where reading begins.
+    /// - Throws: ``DeviceError`` with code ``DeviceError/Code/shortRead`` if the device ends before
+    ///   `buffer.count` bytes (the bytes before the end are in `buffer`),
+    ///   ``DeviceError/Code/ioError`` if the device fails, ``DeviceError/Code/invalidArgument`` if
+    ///   the range does not fit in `off_t`, ``DeviceError/Code/closed`` after closing.
+    ///
+    /// The corresponding C function is `pread(2)`, called until every byte is read.
+    func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError)
+
+    /// Writes all the bytes of a buffer at the given offset.
+    ///
+    /// - Parameters:
+    ///   - buffer: The bytes to write.
+    ///   - offset: The absolute byte offset on the device where writing begins.
+    /// - Throws: ``DeviceError`` with code ``DeviceError/Code/outOfRange`` if the write would end
+    ///   past ``sizeInBytes`` (nothing is written), ``DeviceError/Code/readOnly`` if the device was
+    ///   opened read-only, ``DeviceError/Code/ioError`` if the device fails (a prefix of the bytes
+    ///   may have landed; the message says how many), ``DeviceError/Code/closed`` after closing.
+    ///
+    /// The corresponding C function is `pwrite(2)`, called until every byte is written.
+    func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError)
+
+    /// Makes every completed write durable.
+    ///
+    /// - Throws: ``DeviceError`` with code ``DeviceError/Code/ioError`` if the device cannot
+    ///   confirm that the data reached stable storage; earlier writes may then be lost.
+    ///
+    /// The corresponding C function is `fsync(2)`.
+    func flush() throws(DeviceError)
+}
+
+extension BlockDevice {
+    /// Reads exactly `count` bytes at the given offset.
+    ///
+    /// - Parameters:
+    ///   - count: The number of bytes to read; must not be negative.
+    ///   - offset: The absolute byte offset on the device where reading begins.
+    /// - Returns: An array of exactly `count` bytes.
+    /// - Throws: ``DeviceError`` with code ``DeviceError/Code/invalidArgument`` for a negative
+    ///   `count`, and everything ``read(into:atAbsoluteOffset:)`` throws — notably
+    ///   ``DeviceError/Code/shortRead`` when the device ends first.
+    ///
+    /// The corresponding C function is `pread(2)`.
+    /// - Complexity: O(`count`).
+    public func read(count: Int, atAbsoluteOffset offset: UInt64) throws(DeviceError) -> [UInt8] {
+        guard count >= 0 else {
+            throw DeviceError(
+                code: .invalidArgument,
+                message: "cannot read \(count) bytes at offset \(hexadecimal(offset)) of \(path): "
+                    + "a byte count cannot be negative",
+                path: path,
+                offset: offset
+            )
+        }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result: Result<Void, DeviceError> = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(DeviceError) in try read(into: buffer, atAbsoluteOffset: offset) }
+        }
+        try result.get()
+        return bytes
+    }
+
+    /// Writes all of `bytes` at the given offset.
+    ///
+    /// Contiguous collections (`[UInt8]`, `ArraySlice<UInt8>`, buffer pointers) are written in
+    /// place; other collections are copied into an array first.
+    ///
+    /// - Parameters:
+    ///   - bytes: The bytes to write.
+    ///   - offset: The absolute byte offset on the device where writing begins.
+    /// - Throws: Everything ``write(from:atAbsoluteOffset:)`` throws.
+    ///
+    /// The corresponding C function is `pwrite(2)`.
+    /// - Complexity: O(`bytes.count`).
+    public func write(_ bytes: some Collection<UInt8>, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        let inPlace: Result<Void, DeviceError>? = bytes.withContiguousStorageIfAvailable { elements in
+            Result { () throws(DeviceError) in
+                try write(from: UnsafeRawBufferPointer(elements), atAbsoluteOffset: offset)
+            }
+        }
+        if let inPlace {
+            try inPlace.get()
+            return
+        }
+        let copy = Array(bytes)
+        let result: Result<Void, DeviceError> = copy.withUnsafeBytes { buffer in
+            Result { () throws(DeviceError) in try write(from: buffer, atAbsoluteOffset: offset) }
+        }
+        try result.get()
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Glibc
+import Testing
+import ZFSDevice
+
+/// A real block device: a temporary file attached to a loop device with `losetup`.
+///
+/// This needs root and `/dev/loop-control` (true on the development machine, where these tests
+/// run). Elsewhere Swift Testing reports the suite as *skipped* with the reason below — visibly,
+/// not silently — and block-device size logic is then covered only by the regular-file tests.
+@Suite(
+    "FileBlockDevice on a loop device",
+    .enabled(if: LoopDevice.isUsable, "needs root, /dev/loop-control and losetup to attach a loop device"),
+    .timeLimit(.minutes(1))
+)
+struct LoopDeviceTests {
+    @Test func sizeComesFromTheKernelNotStSize() throws {
+        try withTemporaryDirectory { directory in
+            let backing = "\(directory)/backing.img"
+            // Not a multiple of 512: the loop device rounds down to whole sectors.
+            try makeSparseFile(at: backing, size: 5 * 1024 * 1024 + 100)
+            let loop = try LoopDevice(attaching: backing)
+            defer { loop.detach() }
+
+            let device = try FileBlockDevice(path: loop.path, mode: .readWrite)
+            defer { try? device.close() }
+            #expect(device.isBlockDevice)
+            #expect(device.sizeInBytes == 5 * 1024 * 1024)  // BLKGETSIZE64; st_size of the node is 0
+            #expect(try FileManager.default.attributesOfItem(atPath: loop.path)[.size] as? UInt64 == 0)
+
+            let last = patternBytes(count: 512, seed: 9)
+            try device.write(last, atAbsoluteOffset: device.sizeInBytes - 512)
+            try device.flush()
+            #expect(try device.read(count: 512, atAbsoluteOffset: device.sizeInBytes - 512) == last)
+            #expect(Array(try contentsOfFile(at: backing)[(5 * 1024 * 1024 - 512)..<(5 * 1024 * 1024)]) == last)
+
+            let error = #expect(throws: DeviceError.self) {
+                try device.read(count: 1024, atAbsoluteOffset: device.sizeInBytes - 512)
+            }
+            #expect(error?.code == .shortRead)
+            #expect(
+                error?.message
+                    == "cannot read 1024 bytes at offset 0x4ffe00 of \(loop.path): only 512 bytes remain (the device is 5242880 bytes)"
+            )
+            let pastEnd = #expect(throws: DeviceError.self) {
+                try device.write(last, atAbsoluteOffset: device.sizeInBytes - 256)
+            }
+            #expect(pastEnd?.code == .outOfRange)
+        }
+    }
+}
+
+/// A loop device attached with `losetup --find --show`, detached with `losetup --detach`.
+struct LoopDevice {
+    let path: String
+
+    static let losetup: String? = ["/usr/sbin/losetup", "/sbin/losetup", "/usr/bin/losetup"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static var isUsable: Bool {
+        geteuid() == 0 && losetup != nil && FileManager.default.fileExists(atPath: "/dev/loop-control")
+    }
+
+    init(attaching file: String) throws {
+        let output = try Self.run(["--find", "--show", file])
+        path = output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func detach() {
+        _ = try? Self.run(["--detach", path])
+    }
+
+    private static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: losetup ?? "/usr/sbin/losetup")
+        process.arguments = arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr  // losetup warns about the deliberately odd file size
+        try process.run()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        let diagnostics = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let reason = String(decoding: diagnostics, as: UTF8.self)
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "losetup \(arguments) failed: \(reason)"])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
