@@ -54,7 +54,10 @@ let package = Package(
         ),
         .target(
             name: "ZFSTestSupport",
-            dependencies: ["ZFSFormat", "ZFSDevice"]
+            dependencies: [
+                "ZFSFormat", "ZFSDevice",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .executableTarget(
             name: "zpk",
@@ -69,7 +72,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ZFSDeviceTests",
-            dependencies: ["ZFSDevice", "ZFSTestSupport"]
+            dependencies: [
+                "ZFSDevice", "ZFSTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .testTarget(
             name: "ZPKTests",
