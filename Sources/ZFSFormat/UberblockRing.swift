@@ -69,8 +69,11 @@ public struct UberblockRing: Hashable, Sendable {
 
     /// The absolute device offset of slot `index` of the label at `labelOffset`: the verifier
     /// of the slot's embedded checksum.
+    ///
+    /// Computed modulo 2^64, as the `uint64_t` arithmetic of OpenZFS is, so an absurd
+    /// `labelOffset` gives a wrong verifier (and a failed checksum), never a trap.
     public func slotOffset(_ index: Int, labelOffset: UInt64) -> UInt64 {
-        labelOffset + UInt64(slotOffsetInLabel(index))
+        labelOffset &+ UInt64(slotOffsetInLabel(index))
     }
 
     /// The slot a txg sync writes: `txg mod count`, or `txg mod (count - 1)` with multihost on.
@@ -172,7 +175,7 @@ public struct UberblockRing: Hashable, Sendable {
                 "an uberblock ring is \(byteCount) bytes, but \(ring.count) were given",
                 offset: min(ring.count, byteCount))
         }
-        return EmbeddedChecksum.verifyUnchecked(ring, absoluteOffset: labelOffset + UInt64(offsetInLabel))
+        return EmbeddedChecksum.verifyUnchecked(ring, absoluteOffset: labelOffset &+ UInt64(offsetInLabel))
     }
 
     // MARK: - Writing
@@ -248,7 +251,7 @@ public struct UberblockRing: Hashable, Sendable {
         var ring = [UInt8](repeating: 0, count: byteCount)
         ring.withUnsafeMutableBytes { all in
             uberblock.write(into: all, byteOrder: order)
-            EmbeddedChecksum.sealUnchecked(all, absoluteOffset: labelOffset + UInt64(offsetInLabel), byteOrder: order)
+            EmbeddedChecksum.sealUnchecked(all, absoluteOffset: labelOffset &+ UInt64(offsetInLabel), byteOrder: order)
         }
         return ring
     }

@@ -128,8 +128,8 @@ public struct VdevLabel: Sendable {
                 rebasing: label[Self.configBlockOffset..<(Self.configBlockOffset + Self.configBlockByteCount)])
             return (
                 BootEnvironment(decodingBlock: boot),
-                EmbeddedChecksum.verifyUnchecked(boot, absoluteOffset: absoluteOffset + UInt64(Self.bootEnvironmentOffset)),
-                EmbeddedChecksum.verifyUnchecked(config, absoluteOffset: absoluteOffset + UInt64(Self.configBlockOffset))
+                EmbeddedChecksum.verifyUnchecked(boot, absoluteOffset: absoluteOffset &+ UInt64(Self.bootEnvironmentOffset)),
+                EmbeddedChecksum.verifyUnchecked(config, absoluteOffset: absoluteOffset &+ UInt64(Self.configBlockOffset))
             )
         }
     }
@@ -179,7 +179,7 @@ public struct VdevLabel: Sendable {
     ///   `.badMagic` when there is no trailer; `offset` is the trailer's offset in the label.
     public func verifiedConfigBytes() throws(FormatError) -> ArraySlice<UInt8> {
         let trailer = Self.configBlockOffset + Self.configCapacity
-        let blockOffset = "0x" + String(absoluteOffset + UInt64(Self.configBlockOffset), radix: 16)
+        let blockOffset = "0x" + String(absoluteOffset &+ UInt64(Self.configBlockOffset), radix: 16)
         switch configChecksum {
         case .valid:
             return configBytes
@@ -223,7 +223,7 @@ public struct VdevLabel: Sendable {
     /// freshly initialised label (or an idle spare / cache device) that has no usable uberblock.
     public func initializedRingChecksum() -> EmbeddedChecksum.Status {
         ringBytes.withUnsafeBytes {
-            EmbeddedChecksum.verifyUnchecked($0, absoluteOffset: absoluteOffset + UInt64(Self.uberblockRingOffset))
+            EmbeddedChecksum.verifyUnchecked($0, absoluteOffset: absoluteOffset &+ UInt64(Self.uberblockRingOffset))
         }
     }
 
@@ -385,13 +385,13 @@ public struct VdevLabel: Sendable {
             let boot = UnsafeMutableRawBufferPointer(
                 rebasing: all[bootEnvironmentOffset..<(bootEnvironmentOffset + bootEnvironmentByteCount)])
             bootEnvironment.write(
-                into: boot, absoluteOffset: labelOffset + UInt64(bootEnvironmentOffset), byteOrder: byteOrder)
+                into: boot, absoluteOffset: labelOffset &+ UInt64(bootEnvironmentOffset), byteOrder: byteOrder)
 
             let config = UnsafeMutableRawBufferPointer(
                 rebasing: all[configBlockOffset..<(configBlockOffset + configBlockByteCount)])
             config.copyBytes(from: configPacked)
             EmbeddedChecksum.sealUnchecked(
-                config, absoluteOffset: labelOffset + UInt64(configBlockOffset), byteOrder: byteOrder)
+                config, absoluteOffset: labelOffset &+ UInt64(configBlockOffset), byteOrder: byteOrder)
 
             UnsafeMutableRawBufferPointer(rebasing: all[uberblockRingOffset...]).copyBytes(from: ringBytes)
         }

@@ -364,3 +364,19 @@ import ZFSTestSupport
         #expect(badRing?.code == .invalidSize)
     }
 }
+
+extension VdevLabelTests {
+    @Test func absurdOffsetsNeverTrap() throws {
+        // Offsets come from the caller, not the bytes, but a wrong one must still only fail checksums.
+        let bytes = try LabelFixture.label0()
+        let label = try VdevLabel(decoding: bytes, absoluteOffset: .max, index: 3)
+        #expect(label.configChecksum == .mismatch(byteOrder: .little))
+        #expect(label.uberblockSlots(ashift: 9).allSatisfy { !$0.isUsable })
+        #expect(label.initializedRingChecksum() == .mismatch(byteOrder: .little))
+        #expect(throws: FormatError.self) { try label.verifiedConfigBytes() }
+        let encoded = try VdevLabel.encode(
+            configPacked: [], ring: .initialized(template: LabelFixture.sampleUberblock(txg: 1, timestamp: 1)),
+            labelOffset: .max - 5, byteOrder: .big)
+        #expect(try VdevLabel(decoding: encoded, absoluteOffset: .max - 5, index: 0).configChecksum == .valid(byteOrder: .big))
+    }
+}
