@@ -78,6 +78,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "ZFSImportTests",
+            dependencies: ["ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+        ),
+        .testTarget(
             name: "ZPKTests",
             dependencies: ["ZPKCLI", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
         ),
