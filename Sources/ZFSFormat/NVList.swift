@@ -331,7 +331,10 @@ extension NVList {
     /// zero-filled after the list). A NATIVE stream must be in the host's byte order unless
     /// `acceptingForeignNative` is true (OpenZFS never byte-swaps a native stream; we can).
     ///
-    /// - Parameter bytes: the packed list, starting with its 4-byte header.
+    /// - Parameters:
+    ///   - bytes: the packed list, starting with its 4-byte header.
+    ///   - acceptingForeignNative: whether to byte-swap a NATIVE list written on a host of the
+    ///     other byte order instead of refusing it as OpenZFS does.
     /// - Throws: ``FormatError`` with the offset of the first byte that makes no sense:
     ///   `.truncated`, `.invalidHeader`, `.unsupportedEncoding`, `.invalidSize`, `.invalidName`,
     ///   `.invalidType`, `.invalidValue`, `.nestingTooDeep`.
@@ -348,7 +351,13 @@ extension NVList {
         }
     }
 
-    /// Decodes a packed list from raw memory; see ``init(decoding:acceptingForeignNative:)``.
+    /// Decodes a packed list from raw memory; see
+    /// ``init(decoding:acceptingForeignNative:)-(Collection<UInt8>,_)``.
+    ///
+    /// - Parameters:
+    ///   - raw: the packed list, starting with its 4-byte header.
+    ///   - acceptingForeignNative: whether to read a NATIVE list of the other byte order.
+    /// - Throws: ``FormatError``, as the collection overload.
     public init(decoding raw: UnsafeRawBufferPointer, acceptingForeignNative: Bool = false) throws(FormatError) {
         guard raw.count >= NVList.headerSize else {
             throw FormatError(.truncated, "a packed nvlist needs a 4-byte header, but only \(raw.count) bytes are there", offset: 0)
