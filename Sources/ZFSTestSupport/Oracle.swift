@@ -1,0 +1,569 @@
+// zpk-oracle from Swift: real OpenZFS 2.1.11 (libzpool) acting as another host.
+//
+// Purpose. ZPoolKit's import scan, pool host and MMP code must agree with OpenZFS itself.
+// `Tools/zpk-oracle` is a small C program linked against Debian's libzpool; it lists importable
+// pools exactly as `zpool import` would see them (spa_tryimport), creates pools on plain files,
+// imports them with the real MMP activity check, and holds them imported (or "crashes" while
+// holding them). Each process claims its own host id, so two processes act as two hosts sharing
+// the same files. Its output contract is in Tools/zpk-oracle/README.md.
+//
+// Mechanism. `ZPKOracle.build()` runs `scripts/build-oracle` once per test process (cached,
+// thread-safe) into `.build-oracle/`. `run` and `start` spawn the binary with `posix_spawn` in
+// its own process group, stdin from /dev/null, stdout and stderr into files in a private
+// temporary directory (no pipe can fill up), and a polling `waitpid` that kills the group when
+// the deadline passes. `parseTryImport` turns `tryimport` output into `Pool`/`Vdev` values.
+//
+// Invariants. The child never inherits the test runner's environment: it gets
+// `ZPKOracle.baseEnvironment` (PATH, LC_ALL=C, TZ=UTC) plus what the caller passes, so a stray
+// ZFS_HOSTID or ZFS_DEBUG in the shell cannot change its answers. Pass `--hostid` explicitly.
+//
+// Failure cases. A failed build throws (never skips) with the advice to run
+// scripts/install-openzfs; a run that outlives its timeout is killed and throws with whatever
+// it printed.
+
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Namespace for zpk-oracle, the libzpool-based OpenZFS host used by interop tests.
+public enum ZPKOracle {
+    /// The error every oracle helper throws.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var stdout: String
+        public var stderr: String
+
+        public init(_ message: String, stdout: String = "", stderr: String = "") {
+            self.message = message
+            self.stdout = stdout
+            self.stderr = stderr
+        }
+
+        public var description: String {
+            var text = "zpk-oracle: \(message)"
+            if !stdout.isEmpty { text += "\n--- stdout\n\(stdout)" }
+            if !stderr.isEmpty { text += "\n--- stderr\n\(stderr)" }
+            return text
+        }
+    }
+
+    /// The checkout this file belongs to (Sources/ZFSTestSupport/Oracle.swift → root).
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // ZFSTestSupport
+        .deletingLastPathComponent()  // Sources
+        .deletingLastPathComponent()  // package root
+
+    /// Where `build()` puts the binary (ignored by git through `.build*`).
+    public static let buildDirectory: URL = packageRoot.appendingPathComponent(".build-oracle")
+
+    /// The environment every child starts from; `run`/`start` add the caller's entries on top.
+    public static let baseEnvironment: [String: String] = [
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "LC_ALL": "C",
+        "TZ": "UTC",
+    ]
+
+    // MARK: Building
+
+    private final class BuildCache: @unchecked Sendable {
+        let lock = NSLock()
+        var outcome: Result<URL, Failure>?
+    }
+
+    private static let buildCache = BuildCache()
+
+    /// Builds zpk-oracle (once per process; later calls return the cached answer) and returns
+    /// the binary's URL. Throws when OpenZFS's development files are missing.
+    public static func build() throws -> URL {
+        buildCache.lock.lock()
+        defer { buildCache.lock.unlock() }
+        if let outcome = buildCache.outcome { return try outcome.get() }
+        let outcome: Result<URL, Failure>
+        do {
+            outcome = .success(try runBuildScript())
+        } catch let failure as Failure {
+            outcome = .failure(failure)
+        } catch {
+            outcome = .failure(Failure("building zpk-oracle failed: \(error)"))
+        }
+        buildCache.outcome = outcome
+        return try outcome.get()
+    }
+
+    private static func runBuildScript() throws -> URL {
+        let script = packageRoot.appendingPathComponent("scripts/build-oracle").path
+        let output = try spawnAndWait(
+            executable: "/bin/bash", arguments: [script, buildDirectory.path],
+            environment: baseEnvironment, timeout: .seconds(300))
+        let binary = buildDirectory.appendingPathComponent("zpk-oracle")
+        guard output.status == 0, FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw Failure(
+                "scripts/build-oracle exited \(output.status): zpk-oracle could not be built. "
+                    + "Run scripts/install-openzfs (OpenZFS 2.1.11 libzpool and headers, gcc, make; "
+                    + "needs root or sudo), then run the tests again.",
+                stdout: output.stdout, stderr: output.stderr)
+        }
+        return binary
+    }
+
+    // MARK: Running
+
+    /// Runs `zpk-oracle ARGS...` to completion. `status` is the exit status (0 ok, 1 error,
+    /// 2 usage, 3 pool active on another host); a run that outlives `timeout` is killed and
+    /// throws, as does death by a signal.
+    public static func run(
+        _ args: [String], environment: [String: String] = [:], timeout: Duration
+    ) throws -> (stdout: String, stderr: String, status: Int32) {
+        let binary = try build()
+        let output = try spawnAndWait(
+            executable: binary.path, arguments: args,
+            environment: baseEnvironment.merging(environment) { $1 }, timeout: timeout)
+        return (output.stdout, output.stderr, output.status)
+    }
+
+    /// Starts `zpk-oracle ARGS...` in the background (for `hold`). Stop it with `terminate()`
+    /// or `kill()`; it is killed when the handle is deallocated.
+    public static func start(_ args: [String], environment: [String: String] = [:]) throws -> Background {
+        let binary = try build()
+        return try Background(
+            executable: binary.path, arguments: args,
+            environment: baseEnvironment.merging(environment) { $1 })
+    }
+
+    /// A zpk-oracle process running in the background.
+    public final class Background: @unchecked Sendable {
+        /// Its process id (also its process group id).
+        public let pid: pid_t
+        public let commandLine: String
+        private let files: OutputFiles
+        private let lock = NSLock()
+        private var exitStatus: Int32?
+
+        fileprivate init(executable: String, arguments: [String], environment: [String: String]) throws {
+            commandLine = ([executable] + arguments).joined(separator: " ")
+            files = try OutputFiles()
+            do {
+                pid = try ZPKOracle.spawn(executable, arguments, environment, files)
+            } catch {
+                files.remove()
+                throw error
+            }
+        }
+
+        deinit {
+            if reap(blocking: false) == nil {
+                Glibc.kill(-pid, SIGKILL)
+                _ = reap(blocking: true)
+            }
+            files.remove()
+        }
+
+        /// What it has printed so far.
+        public var stdout: String { files.stdout() }
+        public var stderr: String { files.stderr() }
+
+        /// Waits until stdout has a line starting with `prefix` and returns that line. Throws if
+        /// the process exits first or `timeout` passes (the process keeps running then).
+        @discardableResult
+        public func waitForLine(startingWith prefix: String, timeout: Duration) throws -> String {
+            let deadline = ContinuousClock.now.advanced(by: timeout)
+            while true {
+                let text = stdout
+                // Complete lines only: the child may be in the middle of writing the last one.
+                let complete = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                if let line = complete.first(where: { $0.hasPrefix(prefix) }) {
+                    return String(line)
+                }
+                if let status = reap(blocking: false) {
+                    throw Failure(
+                        "\(commandLine) exited \(status) before printing '\(prefix)'", stdout: text,
+                        stderr: stderr)
+                }
+                if ContinuousClock.now >= deadline {
+                    throw Failure(
+                        "\(commandLine) printed no '\(prefix)' line within \(timeout)", stdout: text,
+                        stderr: stderr)
+                }
+                usleep(20_000)
+            }
+        }
+
+        /// Sends `signal` to the process (not its group).
+        public func send(_ signal: Int32) {
+            if reap(blocking: false) == nil { Glibc.kill(pid, signal) }
+        }
+
+        /// SIGTERM (hold exports and exits 0), then waits up to `timeout`.
+        public func terminate(timeout: Duration = .seconds(30)) throws -> (stdout: String, stderr: String, status: Int32) {
+            send(SIGTERM)
+            return try wait(timeout: timeout)
+        }
+
+        /// SIGKILL to the whole group: a host that dies without exporting.
+        public func kill() {
+            if reap(blocking: false) == nil {
+                Glibc.kill(-pid, SIGKILL)
+                _ = reap(blocking: true)
+            }
+        }
+
+        /// Waits for the process to exit; kills it and throws after `timeout`.
+        public func wait(timeout: Duration) throws -> (stdout: String, stderr: String, status: Int32) {
+            let deadline = ContinuousClock.now.advanced(by: timeout)
+            while true {
+                if let status = reap(blocking: false) {
+                    if status < 0 {
+                        throw Failure("\(commandLine) was killed by signal \(-status)", stdout: stdout, stderr: stderr)
+                    }
+                    return (stdout, stderr, status)
+                }
+                if ContinuousClock.now >= deadline {
+                    kill()
+                    throw Failure(
+                        "\(commandLine) did not exit within \(timeout); killed it", stdout: stdout, stderr: stderr)
+                }
+                usleep(10_000)
+            }
+        }
+
+        /// The exit status once the process has ended (negative: killed by that signal).
+        private func reap(blocking: Bool) -> Int32? {
+            lock.lock()
+            defer { lock.unlock() }
+            if let exitStatus { return exitStatus }
+            var raw: Int32 = 0
+            while true {
+                let reaped = waitpid(pid, &raw, blocking ? 0 : WNOHANG)
+                if reaped == pid {
+                    let status = decodeWaitStatus(raw)
+                    exitStatus = status
+                    return status
+                }
+                if reaped == -1 && errno == EINTR { continue }
+                return nil
+            }
+        }
+    }
+
+    // MARK: Process plumbing
+
+    /// A private directory holding a child's stdout and stderr files.
+    private final class OutputFiles: @unchecked Sendable {
+        let directory: String
+        var stdoutPath: String { directory + "/stdout" }
+        var stderrPath: String { directory + "/stderr" }
+
+        init() throws {
+            var template = Array((temporaryBase + "/zpk-oracle-run.XXXXXX").utf8CString)
+            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+                throw Failure("mkdtemp failed: \(String(cString: strerror(errno)))")
+            }
+            directory = String(cString: made)
+        }
+
+        func stdout() -> String { read(stdoutPath) }
+        func stderr() -> String { read(stderrPath) }
+
+        private func read(_ path: String) -> String {
+            guard let data = FileManager.default.contents(atPath: path) else { return "" }
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    private struct Output {
+        var stdout: String
+        var stderr: String
+        var status: Int32
+    }
+
+    /// Exit status, or minus the signal number that killed it.
+    private static func decodeWaitStatus(_ raw: Int32) -> Int32 {
+        let signal = raw & 0x7F
+        return signal == 0 ? (raw >> 8) & 0xFF : -signal
+    }
+
+    private static func spawn(
+        _ executable: String, _ arguments: [String], _ environment: [String: String], _ files: OutputFiles
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, files.stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, files.stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Own process group; default signal dispositions and an empty mask, whatever the test
+        // runner uses for itself (hold relies on receiving SIGTERM).
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
+        guard rc == 0 else {
+            throw Failure("cannot start \(executable): \(String(cString: strerror(rc)))")
+        }
+        return pid
+    }
+
+    private static func spawnAndWait(
+        executable: String, arguments: [String], environment: [String: String], timeout: Duration
+    ) throws -> Output {
+        let commandLine = ([executable] + arguments).joined(separator: " ")
+        let files = try OutputFiles()
+        defer { files.remove() }
+        let pid = try spawn(executable, arguments, environment, files)
+
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var pause: UInt32 = 1_000
+        var raw: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &raw, WNOHANG)
+            if reaped == pid { break }
+            if reaped == -1 && errno != EINTR {
+                throw Failure("waitpid for \(commandLine): \(String(cString: strerror(errno)))")
+            }
+            if ContinuousClock.now >= deadline {
+                kill(-pid, SIGKILL)
+                while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+                throw Failure(
+                    "\(commandLine) did not finish within \(timeout); killed it",
+                    stdout: files.stdout(), stderr: files.stderr())
+            }
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+        let status = decodeWaitStatus(raw)
+        if status < 0 {
+            throw Failure(
+                "\(commandLine) was killed by signal \(-status)", stdout: files.stdout(), stderr: files.stderr())
+        }
+        return Output(stdout: files.stdout(), stderr: files.stderr(), status: status)
+    }
+
+    // MARK: Output parsing
+
+    /// Decodes one field value: "-" is absent, `%XX` is the byte XX.
+    public static func decodeValue(_ raw: Substring) -> String? {
+        if raw == "-" { return nil }
+        guard raw.contains("%") else { return String(raw) }
+        var bytes: [UInt8] = []
+        var iterator = raw.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The `key=value` fields of a result line (the words without '=' are skipped), decoded.
+    /// Absent values ("-") are left out.
+    public static func fields(of line: some StringProtocol) -> [String: String] {
+        var result: [String: String] = [:]
+        for word in line.split(separator: " ") {
+            guard let equals = word.firstIndex(of: "=") else { continue }
+            let key = String(word[..<equals])
+            if let value = decodeValue(Substring(word[word.index(after: equals)...])) { result[key] = value }
+        }
+        return result
+    }
+
+    /// The last line of `stdout` (the `RESULT ...` line), or nil.
+    public static func resultLine(_ stdout: String) -> String? {
+        stdout.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }).map(String.init)
+    }
+
+    /// One vdev line of `tryimport`.
+    public struct Vdev: Hashable, Sendable, CustomStringConvertible {
+        /// `root`, `mirror`, `raidz`, `file`, `disk`, `missing`, `hole`, ...
+        public var type: String
+        public var guid: UInt64
+        public var path: String?
+        /// zpool's state name: ONLINE, DEGRADED, FAULTED, OFFLINE, UNAVAIL, REMOVED, SPLIT, UNKNOWN.
+        public var state: String
+        /// The vdev_aux_t name in lower case: none, open_failed, corrupt_data, no_replicas, ...
+        public var aux: String
+        public var children: [Vdev]
+        /// Every field of the line, decoded (also id, nparity, class, vs_state, vs_aux, ...).
+        public var fields: [String: String]
+
+        /// This vdev and all below it, depth first.
+        public var allVdevs: [Vdev] { [self] + children.flatMap(\.allVdevs) }
+        /// The vdevs without children below (and including) this one.
+        public var leaves: [Vdev] { children.isEmpty ? [self] : children.flatMap(\.leaves) }
+        /// The first vdev at or below this one whose path is `path`.
+        public func vdev(path: String) -> Vdev? { allVdevs.first { $0.path == path } }
+
+        public var description: String {
+            "\(type) \(path ?? String(guid)) \(state)/\(aux)"
+                + (children.isEmpty ? "" : " [" + children.map(\.description).joined(separator: ", ") + "]")
+        }
+    }
+
+    /// One pool of `tryimport`, with its vdev tree.
+    public struct Pool: Hashable, Sendable, CustomStringConvertible {
+        public var name: String
+        public var guid: UInt64
+        /// Label pool state: ACTIVE, EXPORTED, DESTROYED, ...
+        public var state: String
+        /// The root vdev's state name (what `zpool import` prints after `state:`).
+        public var health: String
+        public var hostID: UInt64
+        public var hostname: String?
+        /// Txg of the uberblock the load selected (nil if the load never got that far).
+        public var txg: UInt64?
+        /// `none` when no activity check ran, else ACTIVE, INACTIVE or NO_HOSTID.
+        public var mmpState: String
+        /// What `zpk-oracle import` would do: import, needs-force, blocked-active,
+        /// blocked-no-hostid or unavailable.
+        public var action: String
+        /// The status `zpool import` would show (OK, MISSING_DEV_R, HOSTID_MISMATCH, ...).
+        public var status: String
+        /// Every status condition that holds, in zpool's order of precedence.
+        public var reasons: [String]
+        /// The "see:" message id, e.g. ZFS-8000-2Q.
+        public var messageID: String?
+        public var root: Vdev
+        /// Every field of the pool line, decoded.
+        public var fields: [String: String]
+
+        public var description: String {
+            "\(name) \(guid) \(state) \(health) action=\(action) status=\(status) \(root)"
+        }
+    }
+
+    /// Parses `tryimport`'s stdout. Throws on a line it cannot read or a vdev line with no pool.
+    public static func parseTryImport(_ stdout: String) throws -> [Pool] {
+        var pools: [Pool] = []
+        var current: (fields: [String: String], name: String)?
+        // The vdev lines of the current pool, with their depths (root = 0).
+        var vdevLines: [(depth: Int, vdev: Vdev)] = []
+
+        func finishPool() throws {
+            guard let (fields, name) = current else { return }
+            var index = 0
+            guard let root = buildTree(vdevLines, &index, depth: 0), index == vdevLines.count else {
+                throw Failure("tryimport: pool \(name) has a malformed vdev tree", stdout: stdout)
+            }
+            func number(_ key: String, hex: Bool = false) throws -> UInt64 {
+                guard let text = fields[key] else {
+                    throw Failure("tryimport: pool \(name) lacks \(key)", stdout: stdout)
+                }
+                let digits = hex && text.hasPrefix("0x") ? text.dropFirst(2) : Substring(text)
+                guard let value = UInt64(digits, radix: hex ? 16 : 10) else {
+                    throw Failure("tryimport: pool \(name) has a bad \(key) '\(text)'", stdout: stdout)
+                }
+                return value
+            }
+            pools.append(
+                Pool(
+                    name: name, guid: try number("guid"), state: fields["state"] ?? "UNKNOWN",
+                    health: fields["health"] ?? "UNKNOWN", hostID: try number("hostid", hex: true),
+                    hostname: fields["hostname"], txg: fields["txg"].flatMap { UInt64($0) },
+                    mmpState: fields["mmp_state"] ?? "none", action: fields["action"] ?? "",
+                    status: fields["status"] ?? "OK",
+                    reasons: fields["reasons"].map { $0.split(separator: ",").map(String.init) } ?? [],
+                    messageID: fields["msgid"], root: root, fields: fields))
+            current = nil
+            vdevLines = []
+        }
+
+        for line in stdout.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("pool ") {
+                try finishPool()
+                let words = line.split(separator: " ")
+                guard words.count >= 2, let name = decodeValue(words[1]) else {
+                    throw Failure("tryimport: bad pool line '\(line)'", stdout: stdout)
+                }
+                current = (fields(of: line), name)
+            } else if line.hasPrefix(" ") {
+                let indent = line.prefix { $0 == " " }.count
+                let body = line.dropFirst(indent)
+                guard body.hasPrefix("vdev "), indent >= 2, indent % 2 == 0, current != nil else {
+                    throw Failure("tryimport: unexpected line '\(line)'", stdout: stdout)
+                }
+                let f = fields(of: body)
+                guard let type = f["type"], let guid = f["guid"].flatMap({ UInt64($0) }) else {
+                    throw Failure("tryimport: bad vdev line '\(line)'", stdout: stdout)
+                }
+                vdevLines.append(
+                    (
+                        indent / 2 - 1,
+                        Vdev(
+                            type: type, guid: guid, path: f["path"], state: f["state"] ?? "UNKNOWN",
+                            aux: f["aux"] ?? "none", children: [], fields: f)
+                    ))
+            } else if line.hasPrefix("RESULT ") {
+                try finishPool()
+            }
+            // Other lines (none today) are ignored so the format can grow.
+        }
+        try finishPool()
+        return pools
+    }
+
+    /// Rebuilds a tree from (depth, vdev) lines in pre-order.
+    private static func buildTree(_ lines: [(depth: Int, vdev: Vdev)], _ index: inout Int, depth: Int) -> Vdev? {
+        guard index < lines.count, lines[index].depth == depth else { return nil }
+        var vdev = lines[index].vdev
+        index += 1
+        while index < lines.count, lines[index].depth > depth {
+            guard let child = buildTree(lines, &index, depth: depth + 1) else { return nil }
+            vdev.children.append(child)
+        }
+        return vdev
+    }
+
+    // MARK: Conveniences
+
+    /// Runs `tryimport` over `directories` as `hostID` and parses the answer.
+    public static func tryImport(
+        directories: [String], hostID: UInt32, timeout: Duration = .seconds(120)
+    ) throws -> [Pool] {
+        let args = ["tryimport"] + directories.flatMap { ["-d", $0] } + ["--hostid", String(hostID, radix: 16)]
+        let out = try run(args, timeout: timeout)
+        guard out.status == 0, out.stdout.split(separator: "\n").last?.hasPrefix("RESULT ok") == true else {
+            throw Failure("tryimport exited \(out.status)", stdout: out.stdout, stderr: out.stderr)
+        }
+        return try parseTryImport(out.stdout)
+    }
+
+    /// A fresh, empty directory under the system's temporary directory (`mktemp -d`). The
+    /// caller removes it.
+    public static func makeTemporaryDirectory(_ label: String = "zpk-oracle") throws -> URL {
+        var template = Array((temporaryBase + "/\(label).XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw Failure("mkdtemp failed: \(String(cString: strerror(errno)))")
+        }
+        return URL(fileURLWithPath: String(cString: made), isDirectory: true)
+    }
+
+    /// The system's temporary directory without a trailing slash and with symbolic links
+    /// resolved, so paths built here match the absolute paths zpk-oracle writes into labels.
+    static var temporaryBase: String {
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).resolvingSymlinksInPath().path
+        return base.count > 1 && base.hasSuffix("/") ? String(base.dropLast()) : base
+    }
+}
