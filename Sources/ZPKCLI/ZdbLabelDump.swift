@@ -18,8 +18,9 @@
 //   6. Exit status: 2 when no label unpacked, 1 when any label failed to read or unpack,
 //      else 0.
 //
-// Deliberate differences: a FIFO, socket or character device is refused at once (zdb opens
-// it and blocks forever waiting for a writer); everything else matches byte for byte.
+// Deliberate differences: a FIFO or socket is refused at once (zdb opens a FIFO and blocks
+// forever waiting for a writer); a directory or character device prints zdb's four "failed
+// to read" lines without being opened. Everything else matches byte for byte.
 
 import SystemPackage
 import ZFSDevice
@@ -142,8 +143,10 @@ enum ZdbLabelDump {
         do {
             device = try FileBlockDevice(path: resolved)
         } catch {
-            if error.code == .notADevice, isDirectory(resolved) {
-                // zdb opens a directory, reads nothing, and finds no config.
+            if error.code == .notADevice, isDirectory(resolved) || isCharacterDevice(resolved) {
+                // zdb opens a directory or a character device (/dev/null), reads nothing, and
+                // finds no config. We do not open them: a character device can have side
+                // effects on open (a tape rewinds), and the answer is the same.
                 let text = (0..<LabelLayout.labelCount).map { "failed to read label \($0)\n" }.joined()
                 return Output(text: text, status: 2)
             }
@@ -260,6 +263,11 @@ enum ZdbLabelDump {
     static func fileExists(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0
+    }
+
+    static func isCharacterDevice(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -34,7 +34,7 @@ import ZFSTestSupport
     }
 
     @Test func uberblocksOfRebuiltDeviceMatchSavedZdbOutput() throws {
-        try withTemporaryDirectory { directory in
+        try withScratchDirectory { directory in
             let path = try Self.rebuiltDevice(in: directory)
             let output = ZdbLabelDump.run(path: path, uberblocks: true)
             #expect(output.text == (try Fixtures.text("label0-raidz-leaf.zdb-lu.txt")))
@@ -43,7 +43,7 @@ import ZFSTestSupport
     }
 
     @Test func quarterMegabyteFileMatchesSavedZdbOutput() throws {
-        try withTemporaryDirectory { directory in
+        try withScratchDirectory { directory in
             let path = directory.appendingPathComponent("label0.bin").path
             try Data(Fixtures.bytes("label0-raidz-leaf.bin")).write(to: URL(fileURLWithPath: path))
             let output = ZdbLabelDump.run(path: path, uberblocks: true)
@@ -64,7 +64,7 @@ import ZFSTestSupport
     }
 
     @Test func fifoIsRefusedInsteadOfBlocking() throws {
-        try withTemporaryDirectory { directory in
+        try withScratchDirectory { directory in
             let path = directory.appendingPathComponent("fifo").path
             #expect(mkfifo(path, 0o600) == 0)
             let output = ZdbLabelDump.run(path: path, uberblocks: false)
@@ -74,7 +74,7 @@ import ZFSTestSupport
     }
 
     @Test func jsonVerdictsTellCopiedLabelsFromGenuineOnes() throws {
-        try withTemporaryDirectory { directory in
+        try withScratchDirectory { directory in
             let path = try Self.rebuiltDevice(in: directory)
             let output = LabelJSONReport.run(path: path)
             // Only label 0 sits at the offset its checksums were computed for.
@@ -100,7 +100,7 @@ import ZFSTestSupport
     @Test func cacheShowErrorsMatchZdb() throws {
         let missing = CacheShow.run(path: "/nonexistent/zpool.cache", json: false)
         #expect(missing == .init(stdout: "cannot open '/nonexistent/zpool.cache': No such file or directory\n", stderr: "", status: 1))
-        try withTemporaryDirectory { directory in
+        try withScratchDirectory { directory in
             let empty = directory.appendingPathComponent("empty.cache")
             try Data().write(to: empty)
             #expect(CacheShow.run(path: empty.path, json: false) == .init(stdout: "", stderr: "failed to unpack nvlist", status: 1))
@@ -109,7 +109,7 @@ import ZFSTestSupport
 }
 
 /// Runs `body` with a fresh directory under /tmp, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+func withScratchDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("zpk-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: url) }
