@@ -243,14 +243,21 @@ enum ZdbLabelDump {
         return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
     }
 
-    /// `asctime(localtime(&t))`, newline included; "(null)" where glibc gives up, as printf does.
+    /// `asctime(localtime(&t))`, newline included, as glibc formats it: "(null)" (with no
+    /// newline, as printf prints a NULL string) where `localtime` gives up, and years past
+    /// 9999 printed in full (glibc's `asctime` does; `asctime_r` refuses them).
     static func localAsctime(_ seconds: UInt64) -> String {
         var time = time_t(truncatingIfNeeded: Int64(bitPattern: seconds))
         var parts = tm()
-        guard localtime_r(&time, &parts) != nil else { return "(null)" }
-        var buffer = [CChar](repeating: 0, count: 64)
-        guard asctime_r(&parts, &buffer) != nil else { return "(null)" }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard localtime_r(&time, &parts) != nil, parts.tm_year <= Int32.max - 1900 else { return "(null)" }
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let day = days.indices.contains(Int(parts.tm_wday)) ? days[Int(parts.tm_wday)] : "???"
+        let month = months.indices.contains(Int(parts.tm_mon)) ? months[Int(parts.tm_mon)] : "???"
+        func two(_ n: Int32) -> String { n < 10 && n >= 0 ? "0\(n)" : "\(n)" }
+        let mday = String(parts.tm_mday)
+        let paddedDay = String(repeating: " ", count: max(0, 3 - mday.count)) + mday
+        return "\(day) \(month)\(paddedDay) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) \(Int(parts.tm_year) + 1900)\n"
     }
 
     static func systemMessage(_ error: DeviceError) -> String {

@@ -115,3 +115,23 @@ func withScratchDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     defer { try? FileManager.default.removeItem(at: url) }
     return try body(url)
 }
+
+/// Uberblock times as glibc's `asctime` prints them, including the years `asctime_r` refuses.
+@Suite(.serialized) struct AsctimeTests {
+    init() {
+        setenv("TZ", "UTC", 1)
+        tzset()
+    }
+
+    @Test(arguments: [
+        (UInt64(1_795_280_868), "Sat Nov 21 17:07:48 2026\n"),
+        (0, "Thu Jan  1 00:00:00 1970\n"),
+        // Seen in a damaged uberblock: zdb prints the five-digit year.
+        (551_551_101_113, "Fri Dec 17 07:11:53 19447\n"),
+        // localtime() cannot represent it: printf("%s", NULL) prints "(null)", no newline.
+        (UInt64(Int64.max), "(null)"),
+    ])
+    func formatsLikeGlibcAsctime(seconds: UInt64, expected: String) {
+        #expect(ZdbLabelDump.localAsctime(seconds) == expected)
+    }
+}
