@@ -73,37 +73,79 @@ struct ByteCursor {
     }
 }
 
-/// A growing output buffer with explicit byte order, the mirror of ``ByteCursor``.
+/// An output buffer with explicit byte order, the mirror of ``ByteCursor``.
+///
+/// Storage is zero-filled ahead of the write position (to the size the writer expects, then
+/// doubling), so zero words and padding only advance ``count``; every write is one store into
+/// already-allocated memory instead of an `Array.append(contentsOf:)` of a few bytes.
 struct ByteSink {
-    var bytes: [UInt8] = []
+    /// Invariant: `storage[count...]` is all zeros.
+    private var storage: [UInt8]
+    /// The number of bytes written: the offset of the next write.
+    private(set) var count = 0
 
+    init(expectedCount: Int = 0) {
+        storage = [UInt8](repeating: 0, count: max(expectedCount, 0))
+    }
+
+    /// The bytes written.
+    var bytes: [UInt8] {
+        count == storage.count ? storage : Array(storage[..<count])
+    }
+
+    @inline(__always) private mutating func makeRoom(_ n: Int) {
+        if count + n > storage.count {
+            storage.append(contentsOf: repeatElement(0, count: max(count + n - storage.count, storage.count)))
+        }
+    }
+    @inline(__always) private mutating func store<T: FixedWidthInteger>(_ v: T) {
+        makeRoom(MemoryLayout<T>.size)
+        let at = count
+        storage.withUnsafeMutableBytes { $0.storeBytes(of: v, toByteOffset: at, as: T.self) }
+        count += MemoryLayout<T>.size
+    }
+    @inline(__always) mutating func writeByte(_ v: UInt8) { store(v) }
     @inline(__always) mutating func writeUInt32(_ v: UInt32, _ order: Endianness) {
-        let e = order == .big ? v.bigEndian : v.littleEndian
-        withUnsafeBytes(of: e) { bytes.append(contentsOf: $0) }
+        store(order == .big ? v.bigEndian : v.littleEndian)
     }
     @inline(__always) mutating func writeInt32(_ v: Int32, _ order: Endianness) {
         writeUInt32(UInt32(bitPattern: v), order)
     }
     @inline(__always) mutating func writeUInt64(_ v: UInt64, _ order: Endianness) {
-        let e = order == .big ? v.bigEndian : v.littleEndian
-        withUnsafeBytes(of: e) { bytes.append(contentsOf: $0) }
+        store(order == .big ? v.bigEndian : v.littleEndian)
     }
     @inline(__always) mutating func writeUInt16(_ v: UInt16, _ order: Endianness) {
-        let e = order == .big ? v.bigEndian : v.littleEndian
-        withUnsafeBytes(of: e) { bytes.append(contentsOf: $0) }
+        store(order == .big ? v.bigEndian : v.littleEndian)
     }
-    @inline(__always) mutating func writeZeros(_ count: Int) {
-        if count > 0 { bytes.append(contentsOf: repeatElement(0, count: count)) }
+    @inline(__always) mutating func write(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        makeRoom(raw.count)
+        let at = count
+        storage.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+        count += raw.count
+    }
+    @inline(__always) mutating func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+    @inline(__always) mutating func write(_ utf8: String.UTF8View) {
+        if let done: Void = utf8.withContiguousStorageIfAvailable({ write(UnsafeRawBufferPointer($0)) }) {
+            return done
+        }
+        for b in utf8 { writeByte(b) }
+    }
+    /// Zero bytes: storage past ``count`` is already zero, so this only advances.
+    @inline(__always) mutating func writeZeros(_ n: Int) {
+        guard n > 0 else { return }
+        makeRoom(n)
+        count += n
     }
     @inline(__always) mutating func padTo(multipleOf alignment: Int, from start: Int) {
-        let used = bytes.count - start
+        let used = count - start
         writeZeros((alignment - used % alignment) % alignment)
     }
     @inline(__always) mutating func setUInt32(_ v: UInt32, _ order: Endianness, at offset: Int) {
         let e = order == .big ? v.bigEndian : v.littleEndian
-        withUnsafeBytes(of: e) { raw in
-            for i in 0..<4 { bytes[offset + i] = raw[i] }
-        }
+        storage.withUnsafeMutableBytes { $0.storeBytes(of: e, toByteOffset: offset, as: UInt32.self) }
     }
 }
 

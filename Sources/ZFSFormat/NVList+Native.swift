@@ -104,41 +104,41 @@ struct NativeReader {
             throw FormatError(.invalidSize, "pair '\(name)' holds \(count) elements of type \(type), more than its size \(image.count) allows", offset: start)
         }
         var value = ByteCursor(UnsafeRawBufferPointer(rebasing: image[valueOffset...]))
-        let what = "the value of pair '\(name)'"
+        func what() -> String { "the value of pair '\(name)'" }
         var pending: Pending?
         let decoded: NVPair.Value
         switch type {
         case .boolean: decoded = .boolean
-        case .byte: decoded = .byte(try value.readByte(what))
-        case .int8: decoded = .int8(Int8(bitPattern: try value.readByte(what)))
-        case .uint8: decoded = .uint8(try value.readByte(what))
-        case .int16: decoded = .int16(Int16(bitPattern: try value.readUInt16(order, what)))
-        case .uint16: decoded = .uint16(try value.readUInt16(order, what))
-        case .int32: decoded = .int32(try value.readInt32(order, what))
-        case .uint32: decoded = .uint32(try value.readUInt32(order, what))
-        case .booleanValue: decoded = .booleanValue(try boolean(try value.readUInt32(order, what), name, start))
-        case .int64: decoded = .int64(Int64(bitPattern: try value.readUInt64(order, what)))
-        case .uint64: decoded = .uint64(try value.readUInt64(order, what))
-        case .hrtime: decoded = .hrtime(Int64(bitPattern: try value.readUInt64(order, what)))
-        case .double: decoded = .double(Double(bitPattern: try value.readUInt64(order, what)))
+        case .byte: decoded = .byte(try value.readByte(what()))
+        case .int8: decoded = .int8(Int8(bitPattern: try value.readByte(what())))
+        case .uint8: decoded = .uint8(try value.readByte(what()))
+        case .int16: decoded = .int16(Int16(bitPattern: try value.readUInt16(order, what())))
+        case .uint16: decoded = .uint16(try value.readUInt16(order, what()))
+        case .int32: decoded = .int32(try value.readInt32(order, what()))
+        case .uint32: decoded = .uint32(try value.readUInt32(order, what()))
+        case .booleanValue: decoded = .booleanValue(try boolean(try value.readUInt32(order, what()), name, start))
+        case .int64: decoded = .int64(Int64(bitPattern: try value.readUInt64(order, what())))
+        case .uint64: decoded = .uint64(try value.readUInt64(order, what()))
+        case .hrtime: decoded = .hrtime(Int64(bitPattern: try value.readUInt64(order, what())))
+        case .double: decoded = .double(Double(bitPattern: try value.readUInt64(order, what())))
         case .string: decoded = .string(try readCString(&value, name))
-        case .byteArray: decoded = .byteArray(Array(try value.readSlice(count, what)))
-        case .int8Array: decoded = .int8Array(try value.readSlice(count, what).map { Int8(bitPattern: $0) })
-        case .uint8Array: decoded = .uint8Array(Array(try value.readSlice(count, what)))
+        case .byteArray: decoded = .byteArray(Array(try value.readSlice(count, what())))
+        case .int8Array: decoded = .int8Array(try value.readSlice(count, what()).map { Int8(bitPattern: $0) })
+        case .uint8Array: decoded = .uint8Array(Array(try value.readSlice(count, what())))
         case .int16Array:
-            decoded = .int16Array(try read(count, &value) { (c) throws(FormatError) in Int16(bitPattern: try c.readUInt16(order, what)) })
+            decoded = .int16Array(try read(count, &value) { (c) throws(FormatError) in Int16(bitPattern: try c.readUInt16(order, what())) })
         case .uint16Array:
-            decoded = .uint16Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt16(order, what) })
+            decoded = .uint16Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt16(order, what()) })
         case .int32Array:
-            decoded = .int32Array(try read(count, &value) { (c) throws(FormatError) in try c.readInt32(order, what) })
+            decoded = .int32Array(try read(count, &value) { (c) throws(FormatError) in try c.readInt32(order, what()) })
         case .uint32Array:
-            decoded = .uint32Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt32(order, what) })
+            decoded = .uint32Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt32(order, what()) })
         case .booleanArray:
-            decoded = .booleanArray(try read(count, &value) { (c) throws(FormatError) in try boolean(try c.readUInt32(order, what), name, start) })
+            decoded = .booleanArray(try read(count, &value) { (c) throws(FormatError) in try boolean(try c.readUInt32(order, what()), name, start) })
         case .int64Array:
-            decoded = .int64Array(try read(count, &value) { (c) throws(FormatError) in Int64(bitPattern: try c.readUInt64(order, what)) })
+            decoded = .int64Array(try read(count, &value) { (c) throws(FormatError) in Int64(bitPattern: try c.readUInt64(order, what())) })
         case .uint64Array:
-            decoded = .uint64Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt64(order, what) })
+            decoded = .uint64Array(try read(count, &value) { (c) throws(FormatError) in try c.readUInt64(order, what()) })
         case .stringArray:
             try value.skip(8 * count, "the pointer slots of pair '\(name)'")
             decoded = .stringArray(try read(count, &value) { (c) throws(FormatError) in try readCString(&c, name) })
@@ -208,8 +208,8 @@ struct NativeWriter {
         guard total <= Int(Int32.max) else {
             throw FormatError(.tooLarge, "the packed list would take \(total) bytes, more than a packed nvlist can hold")
         }
-        sink.bytes.reserveCapacity(total)
-        sink.bytes.append(contentsOf: [NVList.Encoding.native.rawValue, order == .little ? 1 : 0, 0, 0])
+        sink = ByteSink(expectedCount: total)
+        sink.write([NVList.Encoding.native.rawValue, order == .little ? 1 : 0, 0, 0])
         sink.writeInt32(list.version, order)
         sink.writeUInt32(list.flags.rawValue, order)
         try writePairs(list, depth: 0)
@@ -237,20 +237,20 @@ struct NativeWriter {
             throw FormatError(.tooLarge, "pair name '\(pair.name.prefix(40))…' is \(nameSize) bytes; OpenZFS allows fewer than 32 767")
         }
         let size = NVPair.Value.nativePairSize(nameByteCount: nameSize - 1, valueSize: value.nativeValueSize)
-        let start = sink.bytes.count
+        let start = sink.count
         sink.writeInt32(Int32(size), order)
         sink.writeUInt16(UInt16(nameSize), order)
         sink.writeUInt16(0, order)
         sink.writeInt32(Int32(value.elementCount), order)
         sink.writeInt32(value.dataType.rawValue, order)
-        sink.bytes.append(contentsOf: pair.name.utf8)
-        sink.bytes.append(0)
+        sink.write(pair.name.utf8)
+        sink.writeZeros(1)
         sink.padTo(multipleOf: 8, from: start)
-        let valueStart = sink.bytes.count
+        let valueStart = sink.count
         switch value {
         case .boolean: break
-        case .byte(let v), .uint8(let v): sink.bytes.append(v)
-        case .int8(let v): sink.bytes.append(UInt8(bitPattern: v))
+        case .byte(let v), .uint8(let v): sink.writeByte(v)
+        case .int8(let v): sink.writeByte(UInt8(bitPattern: v))
         case .int16(let v): sink.writeUInt16(UInt16(bitPattern: v), order)
         case .uint16(let v): sink.writeUInt16(v, order)
         case .int32(let v): sink.writeInt32(v, order)
@@ -261,10 +261,10 @@ struct NativeWriter {
         case .double(let v): sink.writeUInt64(v.bitPattern, order)
         case .string(let s):
             try validateCString(s, what: "the string value of pair '\(pair.name)'", code: .invalidValue)
-            sink.bytes.append(contentsOf: s.utf8)
-            sink.bytes.append(0)
-        case .byteArray(let v), .uint8Array(let v): sink.bytes.append(contentsOf: v)
-        case .int8Array(let v): sink.bytes.append(contentsOf: v.map { UInt8(bitPattern: $0) })
+            sink.write(s.utf8)
+            sink.writeZeros(1)
+        case .byteArray(let v), .uint8Array(let v): sink.write(v)
+        case .int8Array(let v): sink.write(v.map { UInt8(bitPattern: $0) })
         case .int16Array(let v): for e in v { sink.writeUInt16(UInt16(bitPattern: e), order) }
         case .uint16Array(let v): for e in v { sink.writeUInt16(e, order) }
         case .int32Array(let v): for e in v { sink.writeInt32(e, order) }
@@ -276,8 +276,8 @@ struct NativeWriter {
             sink.writeZeros(8 * strings.count)
             for s in strings {
                 try validateCString(s, what: "a string of pair '\(pair.name)'", code: .invalidValue)
-                sink.bytes.append(contentsOf: s.utf8)
-                sink.bytes.append(0)
+                sink.write(s.utf8)
+                sink.writeZeros(1)
             }
         case .nvlist(let nested):
             writeListImage(nested)
