@@ -74,35 +74,29 @@ public struct DeviceLabels: Sendable {
     public init(reading device: any BlockDevice) {
         path = device.path
         sizeInBytes = device.sizeInBytes
-        var raw: [(Int, UInt64?, Result<[UInt8], DeviceError>?)] = []
-        for (index, offset) in Self.labelOffsets(deviceSize: sizeInBytes).enumerated() {
-            guard let offset else {
-                raw.append((index, nil, nil))
-                continue
-            }
-            raw.append((index, offset, Result { () throws(DeviceError) in
-                try device.read(count: VdevLabel.byteCount, atAbsoluteOffset: offset)
-            }))
-        }
         var labels: [Label] = []
         var decoded: [Int: VdevLabel] = [:]
-        for (index, offset, read) in raw {
+        for (index, offset) in Self.labelOffsets(deviceSize: sizeInBytes).enumerated() {
             var label = Label(index: index, absoluteOffset: offset, status: .unreadable, slots: [])
-            switch read {
-            case nil:
+            defer { labels.append(label) }
+            guard let offset else {
                 label.problem = "label \(index) does not fit on \(device.path): the device is \(sizeInBytes) bytes, less than four 256 KiB labels"
-            case .failure(let error)?:
-                label.problem = "label \(index) of \(device.path) could not be read: \(error.message)"
-            case .success(let bytes)?:
-                guard let vdevLabel = try? VdevLabel(decoding: bytes, absoluteOffset: offset!, index: index) else {
-                    label.problem = "label \(index) of \(device.path) could not be decoded"
-                    break
-                }
-                decoded[index] = vdevLabel
-                label.configChecksum = vdevLabel.configChecksum
-                Self.judgeConfig(&label, vdevLabel, path: device.path)
+                continue
             }
-            labels.append(label)
+            let bytes: [UInt8]
+            do {
+                bytes = try device.read(count: VdevLabel.byteCount, atAbsoluteOffset: offset)
+            } catch {
+                label.problem = "label \(index) of \(device.path) could not be read: \(error.message)"
+                continue
+            }
+            guard let vdevLabel = try? VdevLabel(decoding: bytes, absoluteOffset: offset, index: index) else {
+                label.problem = "label \(index) of \(device.path) could not be decoded"
+                continue
+            }
+            decoded[index] = vdevLabel
+            label.configChecksum = vdevLabel.configChecksum
+            Self.judgeConfig(&label, vdevLabel, path: device.path)
         }
         let fallbackAshift = labels.lazy.filter { $0.status == .valid }
             .compactMap { $0.config?.list("vdev_tree")?.uint64("ashift") }.first ?? 9

@@ -74,20 +74,20 @@ enum LabelJSONReport {
 
     static func render(_ device: DeviceLabels) -> JSON {
         var uberblocks: [JSON] = []
-        var usable: [(label: Int, slot: UberblockRing.Slot)] = []
+        var usable: [(label: Int, slot: UberblockRing.Slot, uberblock: Uberblock)] = []
         for label in device.labels {
             for slot in label.slots {
                 uberblocks.append(render(slot, label: label.index))
-                if slot.isUsable { usable.append((label.index, slot)) }
+                if slot.isUsable, let uberblock = slot.uberblock { usable.append((label.index, slot, uberblock)) }
             }
         }
         var best: JSON = .null
-        if let winner = usable.max(by: { Uberblock.compare($0.slot.uberblock!, $1.slot.uberblock!) < 0 }) {
+        if let winner = usable.max(by: { Uberblock.compare($0.uberblock, $1.uberblock) < 0 }) {
             best = .object([
                 ("label", .unsigned(UInt64(winner.label))),
                 ("slot", .unsigned(UInt64(winner.slot.index))),
                 ("offset", .unsigned(winner.slot.absoluteOffset)),
-                ("txg", .unsigned(winner.slot.uberblock!.txg.rawValue)),
+                ("txg", .unsigned(winner.uberblock.txg.rawValue)),
             ])
         }
         return .object([
