@@ -20,7 +20,9 @@
 //
 // Deliberate differences: a FIFO or socket is refused at once (zdb opens a FIFO and blocks
 // forever waiting for a writer); a directory or character device prints zdb's four "failed
-// to read" lines without being opened. Everything else matches byte for byte.
+// to read" lines without being opened; an L2ARC log-block chain that loops back on itself is
+// reported and left (zdb walks it forever; see L2ARCLogBlocks.swift). Everything else
+// matches byte for byte.
 
 import SystemPackage
 import ZFSDevice
