@@ -323,39 +323,17 @@ public enum ZPKOracle {
         return pid
     }
 
+    /// Runs a program to completion through the harness's one process runner
+    /// (``OpenZFS/run(_:_:environment:currentDirectory:timeout:)``), with this file's errors.
     private static func spawnAndWait(
         executable: String, arguments: [String], environment: [String: String], timeout: Duration
     ) throws -> Output {
-        let commandLine = ([executable] + arguments).joined(separator: " ")
-        let files = try OutputFiles()
-        defer { files.remove() }
-        let pid = try spawn(executable, arguments, environment, files)
-
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var pause: UInt32 = 1_000
-        var raw: Int32 = 0
-        while true {
-            let reaped = waitpid(pid, &raw, WNOHANG)
-            if reaped == pid { break }
-            if reaped == -1 && errno != EINTR {
-                throw Failure("waitpid for \(commandLine): \(String(cString: strerror(errno)))")
-            }
-            if ContinuousClock.now >= deadline {
-                kill(-pid, SIGKILL)
-                while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
-                throw Failure(
-                    "\(commandLine) did not finish within \(timeout); killed it",
-                    stdout: files.stdout(), stderr: files.stderr())
-            }
-            usleep(pause)
-            pause = min(pause * 2, 20_000)
+        do {
+            let output = try OpenZFS.run(executable, arguments, environment: environment, timeout: timeout)
+            return Output(stdout: output.stdoutText, stderr: output.stderrText, status: output.status)
+        } catch let error as OpenZFSHarnessError {
+            throw Failure(error.message, stdout: error.output?.stdoutText ?? "", stderr: error.output?.stderrText ?? "")
         }
-        let status = decodeWaitStatus(raw)
-        if status < 0 {
-            throw Failure(
-                "\(commandLine) was killed by signal \(-status)", stdout: files.stdout(), stderr: files.stderr())
-        }
-        return Output(stdout: files.stdout(), stderr: files.stderr(), status: status)
     }
 
     // MARK: Output parsing
