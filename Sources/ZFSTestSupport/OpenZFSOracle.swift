@@ -208,31 +208,11 @@ public enum OpenZFS {
             }
         }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group (kill the lot on timeout); default dispositions and an empty signal
-        // mask, whatever the test runner uses for itself.
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) }
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
-        defer { (argv + envp).forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let spawnError = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
-        guard spawnError == 0 else {
-            throw OpenZFSHarnessError(
-                .spawnFailed,
-                "cannot start \(commandLine): \(String(cString: strerror(spawnError)))")
+        let pid: pid_t
+        switch spawnInOwnProcessGroup(executable, arguments, environment: environment, actions: &actions) {
+        case .success(let started): pid = started
+        case .failure(let failure):
+            throw OpenZFSHarnessError(.spawnFailed, "cannot start \(commandLine): \(failure.reason)")
         }
 
         let clock = ContinuousClock()
@@ -270,6 +250,41 @@ public enum OpenZFS {
                 .killedBySignal, "\(commandLine) was killed by signal \(signal)", output: output)
         }
         return output
+    }
+
+    /// A `posix_spawn` failure, with its `strerror` text.
+    public struct SpawnFailure: Error, Sendable {
+        public var code: Int32
+        public var reason: String { String(cString: strerror(code)) }
+    }
+
+    /// Starts `executable` in a process group of its own (so a timeout can kill everything it
+    /// started), with default signal dispositions and an empty signal mask whatever the test
+    /// runner uses for itself. `actions` sets up its standard descriptors.
+    public static func spawnInOwnProcessGroup(
+        _ executable: String, _ arguments: [String], environment: [String: String],
+        actions: inout posix_spawn_file_actions_t
+    ) -> Result<pid_t, SpawnFailure> {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
+        return code == 0 ? .success(pid) : .failure(SpawnFailure(code: code))
     }
 
     /// glibc ≥ 2.29 has `posix_spawn_file_actions_addchdir_np`, but Swift's Glibc module does

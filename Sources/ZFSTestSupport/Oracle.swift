@@ -296,31 +296,11 @@ public enum ZPKOracle {
         posix_spawn_file_actions_addopen(&actions, 1, files.stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, files.stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group; default signal dispositions and an empty mask, whatever the test
-        // runner uses for itself (hold relies on receiving SIGTERM).
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) }
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
-        defer { (argv + envp).forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
-        guard rc == 0 else {
-            throw Failure("cannot start \(executable): \(String(cString: strerror(rc)))")
+        // hold relies on receiving SIGTERM: the runner gives the child default dispositions.
+        switch OpenZFS.spawnInOwnProcessGroup(executable, arguments, environment: environment, actions: &actions) {
+        case .success(let pid): return pid
+        case .failure(let failure): throw Failure("cannot start \(executable): \(failure.reason)")
         }
-        return pid
     }
 
     /// Runs a program to completion through the harness's one process runner
