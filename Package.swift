@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ZFSFormat", targets: ["ZFSFormat"]),
         .library(name: "ZFSDevice", targets: ["ZFSDevice"]),
         .library(name: "ZFSImport", targets: ["ZFSImport"]),
+        .library(name: "ZFSPool", targets: ["ZFSPool"]),
         .executable(name: "zpk", targets: ["zpk"]),
     ],
     dependencies: [
@@ -42,6 +43,16 @@ let package = Package(
                 "ZFSFormat",
                 "ZFSDevice",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ZFSPool",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
+                "ZFSImport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -82,6 +93,10 @@ let package = Package(
         .testTarget(
             name: "ZFSImportTests",
             dependencies: ["ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+        ),
+        .testTarget(
+            name: "ZFSPoolTests",
+            dependencies: ["ZFSPool", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
         ),
         .testTarget(
             name: "ZPKTests",
