@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZFSFormat
+import ZFSImport
 
 #if canImport(Glibc)
 import Glibc
@@ -14,8 +15,13 @@ extension ZPK {
                 A cache file lists the pools a host opens at start, each with its full config \
                 (a NATIVE-encoded nvlist; OpenZFS keeps one at /etc/zfs/zpool.cache, zpkd at \
                 /etc/zpk/zpool.cache).
+
+                show only reads. add and remove replace the file atomically: the new contents \
+                go to a temporary file in the same directory, which is synced and renamed over \
+                the old one, so a crash leaves the old file or the new one, never a mix. They \
+                never write to a device.
                 """,
-            subcommands: [Show.self]
+            subcommands: [Show.self, Add.self, Remove.self]
         )
     }
 }
@@ -57,6 +63,180 @@ extension ZPK.Cache {
             if !output.stderr.isEmpty { emitError(output.stderr) }
             if output.status != 0 { throw ExitCode(output.status) }
         }
+    }
+}
+
+extension ZPK.Cache {
+    /// `zpk cache add [--cachefile FILE] POOL|GUID [-d DIR]...`
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find a pool on its devices and add it to a cache file.",
+            discussion: """
+                Scans the directories given with -d (default: the Linux search list, as zpool \
+                import does), assembles the pool from its labels, and stores its config as \
+                OpenZFS stores an imported pool's: the root vdev tree with every top-level vdev, \
+                leaf paths as found, state ACTIVE. An entry for the same pool guid is replaced; \
+                another pool of the same name is an error. OpenZFS's entry would also hold the \
+                per-vdev ZAP object numbers, which only the MOS records; OpenZFS reads them from \
+                the MOS when it opens the pool.
+
+                POOL is a name, or a numeric guid when it is all decimal digits.
+
+                FILE defaults to $ZPK_CACHEFILE, else /etc/zpk/zpool.cache; its directory must \
+                exist. The file is replaced atomically (see zpk cache --help).
+
+                Examples:
+                  zpk cache add tank -d /dev/disk/by-id
+                  zpk cache add --cachefile /etc/zfs/zpool.cache 15451357997522795478 -d /var/tmp/pool
+                """
+        )
+
+        @Option(help: ArgumentHelp("The cache file to change.", valueName: "file"))
+        var cachefile: String = ZPK.Cache.defaultPath
+
+        @Argument(help: ArgumentHelp("The pool to add: its name or guid.", valueName: "pool"))
+        var pool: String
+
+        @Option(name: .customShort("d"), help: ArgumentHelp("A directory to scan, or a device; repeatable.", valueName: "dir"))
+        var directories: [String] = []
+
+        func run() throws {
+            let output = CacheEdit.add(pool: pool, searchPaths: directories, cacheFile: cachefile, environment: Environment.current)
+            try output.emitAndThrow()
+        }
+    }
+
+    /// `zpk cache remove [--cachefile FILE] POOL|GUID`
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a pool from a cache file.",
+            discussion: """
+                Removes the entry of the pool named (by name, or by guid when all decimal \
+                digits). When no pool remains the file is removed, as OpenZFS removes a cache \
+                file that no pool uses. The file is replaced atomically (see zpk cache --help); \
+                devices are not touched.
+
+                Examples:
+                  zpk cache remove tank
+                  zpk cache remove --cachefile /etc/zfs/zpool.cache 15451357997522795478
+                """
+        )
+
+        @Option(help: ArgumentHelp("The cache file to change.", valueName: "file"))
+        var cachefile: String = ZPK.Cache.defaultPath
+
+        @Argument(help: ArgumentHelp("The pool to remove: its name or guid.", valueName: "pool"))
+        var pool: String
+
+        func run() throws {
+            try CacheEdit.remove(pool: pool, cacheFile: cachefile).emitAndThrow()
+        }
+    }
+}
+
+/// The logic of `zpk cache add` and `zpk cache remove`, callable from tests.
+enum CacheEdit {
+    /// The `zpk cache add` step by step: scan, pick the pool, build its entry, update the file.
+    static func add(
+        pool: String, searchPaths: [String], cacheFile: String, environment: [String: String],
+        fileSystem: some CacheFileSystem = PosixCacheFileSystem()
+    ) -> CacheShow.Output {
+        let selector = PoolSelector(zpoolArgument: pool)
+        let scanner = ImportScanner(
+            options: .init(
+                searchPaths: searchPaths, selector: selector,
+                deviceIdentity: UdevDiskIdentity.rule(optOut: DiskIdentityRule.optOut(environment: environment))))
+        let result = scanner.scan()
+        var output = CacheShow.Output(stdout: "", stderr: "", status: 0)
+        for problem in result.searchProblems {
+            output.stderr += problem.message + "\n"
+        }
+        let candidate: PoolCandidate
+        do {
+            candidate = try result.pool(selector)
+        } catch {
+            output.stderr += error.message
+                + (result.permissionDenied ? " (some devices require root privileges)" : "") + "\n"
+            output.status = 1
+            return output
+        }
+        let replaced: CacheFile.Entry?
+        let entry: CacheFile.Entry
+        do {
+            entry = try CacheFile.entry(for: candidate, in: result)
+            var previous: CacheFile.Entry?
+            try CacheFile.update(at: cacheFile, fileSystem: fileSystem) { (cache: inout CacheFile) throws(CacheFileError) in
+                previous = try cache.insert(entry, path: cacheFile)
+            }
+            replaced = previous
+        } catch {
+            output.stderr += "cannot add pool '\(candidate.name)' to cache file: \(error.message)\n"
+            output.status = 1
+            return output
+        }
+        for leaf in candidate.root.leaves where leaf.presence == .notFound {
+            output.stderr += "warning: leaf vdev \(leaf.guid) (\(leaf.path ?? "no path")) is on no scanned device; the pool would open degraded or not at all\n"
+        }
+        if let replaced {
+            output.stdout += "replaced pool '\(entry.name)' (guid \(candidate.guid)) in \(cacheFile): txg \(replaced.config.uint64("txg").map(String.init) ?? "?") -> \(candidate.txg)\n"
+        } else {
+            output.stdout += "added pool '\(entry.name)' (guid \(candidate.guid)) to \(cacheFile)\n"
+        }
+        return output
+    }
+
+    static func remove(pool: String, cacheFile: String, fileSystem: some CacheFileSystem = PosixCacheFileSystem()) -> CacheShow.Output {
+        let selector = PoolSelector(zpoolArgument: pool)
+        var removed: CacheFile.Entry?
+        let remaining: CacheFile
+        do {
+            remaining = try CacheFile.update(at: cacheFile, fileSystem: fileSystem) { (cache: inout CacheFile) throws(CacheFileError) in
+                removed = try cache.remove(selector, path: cacheFile)
+            }
+        } catch {
+            return .init(stdout: "", stderr: "cannot remove pool \(selector) from cache file: \(error.message)\n", status: 1)
+        }
+        let guid = removed?.poolGUID.map { " (guid \($0))" } ?? ""
+        var text = "removed pool '\(removed?.name ?? pool)'\(guid) from \(cacheFile)"
+        if remaining.entries.isEmpty { text += "; no pool remains, so the file was removed" }
+        return .init(stdout: text + "\n", stderr: "", status: 0)
+    }
+}
+
+extension ZPK.Import {
+    /// Why `zpk import -c` printed no listing.
+    struct CacheFileFailure: Error {
+        var message: String
+        var status: Int32
+    }
+
+    /// `zpk import -c CACHEFILE`: the pools the cache file lists, with the labels of the devices
+    /// their configs name (`zpool_find_import_cached`). The seam for the import listing: the
+    /// result has the same shape as a directory scan's.
+    static func scanCacheFile(
+        _ path: String, searchPaths: [String], selector: PoolSelector?, destroyed: Bool
+    ) -> Result<ScanResult, CacheFileFailure> {
+        guard searchPaths.isEmpty else {
+            return .failure(CacheFileFailure(message: "-c is incompatible with -d: a cache file names its devices", status: ExitCode.validationFailure.rawValue))
+        }
+        let cache: CacheFile
+        do {
+            cache = try CacheFile.read(at: path)
+        } catch {
+            return .failure(CacheFileFailure(message: error.message, status: 1))
+        }
+        var result = cache.scanDevices(path: path, selector: selector)
+        result.pools = result.allPools.filter { destroyed ? $0.isDestroyed : !$0.isDestroyed }
+        return .success(result)
+    }
+}
+
+extension CacheShow.Output {
+    /// Prints both streams; throws the exit status when it is not 0.
+    func emitAndThrow() throws {
+        emit(stdout)
+        if !stderr.isEmpty { emitError(String(stderr.dropLast())) }
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
