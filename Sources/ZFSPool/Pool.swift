@@ -1,0 +1,367 @@
+// ZFSPool — the pool host: a transactional, copy-on-write object store on OpenZFS-compatible
+// labels (issue 4). Big theory: docs/design/pool-host.md. In short:
+//
+// Purpose. Keep named objects (≤ 16 MiB) on a pool of leaves laid out as OpenZFS lays out vdevs:
+// labels, uberblock rings and `ub_rootbp` are exact (zdb reads them); the MOS behind the rootbp is
+// ours and guarded by the read feature `org.zpoolkit:mos`, so real OpenZFS refuses the pool cleanly.
+//
+// Not guaranteed. Durability of changes not yet synced (there is no intent log: a crash loses the
+// open txg). Protection from another host writing the same leaves (multihost reserves the MMP slot
+// but the heartbeat writer is not part of this module yet).
+//
+// Mechanism. Changes go into the open txg T. `put` writes the data block at once into space that
+// no uberblock in the ring references; `sync` writes the object directory and the MOS to fresh
+// space, flushes, writes even labels (when the config changed), the uberblock into slot T mod S of
+// all four labels of every leaf, flushes, then odd labels. Frees wait S txgs (SpaceAllocator).
+//
+// Invariants. Nothing an uberblock still in the ring reaches is overwritten. Every block is
+// SHA-256-checksummed in its bp. The MOS config is the authority over any input config.
+//
+// Failure cases: see the crash table in docs/design/pool-host.md §6. A sync that fails part way
+// leaves the pool *failed* in memory (every call throws `.poolClosed`); reopening it finds the
+// last txg whose uberblock landed.
+
+import Logging
+import Synchronization
+import ZFSDevice
+import ZFSFormat
+import ZFSImport
+
+/// One object as `list()` shows it.
+public struct ObjectInfo: Hashable, Sendable {
+    public var name: String
+    public var byteCount: UInt64
+    /// The txg whose sync made (or will make) it durable.
+    public var birthTXG: TXG
+}
+
+/// What opening a pool found.
+public struct OpenReport: Sendable {
+    /// The input config (cache file or scan) disagreed with the MOS config, which won: the
+    /// caller should rewrite its cache file from ``Pool/config``.
+    public var configWasStale: Bool
+    /// The txg of the uberblock the pool was opened at.
+    public var openedTXG: TXG
+    /// Set when a rewind (`-F`) skipped newer uberblocks: the newest txg found on disk.
+    public var rewoundFrom: TXG?
+    /// Leaves that could not be opened or carry another identity (the pool is DEGRADED).
+    public var missingLeaves: [String]
+}
+
+/// A pool's health and counters, as `zpk status` will show them.
+public struct PoolStatus: Sendable {
+    public struct Leaf: Sendable {
+        public var path: String
+        public var guid: VdevGUID
+        public var topLevelID: UInt64
+        public var isPresent: Bool
+        public var counters: LeafCounters
+    }
+    public var name: String
+    public var guid: PoolGUID
+    /// `ONLINE` or `DEGRADED`.
+    public var health: String
+    public var lastSyncedTXG: TXG
+    public var objectCount: Int
+    public var allocatedByteCount: UInt64
+    public var freeByteCount: UInt64
+    public var leaves: [Leaf]
+    /// Blocks rewritten from a good mirror copy, over all leaves.
+    public var repairs: Int { leaves.reduce(0) { $0 + $1.counters.repairs } }
+}
+
+/// An open pool. Obtain one from ``PoolHost``.
+///
+/// All methods are safe to call from any task; operations on one pool are serialised. The async
+/// methods do their device I/O on a thread of their own, never on the cooperative pool.
+public final class Pool: Sendable {
+    /// Largest object: `SPA_MAXBLOCKSIZE` minus nothing (one block per object), 16 MiB.
+    public static let maximumObjectByteCount = BlockPointers.maximumBlockByteCount
+    /// Longest object name in bytes.
+    public static let maximumObjectNameByteCount = 255
+
+    public let name: String
+    public let guid: PoolGUID
+    /// What opening (or creating) the pool found.
+    public let openReport: OpenReport
+
+    let environment: PoolHost.Environment
+    let core: Mutex<PoolCore>
+
+    init(core: PoolCore, report: OpenReport, environment: PoolHost.Environment) {
+        name = core.identity.name
+        guid = core.identity.guid
+        openReport = report
+        self.environment = environment
+        self.core = Mutex(core)
+    }
+
+    // MARK: Objects
+
+    /// Stores `bytes` under `name`, replacing an object of that name. Durable after ``sync()``.
+    /// - Throws: ``PoolError`` `.invalidObjectName`, `.objectTooLarge`, `.outOfSpace`, `.ioFailure`, `.poolClosed`.
+    public func put(_ name: String, _ bytes: [UInt8]) async throws {
+        try await BlockingIO.run { try self.putBlocking(name, bytes) }
+    }
+
+    /// The bytes of object `name`, verified against their checksum (a bad mirror copy is repaired).
+    /// - Throws: ``PoolError`` `.objectNotFound`, `.corruptBlock`, `.poolClosed`.
+    public func get(_ name: String) async throws -> [UInt8] {
+        try await BlockingIO.run { try self.getBlocking(name) }
+    }
+
+    /// Removes object `name`. Durable after ``sync()``.
+    /// - Throws: ``PoolError`` `.objectNotFound`, `.poolClosed`.
+    public func remove(_ name: String) async throws {
+        try await BlockingIO.run { try self.removeBlocking(name) }
+    }
+
+    /// Every object, sorted by name (no I/O).
+    public func list() -> [ObjectInfo] {
+        core.withLock { core in
+            core.objects.map { ObjectInfo(name: $0.key, byteCount: $0.value.byteCount, birthTXG: $0.value.birth) }
+                .sorted { $0.name < $1.name }
+        }
+    }
+
+    /// Writes the open txg in the crash-safe order (design §5) and returns the last synced txg.
+    /// A sync with nothing to write writes nothing.
+    /// - Throws: ``PoolError`` `.ioFailure` (the pool is then failed: reopen it), `.poolClosed`.
+    @discardableResult
+    public func sync() async throws -> TXG {
+        try await BlockingIO.run { try self.syncBlocking() }
+    }
+
+    /// The config nvlist to keep in a cache file (the MOS config: root `vdev_tree`, paths).
+    public var config: NVList {
+        core.withLock { $0.identity.poolConfig(tree: $0.io.tree, txg: $0.lastSyncedTXG) }
+    }
+
+    /// Health and counters.
+    public func status() -> PoolStatus {
+        core.withLock { core in
+            var leaves: [PoolStatus.Leaf] = []
+            for top in core.io.tree.topLevels {
+                for leaf in top.leaves {
+                    leaves.append(
+                        PoolStatus.Leaf(
+                            path: leaf.path, guid: leaf.guid, topLevelID: top.id,
+                            isPresent: core.io.devices[leaf.guid] != nil,
+                            counters: core.io.counters[leaf.guid] ?? LeafCounters()))
+                }
+            }
+            return PoolStatus(
+                name: core.identity.name, guid: core.identity.guid,
+                health: leaves.allSatisfy(\.isPresent) ? "ONLINE" : "DEGRADED",
+                lastSyncedTXG: core.lastSyncedTXG, objectCount: core.objects.count,
+                allocatedByteCount: core.allocator.allocatedByteCount, freeByteCount: core.allocator.freeByteCount,
+                leaves: leaves)
+        }
+    }
+
+    // MARK: Blocking bodies
+
+    func putBlocking(_ name: String, _ bytes: [UInt8]) throws(PoolError) {
+        try Self.validate(objectName: name, pool: self.name)
+        guard bytes.count <= Self.maximumObjectByteCount else {
+            throw PoolError(
+                .objectTooLarge,
+                "cannot put '\(name)' in pool '\(self.name)': \(bytes.count) bytes is more than the "
+                    + "\(Self.maximumObjectByteCount)-byte maximum object size", pool: self.name)
+        }
+        try core.withLock { (core: inout PoolCore) throws(PoolError) in
+            try core.ensureOpen()
+            let txg = core.openTXG
+            let bp = try core.writeBlock(bytes, type: BlockPointers.typePlainFile, copies: 1, preferring: nil)
+            if let old = core.objects[name] { core.free(old.pointer) }
+            core.objects[name] = ObjectEntry(pointer: bp, byteCount: UInt64(bytes.count), birth: txg)
+            core.objectsDirty = true
+        }
+    }
+
+    func getBlocking(_ name: String) throws(PoolError) -> [UInt8] {
+        try core.withLock { (core: inout PoolCore) throws(PoolError) -> [UInt8] in
+            try core.ensureOpen()
+            guard let entry = core.objects[name] else {
+                throw PoolError(.objectNotFound, "pool '\(self.name)' has no object named '\(name)'", pool: self.name)
+            }
+            let block = try core.io.read(entry.pointer)
+            return Array(block[0..<Int(entry.byteCount)])
+        }
+    }
+
+    func removeBlocking(_ name: String) throws(PoolError) {
+        try core.withLock { (core: inout PoolCore) throws(PoolError) in
+            try core.ensureOpen()
+            guard let entry = core.objects.removeValue(forKey: name) else {
+                throw PoolError(.objectNotFound, "pool '\(self.name)' has no object named '\(name)'", pool: self.name)
+            }
+            core.free(entry.pointer)
+            core.objectsDirty = true
+        }
+    }
+
+    func syncBlocking() throws(PoolError) -> TXG {
+        let now = environment.wallClockSeconds()
+        return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
+    }
+
+    /// Marks the pool exported, syncs, and closes it (the host forgets it).
+    func exportBlocking() throws(PoolError) {
+        let now = environment.wallClockSeconds()
+        try core.withLock { (core: inout PoolCore) throws(PoolError) in
+            try core.ensureOpen()
+            core.identity.state = .exported
+            core.configDirty = true
+            _ = try core.sync(now: now)
+            core.closedReason = "it was exported"
+            core.io.devices = [:]
+        }
+    }
+
+    static func validate(objectName name: String, pool: String) throws(PoolError) {
+        guard !name.isEmpty, name.utf8.count <= maximumObjectNameByteCount, !name.utf8.contains(0) else {
+            throw PoolError(
+                .invalidObjectName,
+                "'\(name)' is not a valid object name in pool '\(pool)': use 1 to \(maximumObjectNameByteCount) "
+                    + "bytes of UTF-8 without NUL", pool: pool)
+        }
+    }
+}
+
+/// The mutable state of a pool, guarded by `Pool.core`.
+struct PoolCore: Sendable {
+    var identity: PoolIdentity
+    var io: VdevIO
+    var properties: [String: String]
+    var allocator: SpaceAllocator
+    var objects: [String: ObjectEntry]
+    var lastSyncedTXG: TXG
+    var openTXG: TXG
+    var mosPointer: BlockPointer?
+    var directoryPointer: BlockPointer?
+    var objectsDirty = false
+    var configDirty = false
+    var closedReason: String?
+
+    var multihost: Bool { properties["multihost"] == "on" }
+
+    /// The number of sync slots of the smallest ring: how long a free waits (design §4).
+    static func rewindDepth(tree: VdevTree, multihost: Bool) -> UInt64 {
+        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount - (multihost ? 1 : 0) }
+        return UInt64(slots.min() ?? 1)
+    }
+
+    func ensureOpen() throws(PoolError) {
+        if let closedReason {
+            throw PoolError(
+                .poolClosed, "pool '\(identity.name)' is closed because \(closedReason); open or import it again",
+                pool: identity.name)
+        }
+    }
+
+    mutating func free(_ bp: BlockPointer) {
+        for extent in BlockPointers.extents(of: bp) { allocator.free(extent, born: bp.birthTXG, in: openTXG) }
+    }
+
+    mutating func writeBlock(_ payload: [UInt8], type: UInt64, copies: Int, preferring: UInt64?) throws(PoolError) -> BlockPointer {
+        let physical = BlockPointers.physicalByteCount(forPayload: payload.count)
+        var block = payload
+        block += [UInt8](repeating: 0, count: Int(physical) - payload.count)
+        guard let extents = allocator.allocate(physical, copies: copies, preferring: preferring) else {
+            throw PoolError(
+                .outOfSpace,
+                "pool '\(identity.name)' has no room for a \(physical)-byte block "
+                    + "(\(allocator.freeByteCount) bytes free; frees wait \(allocator.rewindDepth) txgs before reuse)",
+                pool: identity.name)
+        }
+        do {
+            for extent in extents { try io.write(block, at: extent) }
+        } catch {
+            for extent in extents { allocator.release(extent) }
+            throw error
+        }
+        return BlockPointers.make(
+            extents: extents, physicalByteCount: physical, type: type, birth: openTXG,
+            checksum: BlockPointers.sha256(block))
+    }
+
+    func directoryList() -> NVList {
+        var list = NVList()
+        for name in objects.keys.sorted() {
+            let entry = objects[name]!
+            var item = NVList()
+            item.append("bp", BlockPointers.words(entry.pointer))
+            item.append("size", .uint64(entry.byteCount))
+            item.append("birth", .uint64(entry.birth.rawValue))
+            list.append(name, .nvlist(item))
+        }
+        return list
+    }
+
+    /// One txg sync in the order of design §5.
+    mutating func sync(now: UInt64) throws(PoolError) -> TXG {
+        try ensureOpen()
+        guard objectsDirty || configDirty || mosPointer == nil else { return lastSyncedTXG }
+        let txg = openTXG
+        do {
+            // 1. Object directory and MOS, copy-on-write; two copies on distinct top-levels,
+            //    the first on top-level 0, which every config of the pool knows.
+            if objectsDirty || directoryPointer == nil {
+                if let old = directoryPointer { free(old) }
+                directoryPointer = objects.isEmpty
+                    ? nil
+                    : try writeBlock(
+                        try MOSBlock.encode(directoryList(), magic: MOSBlock.directoryMagic),
+                        type: BlockPointers.typeDirectory, copies: 2, preferring: 0)
+            }
+            if let old = mosPointer { free(old) }
+            var mos = NVList()
+            mos.append("zpk_mos_version", .uint64(MOSBlock.formatVersion))
+            mos.append("txg", .uint64(txg.rawValue))
+            mos.append("config", .nvlist(identity.poolConfig(tree: io.tree, txg: txg)))
+            var props = NVList()
+            for key in properties.keys.sorted() { props.append(key, .string(properties[key]!)) }
+            mos.append("properties", .nvlist(props))
+            mos.append("space", .nvlist(allocator.encodeSpace()))
+            mos.append("deferred", .uint64Array(allocator.encodeDeferred()))
+            if let directoryPointer { mos.append("objects_bp", BlockPointers.words(directoryPointer)) }
+            mos.append("object_count", .uint64(UInt64(objects.count)))
+            mos.append("allocated_bytes", .uint64(allocator.allocatedByteCount))
+            let mosBP = try writeBlock(
+                try MOSBlock.encode(mos, magic: MOSBlock.mosMagic), type: BlockPointers.typeObjset, copies: 2,
+                preferring: 0)
+            // 2. Data and MOS durable before anything points at them.
+            try io.flushAll()
+            // 3. Even labels.
+            if configDirty {
+                try io.writeLabelConfigs([0, 2], identity: identity, txg: txg)
+                try io.flushAll()
+            }
+            // 4. Uberblocks in all four labels of every leaf.
+            var uberblock = Uberblock(
+                txg: txg, guidSum: io.tree.guidSum(poolGUID: identity.guid), timestampInSeconds: now,
+                rootBlockPointer: mosBP)
+            if multihost {
+                uberblock.mmpConfig = MMPConfig(writeIntervalInMilliseconds: 1000, sequence: 0, failIntervals: 10)
+            }
+            try io.writeUberblocks(uberblock, multihost: multihost)
+            try io.flushAll()
+            // 5. Odd labels.
+            if configDirty {
+                try io.writeLabelConfigs([1, 3], identity: identity, txg: txg)
+                try io.flushAll()
+            }
+            mosPointer = mosBP
+        } catch {
+            closedReason = "a sync of txg \(txg) failed (\(error.message))"
+            throw error
+        }
+        lastSyncedTXG = txg
+        openTXG = TXG(txg.rawValue + 1)
+        allocator.releaseDeferred(openTXG: openTXG)
+        objectsDirty = false
+        configDirty = false
+        return txg
+    }
+}

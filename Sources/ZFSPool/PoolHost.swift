@@ -1,0 +1,285 @@
+// The host that owns pools (the SPA of the essay): creates them, opens them from a config at face
+// value — one code path whether the config came from a cache file or an import scan — and keeps
+// the set of open pools. See docs/design/pool-host.md §7.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Synchronization
+import ZFSDevice
+import ZFSFormat
+import ZFSImport
+
+/// One top-level vdev of a layout to create.
+public enum VdevSpec: Hashable, Sendable {
+    /// A single file or block device.
+    case leaf(String)
+    /// An N-way mirror (N ≥ 2).
+    case mirror([String])
+
+    var paths: [String] {
+        switch self {
+        case .leaf(let path): [path]
+        case .mirror(let paths): paths
+        }
+    }
+}
+
+/// How ``PoolHost/open(config:mode:)`` treats the pool's owner.
+public enum OpenMode: Hashable, Sendable {
+    /// From this host's cache file: a pool owned by another hostid is refused (ZFS-8000-EY).
+    case cacheFile
+    /// From an import scan (`zpk import`): a pool not exported and last used by another host
+    /// needs `force` (`-f`); `rewind` (`-F`) falls back to older uberblocks when the newest
+    /// MOS is damaged.
+    case `import`(force: Bool = false, rewind: Bool = false)
+}
+
+/// Owns open pools on behalf of one host identity.
+public final class PoolHost: Sendable {
+    /// Everything the host takes from its surroundings.
+    public struct Environment: Sendable {
+        /// This host's 32-bit hostid (written to labels as `hostid`; 0 = none).
+        public var hostID: UInt64
+        /// This host's name (labels' `hostname`).
+        public var hostname: String
+        /// Wall-clock seconds since the Unix epoch, for `ub_timestamp`.
+        public var wallClockSeconds: @Sendable () -> UInt64
+        /// Opens a leaf for reading and writing.
+        public var openDevice: @Sendable (String) throws -> any BlockDevice
+        public var logger: Logger
+
+        public init(
+            hostID: UInt64, hostname: String,
+            wallClockSeconds: @escaping @Sendable () -> UInt64 = { UInt64(time(nil)) },
+            openDevice: @escaping @Sendable (String) throws -> any BlockDevice = {
+                try FileBlockDevice(path: $0, mode: .readWrite)
+            },
+            logger: Logger = Logger.current
+        ) {
+            self.hostID = hostID
+            self.hostname = hostname
+            self.wallClockSeconds = wallClockSeconds
+            self.openDevice = openDevice
+            self.logger = logger
+        }
+    }
+
+    public let environment: Environment
+    let pools = Mutex<[String: Pool]>([:])
+
+    public init(environment: Environment) {
+        self.environment = environment
+    }
+
+    /// The open pools, by name.
+    public var openPools: [Pool] { pools.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
+
+    /// The open pool called `name`.
+    /// - Throws: ``PoolError`` `.unknownPool`.
+    public func pool(named name: String) throws -> Pool {
+        guard let pool = pools.withLock({ $0[name] }) else {
+            throw PoolError(.unknownPool, "no pool named '\(name)' is open on this host", pool: name)
+        }
+        return pool
+    }
+
+    /// Creates a pool: validates everything first (nothing is written on error), labels every
+    /// leaf (txg 0), then syncs txg 4.
+    /// - Throws: ``PoolError`` `.poolExists`, `.invalidName`, `.invalidLayout`,
+    ///   `.deviceOpenFailed`, `.deviceTooSmall`, `.deviceInUse`, `.ioFailure`.
+    public func create(name: String, layout: [VdevSpec], properties: [String: String] = [:]) async throws -> Pool {
+        try await BlockingIO.run { try self.createBlocking(name: name, layout: layout, properties: properties) }
+    }
+
+    /// Opens a pool from a complete config at face value, then lets the MOS config win.
+    ///
+    /// `config` is a cache-file entry or an ``ZFSImport/PoolCandidate/config`` from a scan: the
+    /// same path. See docs/design/pool-host.md §7 for the steps.
+    /// - Throws: ``PoolError`` `.poolExists`, `.invalidConfig`, `.missingDevices`,
+    ///   `.notOurPool`, `.noValidUberblock`, `.corruptMetadata`, `.badGuidSum`,
+    ///   `.importRequiresForce`, `.hostMismatch`, `.ioFailure`.
+    public func open(config: NVList, mode: OpenMode) async throws -> Pool {
+        try await BlockingIO.run { try self.openBlocking(config: config, mode: mode) }
+    }
+
+    /// Scans `searchPaths` (`zpk import -d`) for pool `selector` (name or guid) and opens it with
+    /// ``open(config:mode:)``.
+    /// - Throws: ``PoolError`` `.unknownPool` when the scan finds no such pool, and what `open` throws.
+    public func importPool(
+        _ selector: String, searchPaths: [String], force: Bool = false, rewind: Bool = false
+    ) async throws -> Pool {
+        try await BlockingIO.run {
+            let chosen = PoolSelector(zpoolArgument: selector)
+            var options = ImportScanner.Options(searchPaths: searchPaths, selector: chosen)
+            options.skipDevicesInUse = false
+            let result = ImportScanner(options: options, logger: self.environment.logger).scan()
+            let candidate: PoolCandidate
+            do { candidate = try result.pool(chosen) } catch {
+                throw PoolError(
+                    .unknownPool,
+                    "cannot import '\(selector)': no such pool available in \(searchPaths.joined(separator: ", "))",
+                    pool: selector, cause: error)
+            }
+            return try self.openBlocking(config: candidate.config, mode: .import(force: force, rewind: rewind))
+        }
+    }
+
+    /// Exports pool `name`: state EXPORTED in every label, a final sync, devices closed.
+    /// - Throws: ``PoolError`` `.unknownPool`, `.ioFailure`.
+    public func export(_ name: String) async throws {
+        let pool = try pool(named: name)
+        try await BlockingIO.run { try pool.exportBlocking() }
+        pools.withLock { _ = $0.removeValue(forKey: name) }
+    }
+
+    /// Forgets a pool without writing anything (the in-memory state of a crashed host).
+    public func forget(_ name: String) {
+        pools.withLock { _ = $0.removeValue(forKey: name) }
+    }
+
+    // MARK: - Create
+
+    static func validate(poolName name: String) throws(PoolError) {
+        let reserved = ["mirror", "raidz", "draid", "spare", "log", "cache", "special", "dedup"]
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
+        guard let first = name.first, first.isLetter, name.utf8.count < 256, name.allSatisfy(allowed.contains),
+            !reserved.contains(where: { name.hasPrefix($0) }) || name == "cache_"
+        else {
+            throw PoolError(
+                .invalidName,
+                "invalid pool name '\(name)': a name starts with a letter, uses only letters, digits and '_-.:', "
+                    + "is shorter than 256 bytes and does not begin with a vdev type (mirror, raidz, ...)",
+                pool: name)
+        }
+    }
+
+    private func openLeaf(_ path: String, pool: String) throws(PoolError) -> any BlockDevice {
+        do { return try environment.openDevice(path) } catch {
+            throw PoolError(
+                .deviceOpenFailed, "cannot open '\(path)' for pool '\(pool)': \(error)", pool: pool, device: path,
+                cause: error as? DeviceError)
+        }
+    }
+
+    func createBlocking(name: String, layout: [VdevSpec], properties: [String: String]) throws -> Pool {
+        try Self.validate(poolName: name)
+        guard pools.withLock({ $0[name] == nil }) else {
+            throw PoolError(.poolExists, "cannot create '\(name)': a pool of that name is already open", pool: name)
+        }
+        let allPaths = layout.flatMap(\.paths)
+        guard !layout.isEmpty, Set(allPaths).count == allPaths.count,
+            layout.allSatisfy({ if case .mirror(let p) = $0 { p.count >= 2 } else { true } })
+        else {
+            throw PoolError(
+                .invalidLayout,
+                "cannot create '\(name)': the layout must name at least one vdev, each device once, and every "
+                    + "mirror needs at least 2 devices", pool: name)
+        }
+        // Validate every device before writing anything.
+        var devices: [String: any BlockDevice] = [:]
+        for path in allPaths {
+            let device = try openLeaf(path, pool: name)
+            guard device.sizeInBytes >= LabelLayout.minimumDeviceByteCount else {
+                throw PoolError(
+                    .deviceTooSmall,
+                    "cannot create '\(name)': \(path) is \(device.sizeInBytes) bytes; a device must be at least "
+                        + "\(LabelLayout.minimumDeviceByteCount) bytes (64 MiB, SPA_MINDEVSIZE)", pool: name, device: path)
+            }
+            let labels = DeviceLabels(reading: device)
+            if let label = labels.labels.first(where: { $0.status == .valid && $0.config?.uint64("pool_guid") != nil }),
+                let config = label.config,
+                let state = config.uint64("state"), state == PoolState.active.rawValue || state == PoolState.exported.rawValue
+            {
+                let other = config.string("name") ?? "?"
+                throw PoolError(
+                    .deviceInUse,
+                    "cannot create '\(name)': \(path) is part of \(state == 1 ? "exported" : "active") pool '\(other)' "
+                        + "(guid \(config.uint64("pool_guid") ?? 0)); destroy that pool or clear the device's labels first",
+                    pool: name, device: path)
+            }
+            devices[path] = device
+        }
+        // Build the tree.
+        var used = Set<UInt64>()
+        func newGUID() -> UInt64 {
+            while true {
+                let value = UInt64.random(in: 1...UInt64.max)
+                if used.insert(value).inserted { return value }
+            }
+        }
+        let poolGUID = PoolGUID(newGUID())
+        let initial = PoolIdentity.initialTXG
+        let ashift: UInt64 = 12
+        var tops: [TopLevelVdev] = []
+        for (index, spec) in layout.enumerated() {
+            let leaves = spec.paths.enumerated().map { childIndex, path in
+                LeafVdev(
+                    id: UInt64(childIndex), guid: VdevGUID(newGUID()), path: path,
+                    isBlockDevice: devices[path]!.isBlockDevice, createTXG: initial)
+            }
+            let asize = spec.paths.map { LabelLayout.asize(deviceSize: devices[$0]!.sizeInBytes) }.min()!
+            let isMirror: Bool
+            if case .mirror = spec { isMirror = true } else { isMirror = false }
+            tops.append(
+                TopLevelVdev(
+                    id: UInt64(index), guid: isMirror ? VdevGUID(newGUID()) : leaves[0].guid, isMirror: isMirror,
+                    leaves: leaves, ashift: ashift, asize: asize, metaslabShift: TopLevelVdev.metaslabShift(asize: asize),
+                    createTXG: initial))
+        }
+        let tree = VdevTree(topLevels: tops)
+        let identity = PoolIdentity(
+            name: name, guid: poolGUID, state: .active, hostID: environment.hostID, hostname: environment.hostname)
+        var leafDevices: [VdevGUID: any BlockDevice] = [:]
+        for leaf in tree.leaves { leafDevices[leaf.guid] = devices[leaf.path] }
+
+        // vdev_label_init: whole labels, txg 0 + create_txg, initialised ring.
+        var io = VdevIO(poolName: name, tree: tree, devices: leafDevices)
+        let template = Uberblock(txg: .zero, guidSum: tree.guidSum(poolGUID: poolGUID), timestampInSeconds: environment.wallClockSeconds())
+        try io.eachLeaf("writing initial labels") { leaf, top, device throws(DeviceError) in
+            let config = identity.labelConfig(leaf: leaf, top: top, tree: tree, txg: .zero, createTXG: initial)
+            let packed = (try? config.encoded(as: .xdr)) ?? []
+            for index in 0..<LabelLayout.labelCount {
+                guard
+                    let label = try? VdevLabel.encode(
+                        configPacked: packed, ring: .initialized(template: template), labelIndex: index,
+                        deviceSize: device.sizeInBytes, byteOrder: .host),
+                    let offset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes)
+                else { continue }
+                try device.write(label, atAbsoluteOffset: offset)
+            }
+        }
+        var props = properties
+        if props["multihost"] == nil { props["multihost"] = "off" }
+        let multihost = props["multihost"] == "on"
+        let capacity = Dictionary(uniqueKeysWithValues: tops.map { ($0.id, $0.allocatableByteCount) })
+        var core = PoolCore(
+            identity: identity, io: io, properties: props,
+            allocator: SpaceAllocator(
+                capacity: capacity, unit: 1 << ashift,
+                rewindDepth: PoolCore.rewindDepth(tree: tree, multihost: multihost)),
+            objects: [:], lastSyncedTXG: .zero, openTXG: initial)
+        core.configDirty = true
+        core.objectsDirty = true
+        _ = try core.sync(now: environment.wallClockSeconds())
+        let pool = Pool(
+            core: core,
+            report: OpenReport(configWasStale: false, openedTXG: initial, rewoundFrom: nil, missingLeaves: []),
+            environment: environment)
+        try register(pool)
+        environment.logger.info("pool created", metadata: ["pool.name": "\(name)", "pool.guid": "\(poolGUID)"])
+        return pool
+    }
+
+    private func register(_ pool: Pool) throws(PoolError) {
+        let inserted = pools.withLock { pools -> Bool in
+            guard pools[pool.name] == nil else { return false }
+            pools[pool.name] = pool
+            return true
+        }
+        guard inserted else {
+            throw PoolError(.poolExists, "a pool named '\(pool.name)' is already open on this host", pool: pool.name)
+        }
+    }
+}

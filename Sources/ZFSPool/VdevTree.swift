@@ -1,0 +1,213 @@
+// The in-core vdev tree of a pool (root → top-level vdevs → leaves) and the config nvlists
+// generated from it: the leaf label variant and the MOS / cache-file variant, keys in the order
+// OpenZFS 2.1.11 writes them (`spec/ondisk.md` §4.2, §4.3; `spa_config.c:spa_config_generate`,
+// `vdev_label.c:vdev_config_generate`). Pure: no I/O.
+
+import ZFSFormat
+import ZFSImport
+
+/// One leaf: a file or a block device.
+struct LeafVdev: Hashable, Sendable {
+    var id: UInt64
+    var guid: VdevGUID
+    var path: String
+    /// `disk` for a block device, `file` for a regular file.
+    var isBlockDevice: Bool
+    var createTXG: TXG
+}
+
+/// One top-level vdev: a single leaf, or a mirror of leaves.
+struct TopLevelVdev: Hashable, Sendable {
+    var id: UInt64
+    var guid: VdevGUID
+    var isMirror: Bool
+    var leaves: [LeafVdev]
+    var ashift: UInt64
+    var asize: UInt64
+    var metaslabShift: UInt64
+    var createTXG: TXG
+
+    /// The bytes the allocator may hand out: `asize` rounded down to the allocation unit.
+    var allocatableByteCount: UInt64 { asize & ~((1 << ashift) - 1) }
+
+    /// `vdev_metaslab_set_size`-like choice (cosmetic here: we keep no metaslabs): about 200
+    /// metaslabs, at least 16 MiB each.
+    static func metaslabShift(asize: UInt64) -> UInt64 {
+        let target = max(asize / 200, 1)
+        return max(24, UInt64(63 - target.leadingZeroBitCount))
+    }
+}
+
+/// The whole tree. The root's guid is the pool guid.
+struct VdevTree: Hashable, Sendable {
+    var topLevels: [TopLevelVdev]
+
+    var leaves: [LeafVdev] { topLevels.flatMap(\.leaves) }
+
+    /// `ub_guid_sum`: root (= pool guid) + every top-level and leaf guid, mod 2^64.
+    func guidSum(poolGUID: PoolGUID) -> UInt64 {
+        topLevels.reduce(poolGUID.rawValue) { sum, top in
+            top.leaves.reduce(sum &+ (top.isMirror ? top.guid.rawValue : 0)) { $0 &+ $1.guid.rawValue }
+        }
+    }
+
+    func topLevel(containing guid: VdevGUID) -> TopLevelVdev? {
+        topLevels.first { top in top.leaves.contains { $0.guid == guid } }
+    }
+
+    // MARK: Config generation
+
+    private static func leafPairs(_ leaf: LeafVdev, into list: inout NVList) {
+        list.append("type", .string(leaf.isBlockDevice ? "disk" : "file"))
+        list.append("id", .uint64(leaf.id))
+        list.append("guid", .uint64(leaf.guid.rawValue))
+        list.append("path", .string(leaf.path))
+        list.append("whole_disk", .uint64(0))
+    }
+
+    private static func topPairs(_ top: TopLevelVdev, into list: inout NVList) {
+        list.append("metaslab_array", .uint64(0))
+        list.append("metaslab_shift", .uint64(top.metaslabShift))
+        list.append("ashift", .uint64(top.ashift))
+        list.append("asize", .uint64(top.asize))
+        list.append("is_log", .uint64(0))
+        list.append("create_txg", .uint64(top.createTXG.rawValue))
+    }
+
+    /// The `vdev_tree` of one top-level vdev (what a leaf label carries).
+    static func topLevelConfig(_ top: TopLevelVdev) -> NVList {
+        var list = NVList()
+        if top.isMirror {
+            list.append("type", .string("mirror"))
+            list.append("id", .uint64(top.id))
+            list.append("guid", .uint64(top.guid.rawValue))
+            topPairs(top, into: &list)
+            let children = top.leaves.map { leaf -> NVList in
+                var child = NVList()
+                leafPairs(leaf, into: &child)
+                child.append("create_txg", .uint64(leaf.createTXG.rawValue))
+                return child
+            }
+            list.append("children", .nvlistArray(children))
+        } else {
+            leafPairs(top.leaves[0], into: &list)
+            topPairs(top, into: &list)
+        }
+        return list
+    }
+
+    /// The root `vdev_tree` (MOS and cache-file config).
+    func rootConfig(poolGUID: PoolGUID) -> NVList {
+        var root = NVList()
+        root.append("type", .string("root"))
+        root.append("id", .uint64(0))
+        root.append("guid", .uint64(poolGUID.rawValue))
+        root.append("create_txg", .uint64(PoolIdentity.initialTXG.rawValue))
+        root.append("children", .nvlistArray(topLevels.map(Self.topLevelConfig)))
+        return root
+    }
+
+    // MARK: Parsing
+
+    /// Parses a root `vdev_tree` (from the MOS, a cache file or a scan).
+    static func parse(root: NVList) throws(PoolError) -> VdevTree {
+        guard root.string("type") == "root", let children = root.lists("children"), !children.isEmpty else {
+            throw PoolError(.invalidConfig, "the config's vdev_tree is not a root vdev with children")
+        }
+        var tops: [TopLevelVdev] = []
+        for (index, child) in children.enumerated() {
+            tops.append(try parseTopLevel(child, index: UInt64(index)))
+        }
+        return VdevTree(topLevels: tops)
+    }
+
+    private static func parseLeaf(_ list: NVList, index: UInt64) throws(PoolError) -> LeafVdev {
+        let type = list.string("type")
+        guard type == "file" || type == "disk", let guid = list.uint64("guid"), let path = list.string("path") else {
+            throw PoolError(
+                .invalidConfig, "leaf \(index) of the config's vdev_tree is not a file or disk with a guid and a path")
+        }
+        return LeafVdev(
+            id: list.uint64("id") ?? index, guid: VdevGUID(guid), path: path, isBlockDevice: type == "disk",
+            createTXG: TXG(list.uint64("create_txg") ?? 0))
+    }
+
+    static func parseTopLevel(_ list: NVList, index: UInt64) throws(PoolError) -> TopLevelVdev {
+        guard let guid = list.uint64("guid"), let ashift = list.uint64("ashift"), let asize = list.uint64("asize") else {
+            throw PoolError(.invalidConfig, "top-level vdev \(index) of the config lacks guid, ashift or asize")
+        }
+        let id = list.uint64("id") ?? index
+        let isMirror = list.string("type") == "mirror"
+        var leaves: [LeafVdev] = []
+        if isMirror {
+            for (childIndex, child) in (list.lists("children") ?? []).enumerated() {
+                leaves.append(try parseLeaf(child, index: UInt64(childIndex)))
+            }
+            guard !leaves.isEmpty else {
+                throw PoolError(.invalidConfig, "mirror \(id) of the config has no children")
+            }
+        } else {
+            leaves = [try parseLeaf(list, index: 0)]
+        }
+        return TopLevelVdev(
+            id: id, guid: VdevGUID(guid), isMirror: isMirror, leaves: leaves, ashift: ashift, asize: asize,
+            metaslabShift: list.uint64("metaslab_shift") ?? TopLevelVdev.metaslabShift(asize: asize),
+            createTXG: TXG(list.uint64("create_txg") ?? 0))
+    }
+}
+
+/// What names a pool and its last owner: the fields both config variants share.
+struct PoolIdentity: Hashable, Sendable {
+    /// `TXG_INITIAL`: the first txg a new pool syncs.
+    static let initialTXG = TXG(4)
+    /// The feature our MOS needs (`features_for_read`): real OpenZFS refuses the pool for it.
+    static let mosFeature = "org.zpoolkit:mos"
+    /// `SPA_VERSION_5000`.
+    static let version: UInt64 = 5000
+
+    var name: String
+    var guid: PoolGUID
+    var state: PoolState
+    var hostID: UInt64
+    var hostname: String
+
+    private func headPairs(txg: TXG, into list: inout NVList) {
+        list.append("version", .uint64(Self.version))
+        list.append("name", .string(name))
+        list.append("state", .uint64(state.rawValue))
+        list.append("txg", .uint64(txg.rawValue))
+        list.append("pool_guid", .uint64(guid.rawValue))
+        list.append("errata", .uint64(0))
+        if hostID != 0 { list.append("hostid", .uint64(hostID)) }
+        list.append("hostname", .string(hostname))
+    }
+
+    static var featuresForRead: NVList {
+        var features = NVList()
+        features.append(mosFeature, .boolean)
+        return features
+    }
+
+    /// The label config of `leaf` (`spec/ondisk.md` §4.2 order).
+    func labelConfig(leaf: LeafVdev, top: TopLevelVdev, tree: VdevTree, txg: TXG, createTXG: TXG? = nil) -> NVList {
+        var list = NVList()
+        headPairs(txg: txg, into: &list)
+        list.append("top_guid", .uint64(top.guid.rawValue))
+        list.append("guid", .uint64(leaf.guid.rawValue))
+        list.append("vdev_children", .uint64(UInt64(tree.topLevels.count)))
+        list.append("vdev_tree", .nvlist(VdevTree.topLevelConfig(top)))
+        list.append("features_for_read", .nvlist(Self.featuresForRead))
+        if let createTXG { list.append("create_txg", .uint64(createTXG.rawValue)) }
+        return list
+    }
+
+    /// The MOS / cache-file config (root `vdev_tree`).
+    func poolConfig(tree: VdevTree, txg: TXG) -> NVList {
+        var list = NVList()
+        headPairs(txg: txg, into: &list)
+        list.append("vdev_children", .uint64(UInt64(tree.topLevels.count)))
+        list.append("vdev_tree", .nvlist(tree.rootConfig(poolGUID: guid)))
+        list.append("features_for_read", .nvlist(Self.featuresForRead))
+        return list
+    }
+}
