@@ -152,7 +152,8 @@ extension CacheFile {
                 guard let i = index[leafPath] else { continue }
                 let device = devices[i]
                 guard let probe = device.probe, let label = probe.config, probe.labelCount > 0 else {
-                    notes.append("leaf vdev \(leaf.guid) at \(leafPath): \(device.note.map { "\($0)" } ?? "no label")")
+                    let why = device.note == .vanished ? "nothing is at that path" : device.note.map { "\($0)" } ?? "no label"
+                    notes.append("leaf vdev \(leaf.guid) at \(leafPath): \(why)")
                     continue
                 }
                 let labelGUID = label.uint64("guid")
