@@ -3,32 +3,43 @@ import ZFSFormat
 import ZFSImport
 
 extension ZPK {
-    /// `zpk import [-d DIR]... [-D] [--config POOL|GUID]`
+    /// `zpk import [-d DIR]... [-D] [-v] [--json] [--config POOL|GUID]`
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Find importable pools by reading device labels, as `zpool import -d` does.",
+            abstract: "List importable pools and their health, as `zpool import -d` does.",
             discussion: """
                 Every file and block device in the search directories is read (read-only) and \
                 its labels are grouped by pool and top-level vdev, exactly as OpenZFS 2.1.11's \
-                libzutil does: the newest label of each top-level vdev wins, top-level vdevs \
-                that no device describes become 'missing', and leaf paths are refreshed by guid, \
-                so pools whose devices were moved or renamed are found.
+                libzutil does. Each pool found is then judged as the kernel's tryimport would \
+                judge it: every leaf is opened and its labels validated (checksums, guids, txg), \
+                states roll up through mirrors, raidz, dRAID and the root, the best uberblock is \
+                chosen and its guid sum checked. The listing is `zpool import`'s: pool, id, \
+                state, status, action, see, and the vdev tree with each vdev's state.
 
-                Without --config, lists the pools found (name, guid, label state, and what is \
-                missing). With --config, prints the assembled config of one pool exactly as \
+                After zpool's text come what zpk knows beyond it: who last used a pool that \
+                needs -f, and when; which top-level vdev is missing, when a ZPoolKit neighbor \
+                list in a label names it. zpk does not read the pool's metadata (MOS) and does \
+                not run the multihost activity check; `zpk help import` and docs/cli.md list \
+                what that leaves out.
+
+                With --config, prints the assembled config of one pool exactly as \
                 `zdb -e -p DIR -CC POOL` prints it under "Configuration for import".
 
                 POOL is a name, or a numeric guid when it is all decimal digits (the rule of \
                 `zpool import`); use the guid when two pools share a name. Destroyed pools are \
-                hidden unless -D is given, and then only they are shown.
+                hidden unless -D is given, and then only they are shown. Without -d, the Linux \
+                default search list is scanned (/dev/disk/by-vdev, /dev/mapper, …, /dev).
 
-                Without -d, the Linux default search list is scanned (/dev/disk/by-vdev, \
-                /dev/mapper, …, /dev).
+                The local hostid (for "last accessed by another system") is ZFS_HOSTID, else \
+                /proc/sys/kernel/spl/hostid, else /etc/hostid, as zpool finds it.
+
+                Exit status: 0 when at least one pool is listed, 1 when none is found.
 
                 Examples:
                   zpk import -d /var/tmp/pool
+                  zpk import -d /var/tmp/pool -v
+                  zpk import -d /dev/disk/by-id --json
                   zpk import -d /var/tmp/pool --config tank
-                  zpk import -d /dev/disk/by-id -D --config 15451357997522795478
                 """
         )
 
@@ -38,11 +49,19 @@ extension ZPK {
         @Flag(name: .customShort("D"), help: "Show only destroyed pools.")
         var destroyed = false
 
+        @Flag(name: .customShort("v"), help: "Also print each device's label problems and what the scan skipped.")
+        var verbose = false
+
+        @Flag(help: "Print the pools, their vdev trees and per-device notes as JSON.")
+        var json = false
+
         @Option(help: ArgumentHelp("Print the config of this pool (name or guid), as `zdb -e -p DIR -CC`.", valueName: "pool"))
         var config: String?
 
         func run() throws {
-            let output = Self.run(searchPaths: directories, destroyed: destroyed, config: config, environment: Environment.current)
+            let output = Self.run(
+                searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
+                environment: Environment.current)
             emit(output.stdout)
             if !output.stderr.isEmpty { emitError(String(output.stderr.dropLast())) }
             if output.status != 0 { throw ExitCode(output.status) }
@@ -55,7 +74,10 @@ extension ZPK {
             var status: Int32
         }
 
-        static func run(searchPaths: [String], destroyed: Bool, config: String?, environment: [String: String]) -> Output {
+        static func run(
+            searchPaths: [String], destroyed: Bool, config: String?, json: Bool = false, verbose: Bool = false,
+            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime
+        ) -> Output {
             let selector = config.map { PoolSelector(zpoolArgument: $0) }
             let scanner = ImportScanner(
                 options: .init(
@@ -69,44 +91,54 @@ extension ZPK {
             }
             if let selector {
                 do {
-                    output.stdout = ZdbImportText.render(try result.pool(selector))
+                    let pool = try result.pool(selector)
+                    output.stdout = json ? JSON(pool.config).rendered() : ZdbImportText.render(pool)
                 } catch {
                     output.stderr += error.message + "\n"
                     output.status = 1
                 }
                 return output
             }
-            guard !result.pools.isEmpty else {
+            let hostID = SystemHostID.current(environment: environment)
+            let healths = result.pools.map { PoolHealth.assess($0, in: result, localHostID: hostID) }
+            let names = VdevNameOptions(environment: environment)
+            if json {
+                output.stdout = Self.json(healths, result, names: names).rendered()
+            } else {
+                output.stdout = healths.map {
+                    ZpoolImportListing.render($0, names: names, verbose: verbose, time: time)
+                }.joined(separator: "\n")
+                if verbose {
+                    let notes = deviceNotes(result)
+                    if !notes.isEmpty {
+                        if !output.stdout.isEmpty { output.stdout += "\n" }
+                        output.stdout += "devices:\n" + notes.map { "\t\($0.path): \($0.note)\n" }.joined()
+                    }
+                }
+            }
+            if healths.isEmpty {
                 output.stderr +=
                     result.permissionDenied
                     ? "no pools found: some devices require root privileges\n" : "no pools available to import\n"
                 output.status = 1
-                return output
             }
-            output.stdout = listing(result.pools)
             return output
         }
 
-        /// One block per pool: what the labels say, before any health check.
-        static func listing(_ pools: [PoolCandidate]) -> String {
-            var text = ""
-            for (i, pool) in pools.enumerated() {
-                if i > 0 { text += "\n" }
-                text += "   pool: \(pool.name)\n"
-                text += "     id: \(pool.guid)\n"
-                text += "  label: \(pool.state)\(pool.isDestroyed ? " (DESTROYED)" : ""), txg \(pool.txg), version \(pool.version)\n"
-                let leaves = pool.root.leaves
-                let found = leaves.filter { if case .found = $0.presence { true } else { false } }.count
-                text += "devices: \(found) of \(leaves.count) leaves found"
-                if !pool.missingTopLevelIDs.isEmpty {
-                    text += "; top-level vdevs \(pool.missingTopLevelIDs.map(String.init).joined(separator: ", ")) missing"
-                }
-                text += "\n"
-                for note in pool.notes {
-                    text += "   note: \(note)\n"
-                }
-            }
-            return text
+        /// Every scanned device with a note (skipped, not a vdev, unreadable, …), in scan order.
+        static func deviceNotes(_ result: ScanResult) -> [(path: String, note: String)] {
+            result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
+        }
+
+        static func json(_ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions) -> JSON {
+            .object([
+                ("pools", .array(healths.map { ZpoolImportListing.json($0, names: names) })),
+                (
+                    "devices",
+                    .array(deviceNotes(result).map { .object([("path", .string($0.path)), ("note", .string($0.note))]) })
+                ),
+                ("search_problems", .array(result.searchProblems.map { .string($0.message) })),
+            ])
         }
     }
 }

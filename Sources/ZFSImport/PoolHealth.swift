@@ -1,0 +1,447 @@
+// Pool health: what `zpool import` would say about a pool the scan found.
+//
+// Purpose. A scan (ImportScanner) assembles each pool's config from labels; it never asks
+// whether the pool can be opened. `zpool import` does: for every candidate it runs the kernel's
+// `spa_tryimport`, a read-only load, and prints the root vdev's state, every vdev's state and
+// reason, and a status with an action. This file reproduces that load, for OpenZFS 2.1.11,
+// from the scanned config and the labels of each leaf device — without reading the MOS —
+// and derives the status as `check_status` (`libzfs_status.c`) does in import mode.
+//
+// Mechanism (`spa_load` with load state TRYIMPORT, `module/zfs/spa.c`; spec §1.15, §1.16, §3.2,
+// §3.6). Each step that fails stops the load; the tree keeps the states it had then.
+//   1. Open the label tree (`spa_ld_open_vdevs`, config untrusted, 0 missing top-levels
+//      tolerated for a scan): a leaf opens when its path (the scanned device, or for a leaf no
+//      scanned device carries, the path its label recorded) opens and is ≥ 64 MiB; a leaf whose
+//      label says `offline` is OFFLINE. Interior vdevs open by their type's rule (mirror: one
+//      child; raidz/draid: all but `nparity`; root: every non-log top-level). A `missing`
+//      placeholder opens (it "pretends to succeed").
+//   2. Validate every readable leaf (`vdev_validate`, untrusted): its newest label whose
+//      checksum holds must exist (else BAD_LABEL) and name a pool, this vdev (or its top-level)
+//      and a state (else CORRUPT_DATA); failures roll up through the parents.
+//   3. Select the best uberblock over the readable leaves (`vdev_uberblock_load`); none → root
+//      CORRUPT_DATA. Decide whether an MMP activity check is required; with multihost on and
+//      no local hostid → root ACTIVE (HOSTID_REQUIRED). Version not supported → VERSION_NEWER.
+//      Version 5000: the best leaf's label must have `features_for_read`, all known to 2.1.11
+//      (else UNSUP_FEAT).
+//   4. The trusted pass (`spa_ld_trusted_config`): the kernel now reads the MOS config and opens
+//      *that* tree. We cannot read the MOS, so we open the label tree again with the MOS's
+//      rules — pool guids must match, labels newer than the uberblock are ignored, no missing
+//      top-level tolerated — after replacing each `missing` placeholder with the top-level vdev
+//      a neighbor list (TopLevelNeighbors.swift) describes, or else with a stand-in that cannot
+//      be opened (what the MOS vdev of a top-level with no device left does). A missing log
+//      vdev → root BAD_GUID_SUM; `ub_guid_sum` ≠ the tree's guid sum → root BAD_GUID_SUM.
+//   5. After trust: multihost on (judged from the uberblock) and no local hostid → root ACTIVE.
+//
+// What it does NOT guarantee (everything the MOS decides):
+//   * The MOS is never read, so a pool whose labels and uberblocks are fine but whose metadata
+//     is destroyed lists as importable (OpenZFS: FAULTED "corrupted data", CORRUPT_POOL).
+//   * A top-level vdev missing from every device is assumed to be a normal (non-log) vdev unless
+//     a neighbor list says otherwise: OpenZFS, knowing from the MOS that it was a log, says
+//     BAD_GUID_SUM "missing device" where we say MISSING_DEV_NR "insufficient replicas".
+//   * Pools older than version 19 carry no `vdev_children`: a missing top-level vdev shows only
+//     as a guid-sum mismatch (BAD_GUID_SUM), where OpenZFS would name it from the MOS.
+//   * No activity check is run: a pool that needs one (not exported, last written by another
+//     hostid, multihost on or an MMP-unaware writer) is reported as if the check had found it
+//     idle, with ``PoolHealth/ActivityCheck/required(minimum:lastHostID:lastHostname:)`` saying
+//     so. OpenZFS would watch it for that long, and say HOSTID_ACTIVE if it is in use.
+//   * MOS-only statuses are never derived: RESILVERING, REBUILDING, BAD_LOG, ERRATA,
+//     FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares and cache devices (listed from
+//     the MOS) are not shown.
+//
+// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:)`` is pure: the same
+// candidate, device map and hostid give the same answer. Only
+// ``PoolHealth/assess(_:in:localHostID:)`` does I/O (read-only), through ``LeafDeviceReader``.
+//
+// Worked example (verified against libzpool 2.1.11, PoolHealthInteropTests): a pool of
+// `a.img` and `mirror b.img c.img` with b and c deleted. The scan finds only a.img, whose newest
+// label says `vdev_children` 2: id 1 becomes `missing`. Pass 1 opens a.img, the placeholder
+// "opens", root HEALTHY; a.img validates; the best uberblock (txg 14) has a guid sum that
+// includes the mirror and its leaves. Pass 2: the stand-in for id 1 cannot be opened, 1 error
+// among 2 core top-levels with 0 tolerated → root CANT_OPEN/NO_REPLICAS: "UNAVAIL  insufficient
+// replicas", MISSING_DEV_NR (ZFS-8000-3C), as OpenZFS says from the MOS.
+
+import ZFSFormat
+
+/// What opening the path of one leaf vdev gave.
+public enum LeafDevice: Sendable {
+    /// The path opened (read-only); these are its four labels with their checksum verdicts.
+    case opened(DeviceLabels)
+    /// The path could not be opened; why.
+    case cannotOpen(String)
+}
+
+/// The state `zpool import` would report for one pool, and why.
+///
+/// ```swift
+/// let scan = await ImportScanner(options: .init(searchPaths: ["/var/tmp/pool"])).scan()
+/// for pool in scan.pools {
+///     let health = PoolHealth.assess(pool, in: scan, localHostID: SystemHostID.current())
+///     print(health.name, health.healthName, health.status, health.actionText)
+/// }
+/// ```
+public struct PoolHealth: Sendable {
+    /// How far the emulated load got before it stopped (or completed).
+    public enum LoadStage: String, Hashable, Sendable {
+        /// Opening the label tree failed (`spa_ld_open_vdevs`, untrusted).
+        case openVdevs = "open-vdevs"
+        /// Validating labels left the root unopenable (`spa_ld_validate_vdevs`, untrusted).
+        case validateVdevs = "validate-vdevs"
+        /// Choosing the uberblock, the MMP decision, the version or the features stopped it.
+        case selectUberblock = "select-uberblock"
+        /// Opening or validating the trusted tree failed, or the guid sum did not match.
+        case trustedConfig = "trusted-config"
+        /// After the trusted config (the no-hostid multihost check).
+        case afterTrust = "after-trust"
+        /// Everything we can check passed.
+        case complete
+    }
+
+    /// The MMP activity check `spa_tryimport` would run before going on.
+    public enum ActivityCheck: Hashable, Sendable {
+        /// Not required: exported, same hostid, or multihost off.
+        case notRequired
+        /// Required and *not run* by ZPoolKit: OpenZFS would watch the labels for at least
+        /// `minimum` (its default tunables) to see whether the last writer is still writing.
+        case required(minimum: Duration, lastHostID: UInt64, lastHostname: String?)
+        /// Multihost is on and this host has no hostid: refused (`MMP_STATE_NO_HOSTID`).
+        case noHostID
+    }
+
+    /// A top-level vdev id the labels count but no scanned device describes.
+    public struct MissingTopLevel: Hashable, Sendable, CustomStringConvertible {
+        public var id: UInt64
+        /// What a neighbor list in another leaf's label says it was, when one does.
+        public var record: NeighborRecord?
+
+        /// "top-level vdev 1 (mirror of /dev/sdc, /dev/sdd, guid …) is missing".
+        public var description: String {
+            if let record {
+                return "top-level vdev \(id) (\(record)) is missing"
+            }
+            return "top-level vdev \(id) is missing; no label on the devices found says what it was"
+        }
+    }
+
+    /// Why `zpool import POOL` would refuse without `-f`, and what it would say.
+    public struct ForceRequirement: Hashable, Sendable {
+        /// The config's `hostname` (the last writer's).
+        public var hostname: String?
+        /// The config's `hostid` (0 when the labels have none).
+        public var hostID: UInt64
+        /// The selected uberblock's time (`timestamp` of the tryimport config), seconds.
+        public var timestamp: UInt64?
+
+        /// zpool's refusal, 2.1.11 wording (`do_import`); `time` formats `timestamp` the way
+        /// `ctime` does, newline included.
+        public func message(poolName: String, time: (UInt64) -> String) -> String {
+            "cannot import '\(poolName)': pool was previously in use from another system.\n"
+                + "Last accessed by \(hostname ?? "<unknown>") (hostid=\(String(hostID, radix: 16))) at \(time(timestamp ?? 0))"
+                + "The pool can be imported, use 'zpool import -f' to import the pool.\n"
+        }
+    }
+
+    /// `name`.
+    public var name: String
+    /// `pool_guid`.
+    public var guid: PoolGUID
+    /// The label `state` (EXPORTED, ACTIVE, DESTROYED).
+    public var poolState: PoolState
+    /// The label `version`.
+    public var version: UInt64
+    /// The config's `hostid` / `hostname` (the last writer's), when the labels have a hostid.
+    public var hostID: UInt64?
+    public var hostname: String?
+    /// `comment`.
+    public var comment: String?
+    /// The tree `zpool import` would show, every vdev with its ``VdevNode/state`` and
+    /// ``VdevNode/aux`` (`nil` for holes and for `missing` placeholders that stand for nothing).
+    /// A `missing` placeholder with a state stands for a top-level vdev that cannot be opened.
+    public var root: VdevNode
+    /// The status `zpool import` would derive.
+    public var status: ImportStatus
+    /// Feature guids in `features_for_read` that 2.1.11 does not know.
+    public var unsupportedFeatures: [String]
+    /// The uberblock the load selected, and the leaf it came from.
+    public var uberblock: Uberblock?
+    public var uberblockDevicePath: String?
+    public var activityCheck: ActivityCheck
+    /// Top-level vdevs no scanned device describes, named when a neighbor list can.
+    public var missingTopLevels: [MissingTopLevel]
+    /// Set when importing needs `-f` (`zfs_force_import_required`).
+    public var forceRequirement: ForceRequirement?
+    public var stage: LoadStage
+    /// Label problems of each leaf device, by path (checksum failures, empty or unreadable labels).
+    public var deviceNotes: [String: [String]]
+    /// What a person should know beyond the status.
+    public var notes: [String]
+
+    /// The root vdev's state (`vs_state`).
+    public var health: VdevState { root.state ?? .unknown }
+    /// The root vdev's reason (`vs_aux`).
+    public var reason: VdevAux { root.aux ?? .none }
+    /// What `zpool import` prints after `state:` (ONLINE, DEGRADED, UNAVAIL, FAULTED, …).
+    public var healthName: String { health.zpoolName(aux: reason) }
+    /// Whether `zpool import` could import it (with `-f` if ``forceRequirement`` says so).
+    public var isImportable: Bool { health == .healthy || health == .degraded }
+    /// The `status:` text (`nil` when there is none).
+    public var statusText: String? { status.statusText(unsupportedFeatures: unsupportedFeatures) }
+    /// The `action:` text.
+    public var actionText: String { status.actionText(rootState: health) }
+}
+
+extension PoolHealth {
+    /// `HOSTID_MASK`: hostids are 32-bit.
+    public static let hostIDMask: UInt64 = 0xFFFF_FFFF
+
+    /// Emulates `spa_tryimport` on `pool` and derives the `zpool import` status. Pure.
+    ///
+    /// - Parameters:
+    ///   - pool: the scanned candidate.
+    ///   - devices: what opening each leaf path gave (``LeafDeviceReader/read(paths:concurrency:)``);
+    ///     a leaf whose path is absent here counts as one that cannot be opened.
+    ///   - localHostID: this host's hostid (`get_system_hostid`, ``SystemHostID``); 0 for none.
+    ///   - neighbors: neighbor records by top-level id (``NeighborRecord/collect(for:in:)``).
+    /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
+    public static func evaluate(
+        _ pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64,
+        neighbors: [UInt64: NeighborRecord] = [:]
+    ) -> PoolHealth {
+        var evaluation = Evaluation(pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors)
+        evaluation.run()
+        return evaluation.result()
+    }
+
+    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:)`` will look up for `pool`:
+    /// every file or disk leaf of the label tree, and the leaves of the top-level vdevs the
+    /// neighbor records rebuild.
+    public static func devicePaths(of pool: PoolCandidate, neighbors: [UInt64: NeighborRecord] = [:]) -> [String] {
+        var seen = Set<String>()
+        var paths: [String] = []
+        for leaf in trustedTree(pool.root, neighbors: neighbors).leaves where leaf.type != .draidSpare && !leaf.type.isPlaceholder {
+            if let path = leaf.path, path.hasPrefix("/"), seen.insert(path).inserted { paths.append(path) }
+        }
+        return paths
+    }
+
+    /// The tree the trusted pass opens: `missing` placeholders replaced by what a neighbor record
+    /// describes (its leaves not yet found).
+    static func trustedTree(_ root: VdevNode, neighbors: [UInt64: NeighborRecord]) -> VdevNode {
+        var root = root
+        for i in root.children.indices where root.children[i].type == .missing {
+            guard let id = root.children[i].id, let record = neighbors[id] else { continue }
+            root.children[i] = VdevNode(config: record.vdevConfig)
+        }
+        return root
+    }
+
+    /// The minimum activity-check duration of 2.1.11 with default tunables
+    /// (`spa_activity_check_duration`: `zfs_multihost_interval` 1000 ms,
+    /// `zfs_multihost_import_intervals` 20, safety factor 200 %).
+    static func activityCheckDuration(_ uberblock: Uberblock) -> Duration {
+        let interval: UInt64 = 1_000_000_000
+        let importIntervals: UInt64 = 20
+        var delay = max(1_000_000_000, importIntervals * interval)
+        let ubInterval = uberblock.mmpWriteIntervalInMilliseconds.map { UInt64($0) * 1_000_000 }
+        if let ubInterval, let fail = uberblock.mmpFailIntervals, fail > 0 {
+            delay = UInt64(fail) * ubInterval * 2
+        } else if let ubInterval, uberblock.mmpFailIntervals == 0 {
+            delay = max(delay, (ubInterval &+ uberblock.mmpDelayInNanoseconds) &* importIntervals)
+        } else if uberblock.isMMPValid {
+            delay = max(delay, (interval &+ uberblock.mmpDelayInNanoseconds) &* importIntervals)
+        }
+        return .nanoseconds(Int64(clamping: delay))
+    }
+}
+
+/// One run of the emulated load.
+private struct Evaluation {
+    let pool: PoolCandidate
+    let devices: [String: LeafDevice]
+    let localHostID: UInt64
+    let neighbors: [UInt64: NeighborRecord]
+
+    var tree: HealthVdev
+    var stage = PoolHealth.LoadStage.openVdevs
+    var uberblock: (uberblock: Uberblock, path: String)?
+    var activityCheck = PoolHealth.ActivityCheck.notRequired
+    var unsupportedFeatures: [String] = []
+    var notes: [String] = []
+
+    init(pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64, neighbors: [UInt64: NeighborRecord]) {
+        self.pool = pool
+        self.devices = devices
+        self.localHostID = localHostID
+        self.neighbors = neighbors
+        tree = HealthVdev(pool.root)
+    }
+
+    /// `spa_vdev_err`: the root takes the blame, nothing propagates.
+    mutating func failRoot(_ aux: VdevAux) {
+        tree.state = .cantOpen
+        tree.aux = aux
+    }
+
+    mutating func run() {
+        let poolGUID = pool.guid.rawValue
+        // 1–2. The untrusted pass.
+        let untrusted = HealthPass(devices: devices, poolGUID: poolGUID, trusted: false, missingTopLevelsAllowed: 0)
+        guard untrusted.open(&tree, isTopLevel: false) else { return }
+        stage = .validateVdevs
+        untrusted.validate(&tree, topLevelGUID: 0, isTopLevel: false, labelTXGLimit: .max)
+        guard tree.state > .cantOpen else { return }
+
+        // 3. The uberblock, MMP, version and features.
+        stage = .selectUberblock
+        guard let best = untrusted.bestUberblock(tree) else {
+            notes.append("no leaf holds an uberblock whose checksum verifies")
+            return failRoot(.corruptData)
+        }
+        uberblock = best
+        let ub = best.uberblock
+        var bestLabel: NVList?
+        if case .opened(let labels)? = devices[best.path] {
+            bestLabel = HealthPass.labelConfig(labels, limit: ub.txg.rawValue)
+        }
+        let labelHostID = bestLabel?.uint64("hostid") ?? 0
+        let multihostOff = ub.isMMPValid && ub.mmpDelayInNanoseconds == 0
+        if !multihostOff && labelHostID != localHostID && pool.state == .active {
+            if ub.isMMPValid && ub.mmpDelayInNanoseconds != 0 && localHostID == 0 {
+                activityCheck = .noHostID
+                return failRoot(.active)
+            }
+            activityCheck = .required(
+                minimum: PoolHealth.activityCheckDuration(ub), lastHostID: labelHostID,
+                lastHostname: bestLabel?.string("hostname"))
+        }
+        guard SPAVersion.isSupported(ub.version) else { return failRoot(.versionNewer) }
+        if ub.version >= SPAVersion.features {
+            guard let bestLabel else {
+                notes.append("no label of \(best.path) with a txg up to \(ub.txg) passes its checksum")
+                return failRoot(.corruptData)
+            }
+            guard let features = bestLabel.list("features_for_read") else {
+                notes.append("the label of \(best.path) has no features_for_read")
+                return failRoot(.corruptData)
+            }
+            unsupportedFeatures = features.pairs.map(\.name).filter { !SupportedFeatures.openZFS2_1_11.contains($0) }
+            guard unsupportedFeatures.isEmpty else { return failRoot(.unsupportedFeature) }
+        }
+
+        // 4. The trusted pass, on the label tree standing in for the MOS tree.
+        stage = .trustedConfig
+        tree = HealthVdev(PoolHealth.trustedTree(pool.root, neighbors: neighbors))
+        for i in tree.children.indices where tree.children[i].node.type == .missing {
+            tree.children[i].standIn = true
+        }
+        let trusted = HealthPass(devices: devices, poolGUID: poolGUID, trusted: true, missingTopLevelsAllowed: 0)
+        guard trusted.open(&tree, isTopLevel: false) else { return }
+        trusted.validate(&tree, topLevelGUID: 0, isTopLevel: false, labelTXGLimit: ub.txg.rawValue)
+        guard tree.state > .cantOpen else { return }
+        if tree.children.contains(where: { $0.isLog && $0.state == .cantOpen }) {
+            notes.append("a log device is missing; OpenZFS imports without it only with 'zpool import -m'")
+            return failRoot(.badGUIDSum)
+        }
+        let sum = HealthPass.result(tree).guidSum
+        guard sum == ub.guidSum else {
+            notes.append("the uberblock's guid sum \(ub.guidSum) is not the sum of the vdevs found, \(sum): a device the labels do not describe is missing")
+            return failRoot(.badGUIDSum)
+        }
+
+        // 5. After trust.
+        stage = .afterTrust
+        let multihostOn = ub.isMMPValid && (ub.mmpDelayInNanoseconds != 0 || ub.mmpConfig.isIntervalValid)
+        if multihostOn && localHostID == 0 {
+            activityCheck = .noHostID
+            return failRoot(.active)
+        }
+        stage = .complete
+    }
+
+    func result() -> PoolHealth {
+        let root = HealthPass.result(tree)
+        var missing: [PoolHealth.MissingTopLevel] = []
+        for placeholder in pool.root.children where placeholder.type == .missing {
+            guard let id = placeholder.id else { continue }
+            // A rebuilt vdev that opened is not missing after all (its devices are elsewhere).
+            if let rebuilt = root.children.first(where: { $0.id == id && $0.type != .missing }),
+                let state = rebuilt.state, state >= .degraded
+            {
+                continue
+            }
+            missing.append(PoolHealth.MissingTopLevel(id: id, record: neighbors[id]))
+        }
+        var deviceNotes: [String: [String]] = [:]
+        for leaf in root.leaves {
+            guard let path = leaf.path else { continue }
+            switch devices[path] {
+            case .opened(let labels)?:
+                let problems = labels.labels.compactMap(\.problem)
+                if !problems.isEmpty { deviceNotes[path] = problems }
+            case .cannotOpen(let why)?:
+                deviceNotes[path] = [why]
+            case nil:
+                break
+            }
+        }
+        let mmpNoHostID: Bool = if case .noHostID = activityCheck { true } else { false }
+        let status = Self.status(
+            root: root, poolState: pool.state, configHostID: pool.hostID ?? 0, localHostID: localHostID,
+            version: pool.version, noHostID: mmpNoHostID)
+        var force: PoolHealth.ForceRequirement?
+        if (pool.state != .exported && (pool.hostID ?? 0) != localHostID) || mmpNoHostID {
+            force = PoolHealth.ForceRequirement(
+                hostname: pool.hostname, hostID: pool.hostID ?? 0, timestamp: uberblock?.uberblock.timestampInSeconds)
+        }
+        return PoolHealth(
+            name: pool.name, guid: pool.guid, poolState: pool.state, version: pool.version,
+            hostID: pool.hostID, hostname: pool.hostname, comment: pool.comment, root: root, status: status,
+            unsupportedFeatures: unsupportedFeatures, uberblock: uberblock?.uberblock,
+            uberblockDevicePath: uberblock?.path, activityCheck: activityCheck, missingTopLevels: missing,
+            forceRequirement: force, stage: stage, deviceNotes: deviceNotes, notes: self.notes)
+    }
+
+    /// `check_status` in import mode, for what can be known without the MOS.
+    static func status(
+        root: VdevNode, poolState: PoolState, configHostID: UInt64, localHostID: UInt64, version: UInt64, noHostID: Bool
+    ) -> ImportStatus {
+        let state = root.state ?? .unknown
+        let aux = root.aux ?? .none
+        let cantOpen = state == .cantOpen
+        if cantOpen && aux == .active {
+            return noHostID ? .hostIDRequired : .hostIDMismatch
+        }
+        if configHostID != 0 && configHostID != localHostID && poolState == .active {
+            return .hostIDMismatch
+        }
+        if cantOpen && aux == .versionNewer { return .versionNewer }
+        if cantOpen && aux == .unsupportedFeature { return .unsupportedFeaturesRead }
+        if cantOpen && aux == .badGUIDSum { return .badGUIDSum }
+        if cantOpen && aux == .badLog { return .badLog }
+        func problem(_ test: (VdevState, VdevAux) -> Bool) -> Bool { findProblem(root, test) }
+        let faulted: (VdevState, VdevAux) -> Bool = { s, _ in s == .faulted }
+        let missing: (VdevState, VdevAux) -> Bool = { s, a in s == .cantOpen && a == .openFailed }
+        let broken: (VdevState, VdevAux) -> Bool = { s, _ in s == .cantOpen }
+        if cantOpen && problem(faulted) { return .faultedDeviceNoReplicas }
+        if cantOpen && problem(missing) { return .missingDeviceNoReplicas }
+        if cantOpen && problem(broken) { return .corruptLabelNoReplicas }
+        if cantOpen && aux == .corruptData { return .corruptPool }
+        if problem(faulted) { return .faultedDeviceReplicated }
+        if problem(missing) { return .missingDeviceReplicated }
+        if problem(broken) { return .corruptLabelReplicated }
+        if problem({ s, _ in s == .offline }) { return .offlineDevice }
+        if problem({ s, _ in s == .removed }) { return .removedDevice }
+        if SPAVersion.isSupported(version) && version != SPAVersion.features { return .versionOlder }
+        return .ok
+    }
+
+    /// `find_vdev_problem`: tests the leaves (vdevs without children), skipping `replacing`
+    /// subtrees; holes and placeholders without a state never match.
+    static func findProblem(_ vdev: VdevNode, _ test: (VdevState, VdevAux) -> Bool) -> Bool {
+        if vdev.type == .replacing { return false }
+        if !vdev.children.isEmpty {
+            return vdev.children.contains { findProblem($0, test) }
+        }
+        guard let state = vdev.state else { return false }
+        return test(state, vdev.aux ?? .none)
+    }
+}
