@@ -49,6 +49,29 @@ import ZFSTestSupport
         await #expect(throws: PoolError.self) { try await reopened.get("obj-3") }
     }
 
+    @Test func mosConfigWinsOverStaleCache() async throws {
+        let rack = DeviceRack(paths: ["/dev/a", "/dev/b", "/dev/c", "/dev/d"])
+        let host = PoolHost(environment: rack.environment())
+        let pool = try await host.create(name: "tank", layout: Self.mirrors)
+        let objects = randomObjects(count: 10, maximumSize: 50_000, prefix: "o", seed: 3)
+        for (name, bytes) in objects { try await pool.put(name, bytes) }
+        try await pool.sync()
+        let current = pool.config
+        host.forget("tank")
+        // A cache file from before top-level 1 existed: only the first mirror.
+        var stale = current
+        var root = try #require(stale.list("vdev_tree"))
+        let first = try #require(root.lists("children")?.first)
+        root.set("children", .nvlistArray([first]))
+        stale.set("vdev_tree", .nvlist(root))
+        stale.set("vdev_children", .uint64(1))
+        let reopened = try await PoolHost(environment: rack.environment()).open(config: stale, mode: .cacheFile)
+        #expect(reopened.openReport.configWasStale, "the caller must rewrite its cache")
+        #expect(reopened.config.list("vdev_tree")?.lists("children")?.count == 2)
+        #expect(reopened.status().leaves.allSatisfy { $0.isPresent })
+        try await expectObjects(reopened, objects)
+    }
+
     @Test func mirrorReadFallsBackAndRepairs() async throws {
         let rack = DeviceRack(paths: ["/dev/a", "/dev/b"])
         let host = PoolHost(environment: rack.environment())
