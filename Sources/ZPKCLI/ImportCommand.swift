@@ -58,10 +58,13 @@ extension ZPK {
         @Option(help: ArgumentHelp("Print the config of this pool (name or guid), as `zdb -e -p DIR -CC`.", valueName: "pool"))
         var config: String?
 
+        @Option(name: .customShort("c"), help: ArgumentHelp("List the pools of this cache file, reading the devices it names (no scan).", valueName: "cachefile"))
+        var cachefile: String?
+
         func run() throws {
             let output = Self.run(
                 searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
-                environment: Environment.current)
+                environment: Environment.current, cacheFile: cachefile)
             emit(output.stdout)
             if !output.stderr.isEmpty { emitError(String(output.stderr.dropLast())) }
             if output.status != 0 { throw ExitCode(output.status) }
@@ -76,7 +79,7 @@ extension ZPK {
 
         static func run(
             searchPaths: [String], destroyed: Bool, config: String?, json: Bool = false, verbose: Bool = false,
-            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime
+            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime, cacheFile: String? = nil
         ) -> Output {
             let selector = config.map { PoolSelector(zpoolArgument: $0) }
             let scanner = ImportScanner(
@@ -84,7 +87,16 @@ extension ZPK {
                     searchPaths: searchPaths, selector: selector,
                     destroyedPools: destroyed ? .only : .exclude,
                     deviceIdentity: UdevDiskIdentity.rule(optOut: DiskIdentityRule.optOut(environment: environment))))
-            let result = scanner.scan()
+            let result: ScanResult
+            if let cacheFile {
+                // `-c`: the pools come from the cache file (CacheCommand.swift), not from a scan.
+                switch Self.scanCacheFile(cacheFile, searchPaths: searchPaths, selector: selector, destroyed: destroyed) {
+                case .success(let scanned): result = scanned
+                case .failure(let failure): return Output(stdout: "", stderr: failure.message + "\n", status: failure.status)
+                }
+            } else {
+                result = scanner.scan()
+            }
             var output = Output(stdout: "", stderr: "", status: 0)
             for problem in result.searchProblems {
                 output.stderr += problem.message + "\n"

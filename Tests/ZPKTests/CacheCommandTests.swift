@@ -93,6 +93,14 @@ import Glibc
             #expect(pool.guid == PoolGUID(18_099_148_996_036_948_200))
             #expect(pool.memberDevices.count == 3)
             #expect(pool.notes == [])
+            // The command: the listing of the colleague's health pass, over the cache file's pools.
+            let listed = ZPK.Import.run(searchPaths: [], destroyed: false, config: nil, environment: [:], cacheFile: file)
+            #expect(listed.status == 0, "\(listed)")
+            #expect(listed.stdout.hasPrefix("   pool: pool-v2mirror\n     id: 18099148996036948200\n"), "\(listed)")
+            for n in 1...3 { #expect(listed.stdout.contains("\(devices)/m\(n).dat")) }
+            #expect(
+                ZPK.Import.run(searchPaths: [devices], destroyed: false, config: nil, environment: [:], cacheFile: file)
+                    == .init(stdout: "", stderr: "-c is incompatible with -d: a cache file names its devices\n", status: 64))
             #expect(ZPK.Import.scanCacheFile(file, searchPaths: ["/dev"], selector: nil, destroyed: false).failureMessage
                 == "-c is incompatible with -d: a cache file names its devices")
             #expect(ZPK.Import.scanCacheFile("\(directory)/none", searchPaths: [], selector: nil, destroyed: false).failureMessage
