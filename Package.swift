@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ZFSDevice", targets: ["ZFSDevice"]),
         .library(name: "ZFSImport", targets: ["ZFSImport"]),
         .library(name: "ZFSPool", targets: ["ZFSPool"]),
+        .library(name: "ZFSMultihost", targets: ["ZFSMultihost"]),
         .executable(name: "zpk", targets: ["zpk"]),
     ],
     dependencies: [
@@ -34,6 +35,14 @@ let package = Package(
             name: "ZFSDevice",
             dependencies: [
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ZFSMultihost",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -93,6 +102,10 @@ let package = Package(
         .testTarget(
             name: "ZFSImportTests",
             dependencies: ["ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+        ),
+        .testTarget(
+            name: "ZFSMultihostTests",
+            dependencies: ["ZFSMultihost", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
         ),
         .testTarget(
             name: "ZFSPoolTests",

@@ -1,0 +1,1 @@
+// ZFSMultihost: Multi-Modifier Protection (mmp.c of OpenZFS) for ZPoolKit — being built.
