@@ -5,6 +5,7 @@
 //
 //   swift run -c release nvlist-bench          # nvlist codec vs libnvpair 2.1.11, same run
 //   swift run -c release zpk-fuzz              # 1,000,000 seeded mutations of real labels
+//   swift run -c release scan-bench            # pool discovery over 100…5,000 devices vs a C pread loop and dd
 //   swift package --allow-writing-to-package-directory benchmark   # ordo-one: mallocs per op
 //
 // See BENCHMARKS.md at the repository root for the recorded results.
@@ -41,6 +42,13 @@ let package = Package(
         .executableTarget(
             name: "zpk-fuzz",
             dependencies: ["BenchSupport", .product(name: "ZFSFormat", package: root)]
+        ),
+        .executableTarget(
+            name: "scan-bench",
+            dependencies: [
+                .product(name: "ZFSFormat", package: root),
+                .product(name: "ZFSImport", package: root),
+            ]
         ),
         .executableTarget(
             name: "NVListBenchmarks",
