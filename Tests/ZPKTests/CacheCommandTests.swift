@@ -109,6 +109,64 @@ import Glibc
     }
 }
 
+/// Real processes killed with SIGKILL at random moments while they rewrite the file.
+@Suite struct CacheCommandKillTests {
+    /// `zpk cache add` and `zpk cache remove` alternate on one file, each process killed after a
+    /// random delay (often mid-scan, sometimes mid-write): after every kill the file is absent
+    /// or holds the whole pool, and never anything else. The deterministic version of this —
+    /// death at every system call of an update — is CacheFileProcessDeathTests (ZFSImportTests).
+    @Test func killedWritersLeaveOldOrNew() throws {
+        let zpk = try ZPKExecutable.url().path
+        let directory = try TemporaryDirectory(prefix: "cache-kill")
+        let devices = directory.path("devices")
+        try FileManager.default.createDirectory(atPath: devices, withIntermediateDirectories: false)
+        let image = Fixtures.url("openzfs-images/zfs-pool-v2mirror1.dat.bz2").path
+        let unpacked = try OpenZFS.run(
+            "/bin/sh", ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"", image, "\(devices)/m1.dat"],
+            timeout: .seconds(60))
+        try #require(unpacked.status == 0, "\(unpacked)")
+        let file = directory.path("zpool.cache")
+        var generator = SystemRandomNumberGenerator()
+        var killed = 0
+        var outcomes: [String: Int] = [:]
+        for i in 0..<40 {
+            let arguments = i % 2 == 0
+                ? ["cache", "add", "--cachefile", file, "pool-v2mirror", "-d", devices]
+                : ["cache", "remove", "--cachefile", file, "pool-v2mirror"]
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: zpk)
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 0...30_000, using: &generator))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+            let state: String
+            do {
+                let cache = try CacheFile.read(at: file)
+                state = cache.entries.map(\.name) == ["pool-v2mirror"] && cache.entries[0].config.list("vdev_tree") != nil
+                    ? "pool" : "unexpected \(cache.entries.map(\.name))"
+            } catch let error where error.code == .notFound {
+                state = "no file"
+            } catch {
+                state = "unreadable: \(error.message)"
+            }
+            #expect(state == "pool" || state == "no file", "after \(arguments[1]) #\(i)")
+            outcomes[state, default: 0] += 1
+        }
+        // The next writer cleans up whatever a killed one left.
+        _ = CacheEdit.remove(pool: "pool-v2mirror", cacheFile: file)
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(left == ["devices"] || left == ["devices", "zpool.cache"], "\(left)")
+        #expect(killed > 0, "no process was killed; outcomes \(outcomes)")
+        withExtendedLifetime(directory) {}
+    }
+}
+
 extension Result where Failure == ZPK.Import.CacheFileFailure {
     var failureMessage: String? {
         if case .failure(let failure) = self { return failure.message }
