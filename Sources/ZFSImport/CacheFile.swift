@@ -182,7 +182,7 @@ public struct CacheFile: Hashable, Sendable {
     ///   - byteOrder: the writer's byte order; OpenZFS always writes its own.
     ///   - path: the file's name, for error messages.
     /// - Throws: ``CacheFileError`` `.invalidEntry` when a config cannot be packed (a string with
-    ///   a NUL, nesting deeper than ``NVList/maximumNestingDepth``, more than 2 GiB).
+    ///   a NUL, nesting deeper than `NVList.maximumNestingDepth`, more than 2 GiB).
     public func encoded(byteOrder: Endianness = .host, path: String = "zpool.cache") throws(CacheFileError) -> [UInt8] {
         do {
             return try nvlist.encoded(as: .native, byteOrder: byteOrder)
