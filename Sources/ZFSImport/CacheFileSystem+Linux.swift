@@ -93,7 +93,10 @@ public struct PosixCacheFileSystem: CacheFileSystem {
         var done = 0
         while done < bytes.count {
             let n = try retrying("write") {
-                bytes.withUnsafeBytes { Glibc.write(file.rawValue, $0.baseAddress! + done, $0.count - done) }
+                bytes.withUnsafeBytes { all in
+                    let rest = UnsafeRawBufferPointer(rebasing: all[done...])
+                    return Glibc.write(file.rawValue, rest.baseAddress, rest.count)
+                }
             }
             guard n > 0 else { throw SystemCallFailure("write", errno: EIO) }
             done += n
