@@ -20,6 +20,10 @@
 // What it does not guarantee: in blkid mode libzutil also inserts label-derived paths while
 // probing (in completion order, which is racy); we never do that, so the question does not arise.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A candidate path and the vdev guid expected on it (0: any), the key of libzutil's tree.
 struct CandidateKey: Sendable {
     var path: String
@@ -27,18 +31,20 @@ struct CandidateKey: Sendable {
 
     /// `slice_cache_compare`: `strcmp` on the path bytes, then the guid.
     static func compare(_ a: CandidateKey, _ b: CandidateKey) -> Int {
-        var left = a.path.utf8.makeIterator()
-        var right = b.path.utf8.makeIterator()
-        while true {
-            switch (left.next(), right.next()) {
-            case (nil, nil):
-                return a.expectedGUID < b.expectedGUID ? -1 : (a.expectedGUID > b.expectedGUID ? 1 : 0)
-            case (nil, _?): return -1
-            case (_?, nil): return 1
-            case (let x?, let y?):
-                if x != y { return x < y ? -1 : 1 }
+        var left = a.path
+        var right = b.path
+        let order = left.withUTF8 { l in
+            right.withUTF8 { r -> Int in
+                let common = Swift.min(l.count, r.count)
+                if common > 0, let lb = l.baseAddress, let rb = r.baseAddress {
+                    let c = memcmp(lb, rb, common)
+                    if c != 0 { return c < 0 ? -1 : 1 }
+                }
+                return l.count == r.count ? 0 : (l.count < r.count ? -1 : 1)
             }
         }
+        if order != 0 { return order }
+        return a.expectedGUID < b.expectedGUID ? -1 : (a.expectedGUID > b.expectedGUID ? 1 : 0)
     }
 }
 

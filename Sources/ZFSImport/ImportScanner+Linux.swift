@@ -104,7 +104,7 @@ extension ImportScanner {
         case probed(LabelProbe)
     }
 
-    static func probe(_ path: String, hint: EntryHint, minimumFileSize: UInt64) -> ProbeOutcome {
+    static func probe(_ path: String, hint: EntryHint, minimumFileSize: UInt64, verifyingChecksums: Bool = true) -> ProbeOutcome {
         let base = split(path).name
         if base == "hpet" || isWatchdog(base) {
             return .skipped(.skippedByName, permissionDenied: false)
@@ -143,7 +143,7 @@ extension ImportScanner {
             return .skipped(.cannotOpen(error.message), permissionDenied: error.code == .permissionDenied)
         }
         defer { try? device.close() }
-        return .probed(LabelProbe(reading: device))
+        return .probed(LabelProbe(reading: device, verifyingChecksums: verifyingChecksums))
     }
 
     /// `is_watchdog_dev`: `watchdog`, or `watchdog` followed by a digit.

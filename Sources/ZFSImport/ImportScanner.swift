@@ -100,6 +100,9 @@ public struct ImportScanner: Sendable {
         /// Recomputes a disk leaf's device ids when its path is refreshed; default: the Linux
         /// udev rule of libzutil.
         public var deviceIdentity: any DeviceIdentityResolver
+        /// Verify the embedded SHA-256 of every label read (``LabelProbe/Label/checksum``).
+        /// libzutil does not; discovery does not need it; default false.
+        public var verifiesLabelChecksums: Bool
 
         public init(
             searchPaths: [String] = [],
@@ -108,7 +111,8 @@ public struct ImportScanner: Sendable {
             skipDevicesInUse: Bool = true,
             concurrency: Int = ImportScanner.defaultConcurrency,
             minimumFileSize: UInt64 = ImportScanner.minimumDeviceSize,
-            deviceIdentity: any DeviceIdentityResolver = UdevDiskIdentity.rule()
+            deviceIdentity: any DeviceIdentityResolver = UdevDiskIdentity.rule(),
+            verifiesLabelChecksums: Bool = false
         ) {
             self.searchPaths = searchPaths
             self.selector = selector
@@ -117,6 +121,7 @@ public struct ImportScanner: Sendable {
             self.concurrency = concurrency
             self.minimumFileSize = minimumFileSize
             self.deviceIdentity = deviceIdentity
+            self.verifiesLabelChecksums = verifiesLabelChecksums
         }
 
         /// What `zdb -e -p DIR … POOL` scans with: every pool state, no exclusive-open test.
@@ -164,8 +169,9 @@ public struct ImportScanner: Sendable {
         let hints = candidates.hints
         let probes = Mutex([ProbeOutcome?](repeating: nil, count: keys.count))
         let minimumFileSize = options.minimumFileSize
+        let verifying = options.verifiesLabelChecksums
         BlockingWorkers.forEach(count: keys.count, width: options.concurrency) { index in
-            let outcome = Self.probe(keys[index].path, hint: hints[index], minimumFileSize: minimumFileSize)
+            let outcome = Self.probe(keys[index].path, hint: hints[index], minimumFileSize: minimumFileSize, verifyingChecksums: verifying)
             probes.withLock { $0[index] = outcome }
         }
         let outcomes = probes.withLock { $0 }

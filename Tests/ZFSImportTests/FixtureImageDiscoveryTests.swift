@@ -103,7 +103,7 @@ enum DecompressedImages {
     /// assembled, and it is flagged unsupported with a note that says so.
     @Test func version999IsUnsupportedNotCorrupt() async throws {
         let directory = try await DecompressedImages.get()
-        let result = await ImportScanner(options: .init(searchPaths: ["\(directory)/zfs-pool-v999.dat"])).scan()
+        let result = await ImportScanner(options: .init(searchPaths: ["\(directory)/zfs-pool-v999.dat"], verifiesLabelChecksums: true)).scan()
         let pool = try result.pool(.name("v999-pool"))
         #expect(!pool.isVersionSupported)
         #expect(pool.notes.contains { $0.contains("version 999 is not supported") && $0.contains("not corrupt") })
