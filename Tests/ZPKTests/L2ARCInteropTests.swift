@@ -277,16 +277,10 @@ enum CacheDeviceLabels {
 struct L2ARCInteropTests {
     init() {
         // zdb runs in UTC (OpenZFS.pinnedEnvironment); -lu prints local times.
-        setenv("TZ", "UTC", 1)
-        tzset()
+        useUTCForLocalTime()
     }
 
-    static let seed: UInt64 = {
-        if let pinned = ProcessInfo.processInfo.environment["ZPK_TEST_SEED"], let value = UInt64(pinned) {
-            return value
-        }
-        return UInt64.random(in: 1 ... .max)
-    }()
+    static let seed = TestSeed.value
 
     /// Writes `device`, compares `zpk label` and `zpk label -u` with zdb, and checks that zdb's
     /// log-block section contains `expect` (what the case was built to exercise).

@@ -9,8 +9,7 @@ import ZFSTestSupport
 @Suite(.serialized) struct LabelCommandFixtureTests {
     init() {
         // zdb prints uberblock times with localtime(); the saved outputs were made in UTC.
-        setenv("TZ", "UTC", 1)
-        tzset()
+        useUTCForLocalTime()
     }
 
     /// A 128 MiB sparse file with the fixture label at all four label offsets: the same bytes
@@ -119,8 +118,7 @@ func withScratchDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 /// Uberblock times as glibc's `asctime` prints them, including the years `asctime_r` refuses.
 @Suite(.serialized) struct AsctimeTests {
     init() {
-        setenv("TZ", "UTC", 1)
-        tzset()
+        useUTCForLocalTime()
     }
 
     @Test(arguments: [

@@ -49,16 +49,10 @@ func expectLabelsMatchZdb(_ path: String, _ context: String, sourceLocation: Sou
 struct LabelInteropTests {
     init() {
         // zdb's pinned environment runs in UTC; our in-process rendering must use the same zone.
-        setenv("TZ", "UTC", 1)
-        tzset()
+        useUTCForLocalTime()
     }
 
-    static let seed: UInt64 = {
-        if let pinned = ProcessInfo.processInfo.environment["ZPK_TEST_SEED"], let value = UInt64(pinned) {
-            return value
-        }
-        return UInt64.random(in: 1 ... .max)
-    }()
+    static let seed = TestSeed.value
 
     /// The layouts of this run: fixed ones that cover every device kind, plus random ones.
     static func specs() -> [ZTestPoolSpec] {
