@@ -175,10 +175,10 @@ extension CacheFile {
                         labelCount: probe.labelCount, searchOrder: 0))
                 if !txgs.contains(TXG(labelTXG)) { txgs.append(TXG(labelTXG)) }
                 topPaths.append(leafPath)
+                // A label older than the cache entry is normal: OpenZFS rewrites a leaf's label
+                // only when that vdev's config is dirty, but rewrites the cache on any pool
+                // config change (an aux device added or removed, say). Only newer is a problem.
                 newestLabelTXG = max(newestLabelTXG, labelTXG)
-                if labelTXG != 0 && labelTXG < configTXG {
-                    notes.append("leaf vdev \(leaf.guid) at \(leafPath) has a label from txg \(labelTXG), older than the cache file's txg \(configTXG)")
-                }
             }
             topLevels.append(
                 PoolCandidate.TopLevelVdev(
