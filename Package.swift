@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ZFSPool", targets: ["ZFSPool"]),
         .library(name: "ZFSMultihost", targets: ["ZFSMultihost"]),
         .executable(name: "zpk", targets: ["zpk"]),
+        .executable(name: "zpkd", targets: ["zpkd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Documentation only: `swift package generate-documentation --target ZFSFormat`.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -44,6 +46,7 @@ let package = Package(
                 "ZFSFormat",
                 "ZFSDevice",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -51,6 +54,7 @@ let package = Package(
             dependencies: [
                 "ZFSFormat",
                 "ZFSDevice",
+                "ZFSMultihost",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -60,8 +64,25 @@ let package = Package(
                 "ZFSFormat",
                 "ZFSDevice",
                 "ZFSImport",
+                "ZFSMultihost",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The host daemon's library: control-socket protocol (shared with the `zpk` client),
+        // server, request handlers. docs/daemon.md.
+        .target(
+            name: "ZPKDaemon",
+            dependencies: [
+                "ZFSFormat",
+                "ZFSDevice",
+                "ZFSImport",
+                "ZFSMultihost",
+                "ZFSPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
@@ -70,8 +91,12 @@ let package = Package(
                 "ZFSFormat",
                 "ZFSDevice",
                 "ZFSImport",
+                "ZFSMultihost",
+                "ZFSPool",
+                "ZPKDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -84,6 +109,15 @@ let package = Package(
         .executableTarget(
             name: "zpk",
             dependencies: ["ZPKCLI"]
+        ),
+        .executableTarget(
+            name: "zpkd",
+            dependencies: [
+                "ZPKDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "ZFSFormatTests",
@@ -105,7 +139,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ZFSMultihostTests",
-            dependencies: ["ZFSMultihost", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+            dependencies: [
+                "ZFSMultihost", "ZFSFormat", "ZFSDevice", "ZFSTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "ZFSPoolTests",
@@ -114,6 +152,12 @@ let package = Package(
         .testTarget(
             name: "ZPKTests",
             dependencies: ["ZPKCLI", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
+        ),
+        .testTarget(
+            name: "ZPKDaemonTests",
+            dependencies: [
+                "ZPKDaemon", "ZFSPool", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk", "zpkd",
+            ]
         ),
     ]
 )
