@@ -6,6 +6,7 @@
 //   swift run -c release nvlist-bench          # nvlist codec vs libnvpair 2.1.11, same run
 //   swift run -c release zpk-fuzz              # 1,000,000 seeded mutations of real labels
 //   swift run -c release scan-bench            # pool discovery over 100…5,000 devices vs a C pread loop and dd
+//   swift run -c release pool-bench            # pool host puts/sync/open/export vs dd and POSIX writes
 //   swift package --allow-writing-to-package-directory benchmark   # ordo-one: mallocs per op
 //
 // See BENCHMARKS.md at the repository root for the recorded results.
@@ -23,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(path: "../"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // The default trait RuntimeInterposer pulls a package that is not mirrored here (STYLE.md §7).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
@@ -48,6 +50,14 @@ let package = Package(
             dependencies: [
                 .product(name: "ZFSFormat", package: root),
                 .product(name: "ZFSImport", package: root),
+            ]
+        ),
+        .executableTarget(
+            name: "pool-bench",
+            dependencies: [
+                .product(name: "ZFSFormat", package: root),
+                .product(name: "ZFSPool", package: root),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
