@@ -198,7 +198,34 @@ struct PoolIdentity: Hashable, Sendable {
         list.append("vdev_tree", .nvlist(VdevTree.topLevelConfig(top)))
         list.append("features_for_read", .nvlist(Self.featuresForRead))
         if let createTXG { list.append("create_txg", .uint64(createTXG.rawValue)) }
-        return list
+        return Self.withNeighbors(list, tree: tree, ownTopLevel: top)
+    }
+
+    /// `config` plus the `org.zpoolkit:neighbors` list (``ZFSImport/NeighborRecord``): every other
+    /// top-level vdev of `tree` with its leaves, so that an import scan can name the leaves of a
+    /// top-level vdev whose devices are all missing. Records are dropped, farthest top-level id
+    /// first, until the packed config fits the label (`VdevLabel.configCapacity`).
+    static func withNeighbors(_ config: NVList, tree: VdevTree, ownTopLevel: TopLevelVdev) -> NVList {
+        guard tree.topLevels.count > 1 else { return config }
+        var records = tree.topLevels.filter { $0.guid != ownTopLevel.guid }.map { top in
+            NeighborRecord(
+                topLevelID: top.id, guid: top.guid,
+                type: top.isMirror ? .mirror : (top.leaves[0].isBlockDevice ? .disk : .file),
+                leaves: top.leaves.map { NeighborRecord.Leaf(guid: $0.guid, path: $0.path) })
+        }
+        // Farthest first when trimming: sort by distance from our own id, nearest first.
+        records.sort {
+            let a = $0.topLevelID > ownTopLevel.id ? $0.topLevelID - ownTopLevel.id : ownTopLevel.id - $0.topLevelID
+            let b = $1.topLevelID > ownTopLevel.id ? $1.topLevelID - ownTopLevel.id : ownTopLevel.id - $1.topLevelID
+            return (a, $0.topLevelID) < (b, $1.topLevelID)
+        }
+        while true {
+            var list = config
+            list.append(NeighborRecord.labelKey, .nvlistArray(records.sorted { $0.topLevelID < $1.topLevelID }.map { $0.encoded() }))
+            if let packed = try? list.encoded(as: .xdr), packed.count <= VdevLabel.configCapacity { return list }
+            if records.isEmpty { return config }
+            records.removeLast()
+        }
     }
 
     /// The MOS / cache-file config (root `vdev_tree`).
