@@ -57,9 +57,11 @@ struct VdevTree: Hashable, Sendable {
 
     // MARK: Config generation
 
-    private static func leafPairs(_ leaf: LeafVdev, into list: inout NVList) {
+    /// `id` is the leaf's place among its siblings: its mirror child index, or the top-level id
+    /// for a single-leaf top-level vdev (which is its own top-level).
+    private static func leafPairs(_ leaf: LeafVdev, id: UInt64, into list: inout NVList) {
         list.append("type", .string(leaf.isBlockDevice ? "disk" : "file"))
-        list.append("id", .uint64(leaf.id))
+        list.append("id", .uint64(id))
         list.append("guid", .uint64(leaf.guid.rawValue))
         list.append("path", .string(leaf.path))
         list.append("whole_disk", .uint64(0))
@@ -84,13 +86,13 @@ struct VdevTree: Hashable, Sendable {
             topPairs(top, into: &list)
             let children = top.leaves.map { leaf -> NVList in
                 var child = NVList()
-                leafPairs(leaf, into: &child)
+                leafPairs(leaf, id: leaf.id, into: &child)
                 child.append("create_txg", .uint64(leaf.createTXG.rawValue))
                 return child
             }
             list.append("children", .nvlistArray(children))
         } else {
-            leafPairs(top.leaves[0], into: &list)
+            leafPairs(top.leaves[0], id: top.id, into: &list)
             topPairs(top, into: &list)
         }
         return list
@@ -116,7 +118,18 @@ struct VdevTree: Hashable, Sendable {
         }
         var tops: [TopLevelVdev] = []
         for (index, child) in children.enumerated() {
+            // An import scan puts a `missing` (or `hole`) placeholder where no device described a
+            // top-level vdev; the MOS config will say what it is, so skip it here.
+            if let type = child.string("type"), type == "missing" || type == "hole" { continue }
             tops.append(try parseTopLevel(child, index: UInt64(index)))
+        }
+        var seen = Set<UInt64>()
+        for top in tops where !seen.insert(top.id).inserted {
+            throw PoolError(
+                .invalidConfig, "the config's vdev_tree has two top-level vdevs with id \(top.id); it is damaged")
+        }
+        guard !tops.isEmpty else {
+            throw PoolError(.invalidConfig, "the config's vdev_tree has no top-level vdev that is not a placeholder")
         }
         return VdevTree(topLevels: tops)
     }
