@@ -317,9 +317,12 @@ struct PoolCore: Sendable {
 
     var multihost: Bool { properties["multihost"] == "on" }
 
-    /// The number of sync slots of the smallest ring: how long a free waits (design §4).
-    static func rewindDepth(tree: VdevTree, multihost: Bool) -> UInt64 {
-        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount - (multihost ? 1 : 0) }
+    /// How long a free waits (design §4): the slot count of the smallest ring, counting the MMP
+    /// slot. With multihost on only S − 1 slots take syncs, so S is one txg more than needed;
+    /// using S whatever the property says keeps the rule true when `multihost` is switched
+    /// either way while the pool is open.
+    static func rewindDepth(tree: VdevTree) -> UInt64 {
+        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount }
         return UInt64(slots.min() ?? 1)
     }
 
