@@ -59,6 +59,13 @@ public final class PoolHost: Sendable {
         /// the file is logged and does not fail the pool operation (as `spa_write_cachefile`).
         public var cacheFilePath: String?
 
+        /// - Parameters:
+        ///   - hostID: this host's hostid (0 = none).
+        ///   - hostname: this host's name.
+        ///   - wallClockSeconds: the wall clock for `ub_timestamp`.
+        ///   - openDevice: opens a leaf by path, read-write.
+        ///   - logger: where the host logs.
+        ///   - cacheFilePath: the cache file to keep in step with the open pools, or `nil`.
         public init(
             hostID: UInt64, hostname: String,
             wallClockSeconds: @escaping @Sendable () -> UInt64 = { UInt64(time(nil)) },
@@ -77,11 +84,13 @@ public final class PoolHost: Sendable {
         }
     }
 
+    /// The identity, clocks, device opener, logger and cache file this host was made with.
     public let environment: Environment
     let pools = Mutex<[String: Pool]>([:])
     /// Serialises this host's cache-file updates (other processes wait on the directory `flock`).
     let cacheFileLock = Mutex<Void>(())
 
+    /// A host with no pools open.
     public init(environment: Environment) {
         self.environment = environment
     }
