@@ -48,27 +48,72 @@ public struct OpenReport: Sendable {
     public var missingLeaves: [String]
 }
 
-/// A pool's health and counters, as `zpk status` will show them.
+/// A pool's health and counters, as `zpk status` shows them.
 public struct PoolStatus: Sendable {
+    /// One leaf, flat (see ``vdevTree`` for the tree).
     public struct Leaf: Sendable {
+        /// The leaf's path (from the input config when it named this guid, else the MOS config).
         public var path: String
+        /// The leaf's vdev guid.
         public var guid: VdevGUID
+        /// The `id` of the top-level vdev the leaf belongs to.
         public var topLevelID: UInt64
+        /// Whether the leaf is open (a missing leaf is UNAVAIL in ``PoolStatus/vdevTree``).
         public var isPresent: Bool
+        /// Its error and repair counters since the pool was opened.
         public var counters: LeafCounters
     }
+
+    /// One vdev of the status tree: the root, a top-level vdev or a leaf, as `zpool status`
+    /// prints a row of its config section.
+    public struct VdevStatus: Sendable {
+        /// `root`, `mirror`, `file` or `disk`.
+        public var type: String
+        /// The vdev's guid (the pool guid for the root).
+        public var guid: UInt64
+        /// The leaf's path; `nil` for the root and mirrors.
+        public var path: String?
+        /// `ONLINE`, `DEGRADED` (a mirror or root with a missing leaf) or `UNAVAIL` (a leaf
+        /// that could not be opened, or a top-level vdev with no leaf left).
+        public var health: String
+        /// Read errors (EIO) on the leaf, or summed over the vdev's leaves.
+        public var readErrors: UInt64
+        /// Write errors on the leaf, or summed over the vdev's leaves.
+        public var writeErrors: UInt64
+        /// Checksum mismatches on the leaf, or summed over the vdev's leaves.
+        public var checksumErrors: UInt64
+        /// Blocks rewritten on the leaf from a good mirror copy (summed for interior vdevs).
+        public var repairs: UInt64
+        /// The children, in tree order (top-levels under the root, leaves under a mirror).
+        public var children: [VdevStatus]
+    }
+
+    /// The pool's name.
     public var name: String
+    /// The pool guid.
     public var guid: PoolGUID
+    /// `ACTIVE` while the pool is open (`SUSPENDED` will come with multihost).
+    public var state: String
     /// `ONLINE` or `DEGRADED`.
     public var health: String
+    /// The txg of the last completed sync.
     public var lastSyncedTXG: TXG
+    /// The number of objects, synced or not.
     public var objectCount: Int
+    /// Bytes allocated over all top-level vdevs (deferred frees count as allocated).
     public var allocatedByteCount: UInt64
+    /// Bytes free now over all top-level vdevs.
     public var freeByteCount: UInt64
+    /// Every leaf, flat, in tree order.
     public var leaves: [Leaf]
+    /// root → top-level vdevs → leaves, each with its health and error counters.
+    public var vdevTree: VdevStatus
     /// Blocks rewritten from a good mirror copy, over all leaves.
     public var repairs: Int { leaves.reduce(0) { $0 + $1.counters.repairs } }
 }
+
+/// ``PoolStatus/VdevStatus`` under its short name.
+public typealias VdevStatus = PoolStatus.VdevStatus
 
 /// An open pool. Obtain one from ``PoolHost``.
 ///
@@ -80,7 +125,9 @@ public final class Pool: Sendable {
     /// Longest object name in bytes.
     public static let maximumObjectNameByteCount = 255
 
+    /// The pool's name on this host (the new name after an import under `newName`).
     public let name: String
+    /// The pool guid (`pool_guid`).
     public let guid: PoolGUID
     /// What opening (or creating) the pool found.
     public let openReport: OpenReport
@@ -150,13 +197,44 @@ public final class Pool: Sendable {
                             counters: core.io.counters[leaf.guid] ?? LeafCounters()))
                 }
             }
+            let tree = Self.statusTree(core)
             return PoolStatus(
-                name: core.identity.name, guid: core.identity.guid,
-                health: leaves.allSatisfy(\.isPresent) ? "ONLINE" : "DEGRADED",
+                name: core.identity.name, guid: core.identity.guid, state: "ACTIVE",
+                health: tree.health == "ONLINE" ? "ONLINE" : "DEGRADED",
                 lastSyncedTXG: core.lastSyncedTXG, objectCount: core.objects.count,
                 allocatedByteCount: core.allocator.allocatedByteCount, freeByteCount: core.allocator.freeByteCount,
-                leaves: leaves)
+                leaves: leaves, vdevTree: tree)
         }
+    }
+
+    /// The status tree of `core`: leaf health from presence, interior health rolled up as
+    /// `vdev_propagate_state` does for mirrors (some children unavailable: DEGRADED; all: UNAVAIL).
+    static func statusTree(_ core: PoolCore) -> PoolStatus.VdevStatus {
+        func leafStatus(_ leaf: LeafVdev) -> PoolStatus.VdevStatus {
+            let counters = core.io.counters[leaf.guid] ?? LeafCounters()
+            return PoolStatus.VdevStatus(
+                type: leaf.isBlockDevice ? "disk" : "file", guid: leaf.guid.rawValue, path: leaf.path,
+                health: core.io.devices[leaf.guid] != nil ? "ONLINE" : "UNAVAIL",
+                readErrors: UInt64(counters.readErrors), writeErrors: UInt64(counters.writeErrors),
+                checksumErrors: UInt64(counters.checksumErrors), repairs: UInt64(counters.repairs), children: [])
+        }
+        func interior(_ type: String, guid: UInt64, _ children: [PoolStatus.VdevStatus]) -> PoolStatus.VdevStatus {
+            let unavailable = children.filter { $0.health == "UNAVAIL" }.count
+            let health =
+                children.allSatisfy({ $0.health == "ONLINE" })
+                ? "ONLINE" : (type != "root" && unavailable == children.count ? "UNAVAIL" : "DEGRADED")
+            return PoolStatus.VdevStatus(
+                type: type, guid: guid, path: nil, health: health,
+                readErrors: children.reduce(0) { $0 + $1.readErrors },
+                writeErrors: children.reduce(0) { $0 + $1.writeErrors },
+                checksumErrors: children.reduce(0) { $0 + $1.checksumErrors },
+                repairs: children.reduce(0) { $0 + $1.repairs }, children: children)
+        }
+        let tops = core.io.tree.topLevels.map { top in
+            top.isMirror
+                ? interior("mirror", guid: top.guid.rawValue, top.leaves.map(leafStatus)) : leafStatus(top.leaves[0])
+        }
+        return interior("root", guid: core.identity.guid.rawValue, tops)
     }
 
     // MARK: Blocking bodies
@@ -206,15 +284,20 @@ public final class Pool: Sendable {
         return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
     }
 
-    /// Marks the pool exported, syncs, and closes it (the host forgets it).
-    func exportBlocking() throws(PoolError) {
+    /// Marks the pool `state` (EXPORTED or DESTROYED) in every label, syncs, and closes it (the
+    /// host forgets it).
+    func closeBlocking(as state: PoolState) throws(PoolError) {
         let now = environment.wallClockSeconds()
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
-            core.identity.state = .exported
+            let previous = core.identity.state
+            core.identity.state = state
             core.configDirty = true
-            _ = try core.sync(now: now)
-            core.closedReason = "it was exported"
+            do throws(PoolError) { _ = try core.sync(now: now) } catch {
+                core.identity.state = previous
+                throw error
+            }
+            core.closedReason = state == .destroyed ? "it was destroyed" : "it was exported"
             core.io.devices = [:]
         }
     }
@@ -242,13 +325,18 @@ struct PoolCore: Sendable {
     var directoryPointer: BlockPointer?
     var objectsDirty = false
     var configDirty = false
+    /// A property changed: the MOS must be rewritten at the next sync.
+    var propertiesDirty = false
     var closedReason: String?
 
     var multihost: Bool { properties["multihost"] == "on" }
 
-    /// The number of sync slots of the smallest ring: how long a free waits (design §4).
-    static func rewindDepth(tree: VdevTree, multihost: Bool) -> UInt64 {
-        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount - (multihost ? 1 : 0) }
+    /// How long a free waits (design §4): the slot count of the smallest ring, counting the MMP
+    /// slot. With multihost on only S − 1 slots take syncs, so S is one txg more than needed;
+    /// using S whatever the property says keeps the rule true when `multihost` is switched
+    /// either way while the pool is open.
+    static func rewindDepth(tree: VdevTree) -> UInt64 {
+        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount }
         return UInt64(slots.min() ?? 1)
     }
 
@@ -302,7 +390,7 @@ struct PoolCore: Sendable {
     /// One txg sync in the order of design §5.
     mutating func sync(now: UInt64) throws(PoolError) -> TXG {
         try ensureOpen()
-        guard objectsDirty || configDirty || mosPointer == nil else { return lastSyncedTXG }
+        guard objectsDirty || configDirty || propertiesDirty || mosPointer == nil else { return lastSyncedTXG }
         let txg = openTXG
         do {
             // 1. Object directory and MOS, copy-on-write; two copies on distinct top-levels,
@@ -362,6 +450,7 @@ struct PoolCore: Sendable {
         allocator.releaseDeferred(openTXG: openTXG)
         objectsDirty = false
         configDirty = false
+        propertiesDirty = false
         return txg
     }
 }
