@@ -48,8 +48,9 @@ public struct OpenReport: Sendable {
     public var missingLeaves: [String]
 }
 
-/// A pool's health and counters, as `zpk status` will show them.
+/// A pool's health and counters, as `zpk status` shows them.
 public struct PoolStatus: Sendable {
+    /// One leaf, flat (see ``vdevTree`` for the tree).
     public struct Leaf: Sendable {
         public var path: String
         public var guid: VdevGUID
@@ -57,8 +58,35 @@ public struct PoolStatus: Sendable {
         public var isPresent: Bool
         public var counters: LeafCounters
     }
+
+    /// One vdev of the status tree: the root, a top-level vdev or a leaf, as `zpool status`
+    /// prints a row of its config section.
+    public struct VdevStatus: Sendable {
+        /// `root`, `mirror`, `file` or `disk`.
+        public var type: String
+        /// The vdev's guid (the pool guid for the root).
+        public var guid: UInt64
+        /// The leaf's path; `nil` for the root and mirrors.
+        public var path: String?
+        /// `ONLINE`, `DEGRADED` (a mirror or root with a missing leaf) or `UNAVAIL` (a leaf
+        /// that could not be opened, or a top-level vdev with no leaf left).
+        public var health: String
+        /// Read errors (EIO) on the leaf, or summed over the vdev's leaves.
+        public var readErrors: UInt64
+        /// Write errors on the leaf, or summed over the vdev's leaves.
+        public var writeErrors: UInt64
+        /// Checksum mismatches on the leaf, or summed over the vdev's leaves.
+        public var checksumErrors: UInt64
+        /// Blocks rewritten on the leaf from a good mirror copy (summed for interior vdevs).
+        public var repairs: UInt64
+        /// The children, in tree order (top-levels under the root, leaves under a mirror).
+        public var children: [VdevStatus]
+    }
+
     public var name: String
     public var guid: PoolGUID
+    /// `ACTIVE` while the pool is open (`SUSPENDED` will come with multihost).
+    public var state: String
     /// `ONLINE` or `DEGRADED`.
     public var health: String
     public var lastSyncedTXG: TXG
@@ -66,9 +94,14 @@ public struct PoolStatus: Sendable {
     public var allocatedByteCount: UInt64
     public var freeByteCount: UInt64
     public var leaves: [Leaf]
+    /// root → top-level vdevs → leaves, each with its health and error counters.
+    public var vdevTree: VdevStatus
     /// Blocks rewritten from a good mirror copy, over all leaves.
     public var repairs: Int { leaves.reduce(0) { $0 + $1.counters.repairs } }
 }
+
+/// ``PoolStatus/VdevStatus`` under its short name.
+public typealias VdevStatus = PoolStatus.VdevStatus
 
 /// An open pool. Obtain one from ``PoolHost``.
 ///
@@ -150,13 +183,44 @@ public final class Pool: Sendable {
                             counters: core.io.counters[leaf.guid] ?? LeafCounters()))
                 }
             }
+            let tree = Self.statusTree(core)
             return PoolStatus(
-                name: core.identity.name, guid: core.identity.guid,
-                health: leaves.allSatisfy(\.isPresent) ? "ONLINE" : "DEGRADED",
+                name: core.identity.name, guid: core.identity.guid, state: "ACTIVE",
+                health: tree.health == "ONLINE" ? "ONLINE" : "DEGRADED",
                 lastSyncedTXG: core.lastSyncedTXG, objectCount: core.objects.count,
                 allocatedByteCount: core.allocator.allocatedByteCount, freeByteCount: core.allocator.freeByteCount,
-                leaves: leaves)
+                leaves: leaves, vdevTree: tree)
         }
+    }
+
+    /// The status tree of `core`: leaf health from presence, interior health rolled up as
+    /// `vdev_propagate_state` does for mirrors (some children unavailable: DEGRADED; all: UNAVAIL).
+    static func statusTree(_ core: PoolCore) -> PoolStatus.VdevStatus {
+        func leafStatus(_ leaf: LeafVdev) -> PoolStatus.VdevStatus {
+            let counters = core.io.counters[leaf.guid] ?? LeafCounters()
+            return PoolStatus.VdevStatus(
+                type: leaf.isBlockDevice ? "disk" : "file", guid: leaf.guid.rawValue, path: leaf.path,
+                health: core.io.devices[leaf.guid] != nil ? "ONLINE" : "UNAVAIL",
+                readErrors: UInt64(counters.readErrors), writeErrors: UInt64(counters.writeErrors),
+                checksumErrors: UInt64(counters.checksumErrors), repairs: UInt64(counters.repairs), children: [])
+        }
+        func interior(_ type: String, guid: UInt64, _ children: [PoolStatus.VdevStatus]) -> PoolStatus.VdevStatus {
+            let unavailable = children.filter { $0.health == "UNAVAIL" }.count
+            let health =
+                children.allSatisfy({ $0.health == "ONLINE" })
+                ? "ONLINE" : (type != "root" && unavailable == children.count ? "UNAVAIL" : "DEGRADED")
+            return PoolStatus.VdevStatus(
+                type: type, guid: guid, path: nil, health: health,
+                readErrors: children.reduce(0) { $0 + $1.readErrors },
+                writeErrors: children.reduce(0) { $0 + $1.writeErrors },
+                checksumErrors: children.reduce(0) { $0 + $1.checksumErrors },
+                repairs: children.reduce(0) { $0 + $1.repairs }, children: children)
+        }
+        let tops = core.io.tree.topLevels.map { top in
+            top.isMirror
+                ? interior("mirror", guid: top.guid.rawValue, top.leaves.map(leafStatus)) : leafStatus(top.leaves[0])
+        }
+        return interior("root", guid: core.identity.guid.rawValue, tops)
     }
 
     // MARK: Blocking bodies
@@ -206,15 +270,20 @@ public final class Pool: Sendable {
         return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
     }
 
-    /// Marks the pool exported, syncs, and closes it (the host forgets it).
-    func exportBlocking() throws(PoolError) {
+    /// Marks the pool `state` (EXPORTED or DESTROYED) in every label, syncs, and closes it (the
+    /// host forgets it).
+    func closeBlocking(as state: PoolState) throws(PoolError) {
         let now = environment.wallClockSeconds()
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
-            core.identity.state = .exported
+            let previous = core.identity.state
+            core.identity.state = state
             core.configDirty = true
-            _ = try core.sync(now: now)
-            core.closedReason = "it was exported"
+            do throws(PoolError) { _ = try core.sync(now: now) } catch {
+                core.identity.state = previous
+                throw error
+            }
+            core.closedReason = state == .destroyed ? "it was destroyed" : "it was exported"
             core.io.devices = [:]
         }
     }
@@ -242,6 +311,8 @@ struct PoolCore: Sendable {
     var directoryPointer: BlockPointer?
     var objectsDirty = false
     var configDirty = false
+    /// A property changed: the MOS must be rewritten at the next sync.
+    var propertiesDirty = false
     var closedReason: String?
 
     var multihost: Bool { properties["multihost"] == "on" }
@@ -302,7 +373,7 @@ struct PoolCore: Sendable {
     /// One txg sync in the order of design §5.
     mutating func sync(now: UInt64) throws(PoolError) -> TXG {
         try ensureOpen()
-        guard objectsDirty || configDirty || mosPointer == nil else { return lastSyncedTXG }
+        guard objectsDirty || configDirty || propertiesDirty || mosPointer == nil else { return lastSyncedTXG }
         let txg = openTXG
         do {
             // 1. Object directory and MOS, copy-on-write; two copies on distinct top-levels,
@@ -362,6 +433,7 @@ struct PoolCore: Sendable {
         allocator.releaseDeferred(openTXG: openTXG)
         objectsDirty = false
         configDirty = false
+        propertiesDirty = false
         return txg
     }
 }

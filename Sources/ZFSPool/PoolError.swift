@@ -17,6 +17,7 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
             case unsupportedVersion, badGuidSum, importRequiresForce, hostMismatch, ioFailure
             case corruptBlock, objectNotFound, invalidObjectName, objectTooLarge, outOfSpace
             case poolClosed, invalidConfig
+            case readOnlyProperty, invalidProperty, unknownProperty, cacheFileFailure
         }
         fileprivate let value: Value
         fileprivate init(_ value: Value) { self.value = value }
@@ -67,6 +68,16 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         public static let poolClosed = Code(.poolClosed)
         /// The config nvlist lacks `pool_guid`, `name` or `vdev_tree`, or its tree is malformed.
         public static let invalidConfig = Code(.invalidConfig)
+        /// A property that can be read but not set (`name`, `guid`, `health`, `size`, ...).
+        public static let readOnlyProperty = Code(.readOnlyProperty)
+        /// A value a settable property does not accept (`multihost=maybe`, a comment with a
+        /// control character, a user property name without a `:`).
+        public static let invalidProperty = Code(.invalidProperty)
+        /// A property name the pool does not know.
+        public static let unknownProperty = Code(.unknownProperty)
+        /// The host's cache file could not be read (``PoolHost/openPoolsFromCacheFile()``); the
+        /// cause is the ``ZFSImport/CacheFileError``.
+        public static let cacheFileFailure = Code(.cacheFileFailure)
 
         public var description: String { value.rawValue }
     }

@@ -25,15 +25,26 @@ extension PoolHost {
         var objects: [String: ObjectEntry]
     }
 
-    func openBlocking(config: NVList, mode: OpenMode) throws -> Pool {
+    func openBlocking(config: NVList, mode: OpenMode, newName: String? = nil) throws -> Pool {
         guard let guidValue = config.uint64("pool_guid"), let name = config.string("name"),
             let rootConfig = config.list("vdev_tree")
         else {
             throw PoolError(.invalidConfig, "invalid config provided: 'pool_guid', 'name' or 'vdev_tree' missing")
         }
         let poolGUID = PoolGUID(guidValue)
-        guard pools.withLock({ $0[name] == nil }) else {
-            throw PoolError(.poolExists, "cannot open '\(name)': a pool with that name is already open", pool: name)
+        if let newName { try Self.validate(poolName: newName) }
+        let openName = newName ?? name
+        guard pools.withLock({ $0[openName] == nil }) else {
+            throw PoolError(
+                .poolExists,
+                "cannot open '\(name)'\(newName.map { " as '\($0)'" } ?? ""): a pool named '\(openName)' is already open"
+                    + (newName == nil ? "; import it under another name (zpk import \(name) NEWNAME)" : ""),
+                pool: openName)
+        }
+        if let open = pools.withLock({ $0.values.first { $0.guid == poolGUID } }) {
+            throw PoolError(
+                .poolExists, "cannot open '\(name)': it is already open on this host as '\(open.name)' (guid \(poolGUID))",
+                pool: name)
         }
         let inputTree = try VdevTree.parse(root: rootConfig)
 
@@ -203,9 +214,10 @@ extension PoolHost {
         allocator.releaseDeferred(openTXG: openTXG)
         io.tree = trusted
         io.devices = devices
+        io.poolName = openName
         var core = PoolCore(
             identity: PoolIdentity(
-                name: name, guid: poolGUID, state: .active, hostID: environment.hostID, hostname: environment.hostname),
+                name: openName, guid: poolGUID, state: .active, hostID: environment.hostID, hostname: environment.hostname),
             io: io, properties: properties, allocator: allocator, objects: loaded.objects,
             lastSyncedTXG: loaded.uberblock.txg, openTXG: openTXG)
         core.mosPointer = loaded.uberblock.rootBlockPointer
@@ -218,17 +230,17 @@ extension PoolHost {
             rewoundFrom: loaded.uberblock.txg < newest.txg ? newest.txg : nil, missingLeaves: missing)
         let pool = Pool(core: core, report: report, environment: environment)
         let inserted = pools.withLock { pools -> Bool in
-            guard pools[name] == nil else { return false }
-            pools[name] = pool
+            guard pools[openName] == nil else { return false }
+            pools[openName] = pool
             return true
         }
         guard inserted else {
-            throw PoolError(.poolExists, "a pool named '\(name)' is already open on this host", pool: name)
+            throw PoolError(.poolExists, "a pool named '\(openName)' is already open on this host", pool: openName)
         }
         environment.logger.info(
             "pool opened",
             metadata: [
-                "pool.name": "\(name)", "pool.txg": "\(loaded.uberblock.txg)", "pool.config_stale": "\(stale)",
+                "pool.name": "\(openName)", "pool.previous_name": "\(name)", "pool.txg": "\(loaded.uberblock.txg)", "pool.config_stale": "\(stale)",
             ])
         return pool
     }

@@ -48,7 +48,16 @@ public final class PoolHost: Sendable {
         public var wallClockSeconds: @Sendable () -> UInt64
         /// Opens a leaf for reading and writing.
         public var openDevice: @Sendable (String) throws -> any BlockDevice
+        /// Where the host logs (libraries never bootstrap logging).
         public var logger: Logger
+        /// The cache file this host keeps in step with its open pools, or `nil` for none.
+        ///
+        /// When set, every create, open, import, add and rename writes the pool's entry (the
+        /// MOS config, atomically, with `CacheFile.update`); export and destroy remove it. An
+        /// open whose input config was stale therefore rewrites ("fixes") the entry.
+        /// ``PoolHost/openPoolsFromCacheFile()`` opens every pool it lists. A failure to update
+        /// the file is logged and does not fail the pool operation (as `spa_write_cachefile`).
+        public var cacheFilePath: String?
 
         public init(
             hostID: UInt64, hostname: String,
@@ -56,18 +65,22 @@ public final class PoolHost: Sendable {
             openDevice: @escaping @Sendable (String) throws -> any BlockDevice = {
                 try FileBlockDevice(path: $0, mode: .readWrite)
             },
-            logger: Logger = Logger.current
+            logger: Logger = Logger.current,
+            cacheFilePath: String? = nil
         ) {
             self.hostID = hostID
             self.hostname = hostname
             self.wallClockSeconds = wallClockSeconds
             self.openDevice = openDevice
             self.logger = logger
+            self.cacheFilePath = cacheFilePath
         }
     }
 
     public let environment: Environment
     let pools = Mutex<[String: Pool]>([:])
+    /// Serialises this host's cache-file updates (other processes wait on the directory `flock`).
+    let cacheFileLock = Mutex<Void>(())
 
     public init(environment: Environment) {
         self.environment = environment
@@ -90,25 +103,46 @@ public final class PoolHost: Sendable {
     /// - Throws: ``PoolError`` `.poolExists`, `.invalidName`, `.invalidLayout`,
     ///   `.deviceOpenFailed`, `.deviceTooSmall`, `.deviceInUse`, `.ioFailure`.
     public func create(name: String, layout: [VdevSpec], properties: [String: String] = [:]) async throws -> Pool {
-        try await BlockingIO.run { try self.createBlocking(name: name, layout: layout, properties: properties) }
+        try await BlockingIO.run {
+            let pool = try self.createBlocking(name: name, layout: layout, properties: properties)
+            self.recordInCacheFile(pool)
+            return pool
+        }
     }
 
     /// Opens a pool from a complete config at face value, then lets the MOS config win.
     ///
     /// `config` is a cache-file entry or an ``ZFSImport/PoolCandidate/config`` from a scan: the
-    /// same path. See docs/design/pool-host.md §7 for the steps.
-    /// - Throws: ``PoolError`` `.poolExists`, `.invalidConfig`, `.missingDevices`,
+    /// same path. See docs/design/pool-host.md §7 for the steps. With a cache file configured
+    /// (``Environment/cacheFilePath``) the pool's entry is then rewritten from the MOS config.
+    /// - Parameters:
+    ///   - config: the pool config (root `vdev_tree`); it only says where the leaves are.
+    ///   - mode: ``OpenMode/cacheFile`` or ``OpenMode/import(force:rewind:)``.
+    ///   - newName: open the pool under this name (`zpool import POOL NEWNAME`): the MOS config
+    ///     and every label get the new name at the open's sync.
+    /// - Throws: ``PoolError`` `.poolExists`, `.invalidName`, `.invalidConfig`, `.missingDevices`,
     ///   `.notOurPool`, `.noValidUberblock`, `.corruptMetadata`, `.badGuidSum`,
     ///   `.importRequiresForce`, `.hostMismatch`, `.ioFailure`.
-    public func open(config: NVList, mode: OpenMode) async throws -> Pool {
-        try await BlockingIO.run { try self.openBlocking(config: config, mode: mode) }
+    public func open(config: NVList, mode: OpenMode, newName: String? = nil) async throws -> Pool {
+        try await BlockingIO.run {
+            let pool = try self.openBlocking(config: config, mode: mode, newName: newName)
+            self.recordInCacheFile(pool)
+            return pool
+        }
     }
 
     /// Scans `searchPaths` (`zpk import -d`) for pool `selector` (name or guid) and opens it with
-    /// ``open(config:mode:)``.
+    /// ``open(config:mode:newName:)``.
+    /// - Parameters:
+    ///   - selector: the pool's name or decimal guid.
+    ///   - searchPaths: directories or devices to scan.
+    ///   - force: import a pool last used by another host and not exported (`-f`).
+    ///   - rewind: fall back to older uberblocks when the newest MOS is damaged (`-F`).
+    ///   - newName: import under this name (`zpool import POOL NEWNAME`).
     /// - Throws: ``PoolError`` `.unknownPool` when the scan finds no such pool, and what `open` throws.
     public func importPool(
-        _ selector: String, searchPaths: [String], force: Bool = false, rewind: Bool = false
+        _ selector: String, searchPaths: [String], force: Bool = false, rewind: Bool = false,
+        newName: String? = nil
     ) async throws -> Pool {
         try await BlockingIO.run {
             let chosen = PoolSelector(zpoolArgument: selector)
@@ -122,7 +156,10 @@ public final class PoolHost: Sendable {
                     "cannot import '\(selector)': no such pool available in \(searchPaths.joined(separator: ", "))",
                     pool: selector, cause: error)
             }
-            return try self.openBlocking(config: candidate.config, mode: .import(force: force, rewind: rewind))
+            let pool = try self.openBlocking(
+                config: candidate.config, mode: .import(force: force, rewind: rewind), newName: newName)
+            self.recordInCacheFile(pool)
+            return pool
         }
     }
 
@@ -130,8 +167,11 @@ public final class PoolHost: Sendable {
     /// - Throws: ``PoolError`` `.unknownPool`, `.ioFailure`.
     public func export(_ name: String) async throws {
         let pool = try pool(named: name)
-        try await BlockingIO.run { try pool.exportBlocking() }
-        pools.withLock { _ = $0.removeValue(forKey: name) }
+        try await BlockingIO.run {
+            try pool.closeBlocking(as: .exported)
+            self.pools.withLock { _ = $0.removeValue(forKey: name) }
+            self.removeFromCacheFile(pool)
+        }
     }
 
     /// Forgets a pool without writing anything (the in-memory state of a crashed host).
@@ -167,6 +207,10 @@ public final class PoolHost: Sendable {
         try Self.validate(poolName: name)
         guard pools.withLock({ $0[name] == nil }) else {
             throw PoolError(.poolExists, "cannot create '\(name)': a pool of that name is already open", pool: name)
+        }
+        var validatedProperties: [String: String] = [:]
+        for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
+            validatedProperties[key] = try Pool.validatedProperty(key, value, pool: name)
         }
         let allPaths = layout.flatMap(\.paths)
         guard !layout.isEmpty, Set(allPaths).count == allPaths.count,
@@ -236,21 +280,10 @@ public final class PoolHost: Sendable {
 
         // vdev_label_init: whole labels, txg 0 + create_txg, initialised ring.
         var io = VdevIO(poolName: name, tree: tree, devices: leafDevices)
-        let template = Uberblock(txg: .zero, guidSum: tree.guidSum(poolGUID: poolGUID), timestampInSeconds: environment.wallClockSeconds())
-        try io.eachLeaf("writing initial labels") { leaf, top, device throws(DeviceError) in
-            let config = identity.labelConfig(leaf: leaf, top: top, tree: tree, txg: .zero, createTXG: initial)
-            let packed = (try? config.encoded(as: .xdr)) ?? []
-            for index in 0..<LabelLayout.labelCount {
-                guard
-                    let label = try? VdevLabel.encode(
-                        configPacked: packed, ring: .initialized(template: template), labelIndex: index,
-                        deviceSize: device.sizeInBytes, byteOrder: .host),
-                    let offset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes)
-                else { continue }
-                try device.write(label, atAbsoluteOffset: offset)
-            }
-        }
-        var props = properties
+        try io.writeInitialLabels(
+            topLevels: Set(tree.topLevels.map(\.id)), identity: identity, createTXG: initial,
+            timestampInSeconds: environment.wallClockSeconds())
+        var props = validatedProperties
         if props["multihost"] == nil { props["multihost"] = "off" }
         let multihost = props["multihost"] == "on"
         let capacity = Dictionary(uniqueKeysWithValues: tops.map { ($0.id, $0.allocatableByteCount) })

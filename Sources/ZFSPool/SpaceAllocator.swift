@@ -14,7 +14,7 @@ struct SpaceAllocator: Sendable {
     /// Free ranges per top-level id, sorted, coalesced.
     private(set) var free: [UInt64: [Range<UInt64>]]
     /// Usable bytes per top-level id.
-    let capacity: [UInt64: UInt64]
+    private(set) var capacity: [UInt64: UInt64]
     /// Frees waiting for the ring to forget the txgs that reference them: (freed in txg, extent).
     private(set) var deferred: [(txg: TXG, extent: Extent)] = []
     /// How many txgs a free waits (the ring's sync slot count).
@@ -49,6 +49,13 @@ struct SpaceAllocator: Sendable {
             if end > cursor { result.append(Extent(vdev: vdev, offset: cursor, length: end - cursor)) }
         }
         return result
+    }
+
+    /// A new, empty top-level vdev (`zpk add`).
+    mutating func addTopLevel(_ vdev: UInt64, byteCount: UInt64) {
+        guard capacity[vdev] == nil else { return }
+        capacity[vdev] = byteCount
+        free[vdev] = byteCount > 0 ? [0..<byteCount] : []
     }
 
     func rounded(_ byteCount: UInt64) -> UInt64 { (byteCount + unit - 1) / unit * unit }

@@ -103,12 +103,14 @@ struct VdevIO: Sendable {
 
     // MARK: Labels and uberblocks
 
-    /// Runs `body` on each present leaf; throws unless every top-level has a leaf where it
-    /// succeeded (`vdev_config_sync` needs one good write per top-level).
+    /// Runs `body` on each present leaf (of the top-levels `only` names, or all); throws unless
+    /// every such top-level has a leaf where it succeeded (`vdev_config_sync` needs one good
+    /// write per top-level).
     mutating func eachLeaf(
-        _ what: String, _ body: (LeafVdev, TopLevelVdev, any BlockDevice) throws(DeviceError) -> Void
+        _ what: String, only: Set<UInt64>? = nil,
+        _ body: (LeafVdev, TopLevelVdev, any BlockDevice) throws(DeviceError) -> Void
     ) throws(PoolError) {
-        for top in tree.topLevels {
+        for top in tree.topLevels where only?.contains(top.id) ?? true {
             var good = 0
             var lastError: DeviceError?
             for leaf in top.leaves {
@@ -135,6 +137,29 @@ struct VdevIO: Sendable {
         try eachLeaf("flush") { _, _, device throws(DeviceError) in try device.flush() }
     }
 
+    /// `vdev_label_init`: whole labels (txg 0 + `create_txg`, an initialised uberblock ring) on
+    /// every leaf of the top-levels `topLevels` (create: all; add: the new ones).
+    mutating func writeInitialLabels(
+        topLevels: Set<UInt64>, identity: PoolIdentity, createTXG: TXG, timestampInSeconds: UInt64
+    ) throws(PoolError) {
+        let tree = self.tree
+        let template = Uberblock(
+            txg: .zero, guidSum: tree.guidSum(poolGUID: identity.guid), timestampInSeconds: timestampInSeconds)
+        try eachLeaf("writing initial labels", only: topLevels) { leaf, top, device throws(DeviceError) in
+            let config = identity.labelConfig(leaf: leaf, top: top, tree: tree, txg: .zero, createTXG: createTXG)
+            let packed = (try? config.encoded(as: .xdr)) ?? []
+            for index in 0..<LabelLayout.labelCount {
+                guard
+                    let label = try? VdevLabel.encode(
+                        configPacked: packed, ring: .initialized(template: template), labelIndex: index,
+                        deviceSize: device.sizeInBytes, byteOrder: .host),
+                    let offset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes)
+                else { continue }
+                try device.write(label, atAbsoluteOffset: offset)
+            }
+        }
+    }
+
     /// Rewrites the `vdev_phys` block (config + trailer) of labels `indices` on every leaf.
     mutating func writeLabelConfigs(_ indices: [Int], identity: PoolIdentity, txg: TXG) throws(PoolError) {
         let tree = self.tree
@@ -145,7 +170,9 @@ struct VdevIO: Sendable {
                 guard let labelOffset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes) else { continue }
                 let blockOffset = labelOffset + UInt64(VdevLabel.configBlockOffset)
                 var block = [UInt8](repeating: 0, count: VdevLabel.configBlockByteCount)
-                block.replaceSubrange(0..<packed.count, with: packed)
+                // labelConfig keeps the packed config within the label (it drops neighbours first).
+                let count = min(packed.count, VdevLabel.configCapacity)
+                block.replaceSubrange(0..<count, with: packed[0..<count])
                 try? EmbeddedChecksum.seal(&block, absoluteOffset: blockOffset, byteOrder: .host)
                 try device.write(block, atAbsoluteOffset: blockOffset)
             }

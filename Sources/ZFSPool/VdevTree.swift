@@ -57,9 +57,11 @@ struct VdevTree: Hashable, Sendable {
 
     // MARK: Config generation
 
-    private static func leafPairs(_ leaf: LeafVdev, into list: inout NVList) {
+    /// `id` is the leaf's place among its siblings: its mirror child index, or the top-level id
+    /// for a single-leaf top-level vdev (which is its own top-level).
+    private static func leafPairs(_ leaf: LeafVdev, id: UInt64, into list: inout NVList) {
         list.append("type", .string(leaf.isBlockDevice ? "disk" : "file"))
-        list.append("id", .uint64(leaf.id))
+        list.append("id", .uint64(id))
         list.append("guid", .uint64(leaf.guid.rawValue))
         list.append("path", .string(leaf.path))
         list.append("whole_disk", .uint64(0))
@@ -84,13 +86,13 @@ struct VdevTree: Hashable, Sendable {
             topPairs(top, into: &list)
             let children = top.leaves.map { leaf -> NVList in
                 var child = NVList()
-                leafPairs(leaf, into: &child)
+                leafPairs(leaf, id: leaf.id, into: &child)
                 child.append("create_txg", .uint64(leaf.createTXG.rawValue))
                 return child
             }
             list.append("children", .nvlistArray(children))
         } else {
-            leafPairs(top.leaves[0], into: &list)
+            leafPairs(top.leaves[0], id: top.id, into: &list)
             topPairs(top, into: &list)
         }
         return list
@@ -116,7 +118,18 @@ struct VdevTree: Hashable, Sendable {
         }
         var tops: [TopLevelVdev] = []
         for (index, child) in children.enumerated() {
+            // An import scan puts a `missing` (or `hole`) placeholder where no device described a
+            // top-level vdev; the MOS config will say what it is, so skip it here.
+            if let type = child.string("type"), type == "missing" || type == "hole" { continue }
             tops.append(try parseTopLevel(child, index: UInt64(index)))
+        }
+        var seen = Set<UInt64>()
+        for top in tops where !seen.insert(top.id).inserted {
+            throw PoolError(
+                .invalidConfig, "the config's vdev_tree has two top-level vdevs with id \(top.id); it is damaged")
+        }
+        guard !tops.isEmpty else {
+            throw PoolError(.invalidConfig, "the config's vdev_tree has no top-level vdev that is not a placeholder")
         }
         return VdevTree(topLevels: tops)
     }
@@ -198,7 +211,34 @@ struct PoolIdentity: Hashable, Sendable {
         list.append("vdev_tree", .nvlist(VdevTree.topLevelConfig(top)))
         list.append("features_for_read", .nvlist(Self.featuresForRead))
         if let createTXG { list.append("create_txg", .uint64(createTXG.rawValue)) }
-        return list
+        return Self.withNeighbors(list, tree: tree, ownTopLevel: top)
+    }
+
+    /// `config` plus the `org.zpoolkit:neighbors` list (``ZFSImport/NeighborRecord``): every other
+    /// top-level vdev of `tree` with its leaves, so that an import scan can name the leaves of a
+    /// top-level vdev whose devices are all missing. Records are dropped, farthest top-level id
+    /// first, until the packed config fits the label (`VdevLabel.configCapacity`).
+    static func withNeighbors(_ config: NVList, tree: VdevTree, ownTopLevel: TopLevelVdev) -> NVList {
+        guard tree.topLevels.count > 1 else { return config }
+        var records = tree.topLevels.filter { $0.guid != ownTopLevel.guid }.map { top in
+            NeighborRecord(
+                topLevelID: top.id, guid: top.guid,
+                type: top.isMirror ? .mirror : (top.leaves[0].isBlockDevice ? .disk : .file),
+                leaves: top.leaves.map { NeighborRecord.Leaf(guid: $0.guid, path: $0.path) })
+        }
+        // Farthest first when trimming: sort by distance from our own id, nearest first.
+        records.sort {
+            let a = $0.topLevelID > ownTopLevel.id ? $0.topLevelID - ownTopLevel.id : ownTopLevel.id - $0.topLevelID
+            let b = $1.topLevelID > ownTopLevel.id ? $1.topLevelID - ownTopLevel.id : ownTopLevel.id - $1.topLevelID
+            return (a, $0.topLevelID) < (b, $1.topLevelID)
+        }
+        while true {
+            var list = config
+            list.append(NeighborRecord.labelKey, .nvlistArray(records.sorted { $0.topLevelID < $1.topLevelID }.map { $0.encoded() }))
+            if let packed = try? list.encoded(as: .xdr), packed.count <= VdevLabel.configCapacity { return list }
+            if records.isEmpty { return config }
+            records.removeLast()
+        }
     }
 
     /// The MOS / cache-file config (root `vdev_tree`).

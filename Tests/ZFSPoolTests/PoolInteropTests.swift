@@ -54,6 +54,10 @@ struct PoolInteropTests {
             #expect(stdout.contains("txg = 6"), "\(path): the export's uberblock")
             #expect(stdout.contains("name: 'zpktank'"))
             #expect(stdout.contains("org.zpoolkit:mos"))
+            // The neighbour list (the other mirror's leaves) is an nvlist array zdb prints.
+            #expect(stdout.contains("org.zpoolkit:neighbors"), "\(path): neighbour list\n\(stdout)")
+            let others = path == p[0] || path == p[1] ? [p[2], p[3]] : [p[0], p[1]]
+            #expect(others.allSatisfy { stdout.contains("path: '\($0)'") }, "\(path): neighbours named")
             #expect(stdout.contains("Uberblock["))
             #expect(!stdout.contains("failed to unpack"))
             let device = try FileBlockDevice(path: path)
