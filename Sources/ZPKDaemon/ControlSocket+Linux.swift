@@ -128,6 +128,11 @@ public final class ControlConnection: Sendable {
         descriptor.withLock { fd in if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) } }
     }
 
+    /// Ends the writing side: the peer reads end-of-stream after what was sent.
+    public func shutdownWriting() {
+        descriptor.withLock { fd in if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) } }
+    }
+
     /// Closes the descriptor (idempotent).
     public func close() {
         descriptor.withLock { fd in
