@@ -215,13 +215,15 @@ extension ZPK {
             }
         }
 
-        /// What zpk can still do with a pool OpenZFS wrote.
+        /// What zpk can still do with a pool OpenZFS wrote, as commands to copy.
         static func openZFSPoolHint(searchPaths: [String], candidate: PoolCandidate) -> String {
-            let directories = searchPaths.map { " -d \($0)" }.joined()
+            let directories = searchPaths.isEmpty ? "" : searchPaths.map { " -d \($0)" }.joined()
             let device = candidate.memberDevices.first?.path ?? "DEVICE"
-            return "zpk can still list it and judge its health (zpk import\(directories)), show its labels and "
-                + "uberblocks (zpk label -u \(device)), and report who last wrote it and whether it needs an "
-                + "activity check (the footer of zpk import); import it with OpenZFS's zpool instead"
+            return """
+                  zpk import\(directories)    lists it: health, devices, who last used it, whether it needs an activity check
+                  zpk label -u \(device)    shows its labels and uberblocks
+                to use its data, import it with OpenZFS (zpool import)
+                """
         }
 
         /// The one pool `selector` names, found as the listing finds pools.
