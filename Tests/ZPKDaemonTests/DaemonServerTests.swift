@@ -120,3 +120,30 @@ import Glibc
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite struct PeerCredentialTests {
+    /// Even with the socket opened to everyone (chmod 0666, a mistake the daemon never makes),
+    /// SO_PEERCRED keeps other users out: uid 65534 gets a permissionDenied reply.
+    @Test func anotherUserIsRefusedBySOPeercred() async throws {
+        try #require(geteuid() == 0, "needs root to run a client as another user (setpriv)")
+        let workspace = try Workspace("zpkd-peer")
+        let socket = workspace.socket
+        let server = try ControlServer(
+            configuration: .init(socketPath: socket, handlers: ["list": { _, _ in ControlReply(["pools": .array([])]) }]))
+        #expect(chmod(workspace.path, 0o755) == 0 && chmod(socket, 0o666) == 0)
+        let zpk = try Executable.path("zpk")
+        try #require(access(zpk, X_OK) == 0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let stranger = try await onThread {
+                try OpenZFS.run(
+                    "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", zpk, "list", "--socket", socket],
+                    timeout: .seconds(30))
+            }
+            #expect(stranger.triple == (1, "", "permission denied: zpkd accepts requests only from its own user and root\n"))
+            let owner = try await onThread { try OpenZFS.run(zpk, ["list", "--socket", socket], timeout: .seconds(30)) }
+            #expect(owner.triple == (0, "no pools available\n", ""))
+        }
+    }
+}
