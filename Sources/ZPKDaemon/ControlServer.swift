@@ -86,7 +86,8 @@ public struct ControlRequestContext: Sendable {
     ///
     /// - Parameters:
     ///   - phase: what is under way (`"activity-check"`).
-    ///   - remaining: time left; `total`: the phase's whole length.
+    ///   - remaining: time left in the phase.
+    ///   - total: the phase's whole length.
     ///   - extra: more members for the event object.
     public func progress(
         phase: String, remaining: Duration, total: Duration, extra: [String: ControlJSON] = [:]
