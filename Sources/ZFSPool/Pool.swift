@@ -52,10 +52,15 @@ public struct OpenReport: Sendable {
 public struct PoolStatus: Sendable {
     /// One leaf, flat (see ``vdevTree`` for the tree).
     public struct Leaf: Sendable {
+        /// The leaf's path (from the input config when it named this guid, else the MOS config).
         public var path: String
+        /// The leaf's vdev guid.
         public var guid: VdevGUID
+        /// The `id` of the top-level vdev the leaf belongs to.
         public var topLevelID: UInt64
+        /// Whether the leaf is open (a missing leaf is UNAVAIL in ``PoolStatus/vdevTree``).
         public var isPresent: Bool
+        /// Its error and repair counters since the pool was opened.
         public var counters: LeafCounters
     }
 
@@ -83,16 +88,23 @@ public struct PoolStatus: Sendable {
         public var children: [VdevStatus]
     }
 
+    /// The pool's name.
     public var name: String
+    /// The pool guid.
     public var guid: PoolGUID
     /// `ACTIVE` while the pool is open (`SUSPENDED` will come with multihost).
     public var state: String
     /// `ONLINE` or `DEGRADED`.
     public var health: String
+    /// The txg of the last completed sync.
     public var lastSyncedTXG: TXG
+    /// The number of objects, synced or not.
     public var objectCount: Int
+    /// Bytes allocated over all top-level vdevs (deferred frees count as allocated).
     public var allocatedByteCount: UInt64
+    /// Bytes free now over all top-level vdevs.
     public var freeByteCount: UInt64
+    /// Every leaf, flat, in tree order.
     public var leaves: [Leaf]
     /// root → top-level vdevs → leaves, each with its health and error counters.
     public var vdevTree: VdevStatus
@@ -113,7 +125,9 @@ public final class Pool: Sendable {
     /// Longest object name in bytes.
     public static let maximumObjectNameByteCount = 255
 
+    /// The pool's name on this host (the new name after an import under `newName`).
     public let name: String
+    /// The pool guid (`pool_guid`).
     public let guid: PoolGUID
     /// What opening (or creating) the pool found.
     public let openReport: OpenReport
@@ -317,9 +331,12 @@ struct PoolCore: Sendable {
 
     var multihost: Bool { properties["multihost"] == "on" }
 
-    /// The number of sync slots of the smallest ring: how long a free waits (design §4).
-    static func rewindDepth(tree: VdevTree, multihost: Bool) -> UInt64 {
-        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount - (multihost ? 1 : 0) }
+    /// How long a free waits (design §4): the slot count of the smallest ring, counting the MMP
+    /// slot. With multihost on only S − 1 slots take syncs, so S is one txg more than needed;
+    /// using S whatever the property says keeps the rule true when `multihost` is switched
+    /// either way while the pool is open.
+    static func rewindDepth(tree: VdevTree) -> UInt64 {
+        let slots = tree.topLevels.map { UberblockRing(ashift: $0.ashift).slotCount }
         return UInt64(slots.min() ?? 1)
     }
 

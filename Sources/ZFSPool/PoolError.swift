@@ -76,7 +76,7 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         /// A property name the pool does not know.
         public static let unknownProperty = Code(.unknownProperty)
         /// The host's cache file could not be read (``PoolHost/openPoolsFromCacheFile()``); the
-        /// cause is the ``ZFSImport/CacheFileError``.
+        /// cause is the `ZFSImport.CacheFileError`.
         public static let cacheFileFailure = Code(.cacheFileFailure)
 
         public var description: String { value.rawValue }

@@ -16,6 +16,7 @@ public struct CacheFileOpenOutcome: Sendable {
     /// The open pool, or why it could not be opened.
     public var result: Result<Pool, PoolError>
 
+    /// An outcome (tests and callers that merge outcomes build them).
     public init(name: String, guid: PoolGUID?, result: Result<Pool, PoolError>) {
         self.name = name
         self.guid = guid

@@ -202,11 +202,10 @@ extension PoolHost {
         for pair in loaded.mos.list("properties")?.pairs ?? [] {
             if case .string(let value) = pair.value { properties[pair.name] = value }
         }
-        let multihost = properties["multihost"] == "on"
         let capacity = Dictionary(uniqueKeysWithValues: trusted.topLevels.map { ($0.id, $0.allocatableByteCount) })
         var allocator = SpaceAllocator(
             capacity: capacity, unit: 1 << (trusted.topLevels.map(\.ashift).max() ?? 12),
-            rewindDepth: PoolCore.rewindDepth(tree: trusted, multihost: multihost))
+            rewindDepth: PoolCore.rewindDepth(tree: trusted))
         allocator.load(space: loaded.mos.list("space") ?? NVList(), deferred: loaded.mos.uint64Array("deferred") ?? [])
         for extent in BlockPointers.extents(of: loaded.uberblock.rootBlockPointer) { allocator.markAllocated(extent) }
         let maxSeen = candidates.map(\.txg).max() ?? loaded.uberblock.txg

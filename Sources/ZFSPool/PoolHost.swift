@@ -26,7 +26,7 @@ public enum VdevSpec: Hashable, Sendable {
     }
 }
 
-/// How ``PoolHost/open(config:mode:)`` treats the pool's owner.
+/// How ``PoolHost/open(config:mode:newName:)`` treats the pool's owner.
 public enum OpenMode: Hashable, Sendable {
     /// From this host's cache file: a pool owned by another hostid is refused (ZFS-8000-EY).
     case cacheFile
@@ -59,6 +59,13 @@ public final class PoolHost: Sendable {
         /// the file is logged and does not fail the pool operation (as `spa_write_cachefile`).
         public var cacheFilePath: String?
 
+        /// - Parameters:
+        ///   - hostID: this host's hostid (0 = none).
+        ///   - hostname: this host's name.
+        ///   - wallClockSeconds: the wall clock for `ub_timestamp`.
+        ///   - openDevice: opens a leaf by path, read-write.
+        ///   - logger: where the host logs.
+        ///   - cacheFilePath: the cache file to keep in step with the open pools, or `nil`.
         public init(
             hostID: UInt64, hostname: String,
             wallClockSeconds: @escaping @Sendable () -> UInt64 = { UInt64(time(nil)) },
@@ -77,11 +84,13 @@ public final class PoolHost: Sendable {
         }
     }
 
+    /// The identity, clocks, device opener, logger and cache file this host was made with.
     public let environment: Environment
     let pools = Mutex<[String: Pool]>([:])
     /// Serialises this host's cache-file updates (other processes wait on the directory `flock`).
     let cacheFileLock = Mutex<Void>(())
 
+    /// A host with no pools open.
     public init(environment: Environment) {
         self.environment = environment
     }
@@ -112,7 +121,7 @@ public final class PoolHost: Sendable {
 
     /// Opens a pool from a complete config at face value, then lets the MOS config win.
     ///
-    /// `config` is a cache-file entry or an ``ZFSImport/PoolCandidate/config`` from a scan: the
+    /// `config` is a cache-file entry or an `ZFSImport.PoolCandidate.config` from a scan: the
     /// same path. See docs/design/pool-host.md §7 for the steps. With a cache file configured
     /// (``Environment/cacheFilePath``) the pool's entry is then rewritten from the MOS config.
     /// - Parameters:
@@ -285,13 +294,12 @@ public final class PoolHost: Sendable {
             timestampInSeconds: environment.wallClockSeconds())
         var props = validatedProperties
         if props["multihost"] == nil { props["multihost"] = "off" }
-        let multihost = props["multihost"] == "on"
         let capacity = Dictionary(uniqueKeysWithValues: tops.map { ($0.id, $0.allocatableByteCount) })
         var core = PoolCore(
             identity: identity, io: io, properties: props,
             allocator: SpaceAllocator(
                 capacity: capacity, unit: 1 << ashift,
-                rewindDepth: PoolCore.rewindDepth(tree: tree, multihost: multihost)),
+                rewindDepth: PoolCore.rewindDepth(tree: tree)),
             objects: [:], lastSyncedTXG: .zero, openTXG: initial)
         core.configDirty = true
         core.objectsDirty = true

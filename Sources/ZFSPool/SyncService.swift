@@ -22,6 +22,7 @@ public struct SyncService: Service {
     /// The default interval: `zfs_txg_timeout` = 5 s.
     public static let defaultInterval: Duration = .seconds(5)
 
+    /// The host whose pools are synced.
     public let host: PoolHost
     /// Time between the end of one round of syncs and the start of the next.
     public let interval: Duration

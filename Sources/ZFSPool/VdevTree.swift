@@ -214,7 +214,7 @@ struct PoolIdentity: Hashable, Sendable {
         return Self.withNeighbors(list, tree: tree, ownTopLevel: top)
     }
 
-    /// `config` plus the `org.zpoolkit:neighbors` list (``ZFSImport/NeighborRecord``): every other
+    /// `config` plus the `org.zpoolkit:neighbors` list (`ZFSImport.NeighborRecord`): every other
     /// top-level vdev of `tree` with its leaves, so that an import scan can name the leaves of a
     /// top-level vdev whose devices are all missing. Records are dropped, farthest top-level id
     /// first, until the packed config fits the label (`VdevLabel.configCapacity`).

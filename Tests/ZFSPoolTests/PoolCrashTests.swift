@@ -1,5 +1,6 @@
-// Power cut at every write of a sync (lost, and torn in half): after "reboot" the pool opens at
-// the last txg whose uberblock landed, and every object of that txg reads back intact.
+// Power cut at every write of a sync, an export or an add (lost, and torn in half): after
+// "reboot" the pool opens at the last txg whose uberblock landed, with the top-level vdevs of
+// that txg, and every object of that txg reads back intact.
 
 import Testing
 import ZFSDevice
@@ -9,7 +10,8 @@ import ZFSTestSupport
 @testable import ZFSPool
 
 @Suite struct PoolCrashTests {
-    enum Step: String, CaseIterable { case sync, export }
+    enum Step: String, CaseIterable { case sync, export, add }
+    static let paths = ["/dev/a", "/dev/b", "/dev/c", "/dev/d", "/dev/e", "/dev/f"]
 
     /// Builds a pool at txg 5 with `before`, stages `after` in txg 6, and returns what is needed
     /// to cut power during the txg-6 sync.
@@ -36,13 +38,14 @@ import ZFSTestSupport
         switch step {
         case .sync: try await pool.sync()
         case .export: try await host.export("tank")
+        case .add: try await host.add("tank", layout: [.mirror(["/dev/e", "/dev/f"])])
         }
     }
 
     @Test(arguments: Step.allCases)
     func powerCutAtEveryWrite(step: Step) async throws {
         // Count the writes of an uninterrupted run.
-        let probe = DeviceRack(paths: ["/dev/a", "/dev/b", "/dev/c", "/dev/d"])
+        let probe = DeviceRack(paths: Self.paths)
         let (probePool, probeHost, _, _) = try await Self.stage(probe)
         probe.power.cut(after: .max, tornFraction: 0)
         try await Self.run(step, pool: probePool, host: probeHost)
@@ -52,7 +55,7 @@ import ZFSTestSupport
         var openedAt: [TXG: Int] = [:]
         for torn in [0.0, 0.5] {
             for cutoff in 0...total {
-                let rack = DeviceRack(paths: ["/dev/a", "/dev/b", "/dev/c", "/dev/d"])
+                let rack = DeviceRack(paths: Self.paths)
                 let (pool, host, before, after) = try await Self.stage(rack)
                 let cached = pool.config
                 rack.power.cut(after: cutoff, tornFraction: torn)
@@ -72,6 +75,9 @@ import ZFSTestSupport
                 openedAt[txg, default: 0] += 1
                 #expect(txg == TXG(5) || txg == TXG(6), "cutoff \(cutoff) torn \(torn): opened at \(txg)")
                 try await expectObjects(reopened, txg == TXG(6) ? after : before)
+                let topLevels = reopened.status().vdevTree.children.count
+                #expect(topLevels == (step == .add && txg == TXG(6) ? 3 : 2), "cutoff \(cutoff) torn \(torn)")
+                #expect(reopened.status().health == "ONLINE", "cutoff \(cutoff) torn \(torn)")
                 if completed { #expect(txg == TXG(6)) }
                 // The pool keeps working after the crash.
                 try await reopened.put("post", [1, 2, 3])

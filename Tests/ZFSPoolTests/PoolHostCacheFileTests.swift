@@ -168,3 +168,45 @@ import ZFSTestSupport
         #expect(!FileManager.default.fileExists(atPath: environment.cacheFilePath!))
     }
 }
+
+/// The issue-4 scenarios on real files, through the cache file the way zpkd starts.
+@Suite struct PoolHostRestartTests {
+    @Test func aLeafDeletedWhileTheHostIsDownOpensDegradedNamingIt() async throws {
+        let files = try SparseFiles(count: 2, size: 64 << 20)
+        let cache = files.directory + "/zpk.cache"
+        let environment = PoolHost.Environment(hostID: 0x77, hostname: "h", cacheFilePath: cache)
+        let host = PoolHost(environment: environment)
+        let pool = try await host.create(name: "tank", layout: [.mirror(files.paths)])
+        try await pool.put("k", [1, 2, 3])
+        _ = await host.syncAll()
+        host.forget("tank")  // the host goes down (kill -9)
+        try FileManager.default.removeItem(atPath: files.paths[1])
+
+        let restarted = PoolHost(environment: environment)
+        let outcomes = await restarted.openPoolsFromCacheFile()
+        let reopened = try #require(try outcomes.first?.result.get())
+        #expect(reopened.openReport.missingLeaves == [files.paths[1]])
+        let status = reopened.status()
+        #expect(status.health == "DEGRADED")
+        let leaves = status.vdevTree.children[0].children
+        #expect(leaves.map(\.path) == files.paths)
+        #expect(leaves.map(\.health) == ["ONLINE", "UNAVAIL"])
+        #expect(try await reopened.get("k") == [1, 2, 3])
+    }
+
+    @Test func aDestroyedPoolIsListedOnlyByImportD() async throws {
+        let files = try SparseFiles(count: 1, size: 64 << 20)
+        let host = PoolHost(environment: .init(hostID: 0x77, hostname: "h"))
+        _ = try await host.create(name: "gone", layout: [.leaf(files.paths[0])])
+        try await host.destroy("gone")
+        let normal = await ImportScanner(options: .init(searchPaths: [files.directory], skipDevicesInUse: false)).scan()
+        #expect(normal.pools.isEmpty)
+        let destroyed = await ImportScanner(
+            options: .init(searchPaths: [files.directory], destroyedPools: .only, skipDevicesInUse: false)
+        ).scan()
+        #expect(destroyed.pools.map(\.name) == ["gone"])
+        await #expect { try await host.importPool("gone", searchPaths: [files.directory]) } throws: {
+            ($0 as? PoolError)?.code == .unknownPool
+        }
+    }
+}

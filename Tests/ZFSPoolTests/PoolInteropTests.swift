@@ -83,6 +83,17 @@ struct PoolInteropTests {
         let back = try await host2.importPool("zpktank", searchPaths: [directory])
         #expect(back.status().health == "ONLINE")
         try await expectObjects(back, objects)
+
+        // zpk add: zdb reads the new leaf's labels (three top-levels, neighbours named).
+        let extra = try SparseFiles(count: 1, size: 128 << 20, prefix: "added")
+        let addedPath = extra.paths[0]
+        try await host2.add("zpktank", layout: [.leaf(addedPath)])
         try await host2.export("zpktank")
+        let (added, addedErrors, addedStatus) = try await offThePool { try OpenZFS.zdb(["-lu", addedPath]) }
+        #expect(addedStatus == 0, "zdb -lu \(addedPath): \(addedErrors)")
+        #expect(added.components(separatedBy: "labels = 0 1 2 3").count - 1 >= 2, "\(added)")
+        #expect(added.contains("vdev_children: 3"), "\(added)")
+        #expect(p.allSatisfy { added.contains("path: '\($0)'") }, "the added leaf names the mirrors' leaves")
+        #expect(!added.contains("failed to unpack"))
     }
 }
