@@ -204,4 +204,35 @@ extension OpenZFS.ProcessOutput {
         #expect(try workspace.zpk(["list"]).stdoutText.contains("\npond "))
         #expect(daemon.stop() == 0)
     }
+
+    @Test func aLeafDeletedWhileTheDaemonIsDownShowsDegradedAndIsNamed() throws {
+        let workspace = try Workspace("zpkd-degraded")
+        let paths = try workspace.devices(["d1", "d2"])
+        var daemon = try workspace.startDaemon()
+        #expect(try workspace.zpk(["create", "tank", "mirror"] + paths).status == 0)
+        #expect(daemon.stop() == 0)
+        try FileManager.default.removeItem(atPath: paths[1])
+        daemon = try workspace.startDaemon()
+        let status = try workspace.zpk(["status", "tank"])
+        #expect(status.status == 0)
+        #expect(status.stdoutText.hasPrefix(
+            "  pool: tank\n state: DEGRADED\nstatus: One or more devices could not be opened: \(paths[1]).\n"))
+        #expect(status.stdoutText.contains("\t    \(paths[1])  UNAVAIL      0     0     0\n"))
+        #expect(try workspace.zpk(["list"]).stdoutText.hasSuffix("  DEGRADED\n"))
+        #expect(daemon.stop() == 0)
+    }
+
+    /// Every daemon verb's help teaches: an abstract, a discussion with examples, --socket.
+    @Test(arguments: [
+        ["create"], ["import"], ["export"], ["destroy"], ["add"], ["sync"], ["list"], ["status"], ["get"], ["set"],
+        ["object", "put"], ["object", "get"], ["object", "ls"], ["object", "rm"],
+    ])
+    func helpHasExamplesAndTheSocketOption(verb: [String]) throws {
+        let workspace = try Workspace("zpkd-help")
+        let help = try workspace.zpk(["help"] + verb)
+        #expect(help.status == 0)
+        #expect(help.stdoutText.contains("OVERVIEW: "))
+        #expect(help.stdoutText.contains("Example"))
+        #expect(help.stdoutText.contains("--socket <path>"))
+    }
 }
