@@ -49,9 +49,12 @@ public struct ControlFrame: Hashable, Sendable {
     }
 
     /// The header length a 4-byte prefix announces.
-    /// - Throws: ``ControlError`` `.frameTooLarge` for 0 or more than ``maximumHeaderByteCount``.
+    /// - Throws: ``ControlError`` `.truncatedFrame` when `prefix` is not 4 bytes,
+    ///   `.frameTooLarge` for 0 or more than ``maximumHeaderByteCount``.
     public static func headerByteCount(prefix: some Collection<UInt8>) throws(ControlError) -> Int {
-        precondition(prefix.count == lengthPrefixByteCount, "a length prefix is 4 bytes")
+        guard prefix.count == lengthPrefixByteCount else {
+            throw ControlError(.truncatedFrame, "a control frame's length prefix is 4 bytes, not \(prefix.count)")
+        }
         let length = prefix.reduce(0) { ($0 << 8) | Int($1) }
         guard length > 0, length <= maximumHeaderByteCount else {
             throw ControlError(

@@ -127,14 +127,18 @@ public struct ControlServer: Service {
         public var onReady: @Sendable (String) -> Void
         /// uids allowed besides root; default: this process's effective uid.
         public var allowedUIDs: Set<UInt32>
+        /// Connections served at once; one more gets a `busy` error reply and is closed, so
+        /// clients that connect and stall cannot take every thread.
+        public var maximumConnections: Int
         public var logger: Logger
 
         public init(
             socketPath: String, handlers: [String: ControlHandler],
             describeError: @escaping @Sendable (any Error) -> ControlErrorReply = ControlErrorReply.init(describing:),
             onReady: @escaping @Sendable (String) -> Void = { _ in }, allowedUIDs: Set<UInt32>? = nil,
-            logger: Logger = Logger.current
+            maximumConnections: Int = 64, logger: Logger = Logger.current
         ) {
+            self.maximumConnections = maximumConnections
             self.socketPath = socketPath
             self.handlers = handlers
             self.describeError = describeError
@@ -160,7 +164,7 @@ public struct ControlServer: Service {
     public func run() async throws {
         let path = configuration.socketPath
         let listener = self.listener
-        let open = OpenConnections()
+        let open = OpenConnections(limit: configuration.maximumConnections)
         let (connections, continuation) = AsyncStream.makeStream(of: ControlConnection.self)
         let acceptor = Thread {
             while let connection = listener.accept() { continuation.yield(connection) }
@@ -177,8 +181,14 @@ public struct ControlServer: Service {
             await withGracefulShutdownHandler {
                 await withDiscardingTaskGroup { group in
                     for await connection in connections {
-                        guard open.insert(connection) else {
+                        switch open.insert(connection) {
+                        case .inserted:
+                            break
+                        case .closed:
                             connection.close()
+                            continue
+                        case .full:
+                            group.addTask { await self.refuseBusy(connection) }
                             continue
                         }
                         group.addTask {
@@ -196,6 +206,16 @@ public struct ControlServer: Service {
         }
         listener.closeAndRemove()
         configuration.logger.info("control socket closed", metadata: ["socket.path": "\(path)"])
+    }
+
+    /// Tells a connection over the limit to come back later, and closes it.
+    func refuseBusy(_ connection: ControlConnection) async {
+        let reply = ControlErrorReply(
+            code: "busy",
+            message: "zpkd is serving \(configuration.maximumConnections) connections already; try again when one "
+                + "of them is done", exit: 1)
+        try? await write(reply.frame, to: connection)
+        connection.close()
     }
 
     /// Serves requests on one connection until the client closes it or sends a bad frame.
@@ -321,13 +341,21 @@ final class OpenConnections: Sendable {
         var closed = false
     }
     private let state = Mutex(State())
+    let limit: Int
 
-    /// Adds a connection; false once shutdown began.
-    func insert(_ connection: ControlConnection) -> Bool {
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    enum Insertion { case inserted, closed, full }
+
+    /// Adds a connection unless shutdown began or `limit` are open.
+    func insert(_ connection: ControlConnection) -> Insertion {
         state.withLock { state in
-            guard !state.closed else { return false }
+            guard !state.closed else { return .closed }
+            guard state.connections.count < limit else { return .full }
             state.connections[ObjectIdentifier(connection)] = connection
-            return true
+            return .inserted
         }
     }
 

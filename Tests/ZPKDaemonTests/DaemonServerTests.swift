@@ -121,6 +121,45 @@ import Glibc
     }
 }
 
+@Suite struct ConnectionLimitTests {
+    /// Clients that connect and stall take at most `maximumConnections`; the next one is told
+    /// zpkd is busy, and once the stalled ones leave, requests are served again.
+    @Test func stalledClientsCannotTakeEveryThread() async throws {
+        let workspace = try Workspace("zpkd-limit")
+        let socket = workspace.socket
+        let server = try ControlServer(
+            configuration: .init(
+                socketPath: socket, handlers: ["ping": { _, _ in ControlReply(["ok": true]) }], maximumConnections: 3))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            try await onThread {
+                var stalled: [ControlClient] = []
+                for _ in 0..<3 {
+                    let client = try ControlClient(socketPath: socket)
+                    _ = try client.call("ping")  // served: the connection is counted
+                    stalled.append(client)
+                }
+                #expect {
+                    _ = try ControlClient(socketPath: socket).call("ping")
+                } throws: { error in
+                    (error as? ControlError)?.remoteCode == "busy"
+                }
+                stalled[0].close()
+                // The server notices the close when its read returns; retry briefly.
+                var served = false
+                for _ in 0..<200 where !served {
+                    served = (try? ControlClient(socketPath: socket).call("ping")) != nil
+                    if !served { usleep(5_000) }
+                }
+                #expect(served)
+                stalled.forEach { $0.close() }
+            }
+        }
+        withExtendedLifetime(workspace) {}
+    }
+}
+
 @Suite struct PeerCredentialTests {
     /// Even with the socket opened to everyone (chmod 0666, a mistake the daemon never makes),
     /// SO_PEERCRED keeps other users out: uid 65534 gets a permissionDenied reply.
