@@ -1,13 +1,25 @@
 import ArgumentParser
 import ZFSFormat
 import ZFSImport
+import ZPKDaemon
 
 extension ZPK {
-    /// `zpk import [-d DIR]... [-D] [-v] [--json] [--config POOL|GUID]`
+    /// `zpk import [-d DIR]... [-D] [-v] [--json] [--config POOL|GUID]` lists;
+    /// `zpk import [-d DIR]... [-c CACHE] [-D] [-f] [-F] POOL|GUID [NEWNAME]` imports.
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List importable pools and their health, as `zpool import -d` does.",
+            abstract: "List importable pools, as `zpool import -d` does, or import one into zpkd.",
             discussion: """
+                With POOL (a name or a numeric guid), zpk imports it: the scan below runs here, \
+                in the zpk process, the one matching pool is chosen (two pools of one name: \
+                use the guid), and its config is sent to zpkd, which opens it, checks who last \
+                used it, claims it for this host and adds it to its cache file. NEWNAME imports \
+                it under another name. -f imports a pool last used by another host that was \
+                not exported; -F rewinds to an older transaction group when the newest \
+                metadata is damaged. A pool written by OpenZFS cannot be imported (zpk cannot \
+                read its MOS), but zpk can still list it here, show its labels \
+                (`zpk label -u DEVICE`) and judge its health.
+
                 Every file and block device in the search directories is read (read-only) and \
                 its labels are grouped by pool and top-level vdev, exactly as OpenZFS 2.1.11's \
                 libzutil does. Each pool found is then judged as the kernel's tryimport would \
@@ -36,6 +48,9 @@ extension ZPK {
                 Exit status: 0 when at least one pool is listed, 1 when none is found.
 
                 Examples:
+                  zpk import -d /var/tmp/pool tank
+                  zpk import -d /var/tmp/pool 15451357997522795478 tank2
+                  zpk import -d /var/tmp/pool -f tank
                   zpk import -d /var/tmp/pool
                   zpk import -d /var/tmp/pool -v
                   zpk import -d /dev/disk/by-id --json
@@ -61,7 +76,34 @@ extension ZPK {
         @Option(name: .customShort("c"), help: ArgumentHelp("List the pools of this cache file, reading the devices it names (no scan).", valueName: "cachefile"))
         var cachefile: String?
 
+        @Flag(name: .customShort("f"), help: "Import a pool last used by another host that did not export it.")
+        var force = false
+
+        @Flag(name: .customShort("F"), help: "Rewind to an older txg if the newest metadata is damaged.")
+        var rewind = false
+
+        @OptionGroup var daemon: DaemonOptions
+
+        @Argument(help: ArgumentHelp("The pool to import: a name, or a numeric guid.", valueName: "pool"))
+        var pool: String?
+
+        @Argument(help: ArgumentHelp("Import the pool under this name.", valueName: "newname"))
+        var newName: String?
+
+        func validate() throws {
+            if pool != nil, config != nil {
+                throw ValidationError("Please use --config without POOL: --config prints a config, POOL imports the pool.")
+            }
+            if pool == nil, force || rewind {
+                throw ValidationError("Please name the POOL to import with -f or -F.")
+            }
+        }
+
         func run() throws {
+            if let pool {
+                try importPool(pool)
+                return
+            }
             let output = Self.run(
                 searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
                 environment: Environment.current, cacheFile: cachefile)
@@ -135,6 +177,82 @@ extension ZPK {
                 output.status = 1
             }
             return output
+        }
+
+        /// Scans (or reads the cache file) here, chooses the pool, and has zpkd open its config.
+        func importPool(_ argument: String) throws {
+            let selector = PoolSelector(zpoolArgument: argument)
+            let candidate: PoolCandidate
+            switch Self.scanForImport(
+                selector: selector, searchPaths: directories, destroyed: destroyed, cacheFile: cachefile,
+                environment: Environment.current)
+            {
+            case .success(let found): candidate = found
+            case .failure(let failure):
+                emitError(failure.message)
+                throw ExitCode(failure.status)
+            }
+            let packed: [UInt8]
+            do { packed = try candidate.config.encoded(as: .xdr) } catch {
+                emitError("cannot import '\(candidate.name)': its assembled config does not encode: \(error)")
+                throw ExitCode(1)
+            }
+            var arguments: [String: ControlJSON] = ["force": .bool(force), "rewind": .bool(rewind)]
+            if let newName { arguments["new_name"] = .string(newName) }
+            var session = try DaemonSession(daemon, json: json)
+            let reply = try session.call("import", arguments, payload: packed) { code in
+                code == "notOurPool" ? Self.openZFSPoolHint(searchPaths: directories, candidate: candidate) : nil
+            }
+            if json {
+                emit(PoolText.ordered(.object(reply.result), keys: ["pool", "guid", "txg"]).rendered())
+                return
+            }
+            if let from = reply.result["rewound_from"]?.uint64Value, let txg = reply.result["txg"]?.uint64Value {
+                emitError("pool '\(reply.result["pool"]?.stringValue ?? argument)' rewound to txg \(txg); txgs after it up to \(from) were discarded")
+            }
+            for leaf in reply.result["missing_leaves"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+                emitError("pool '\(reply.result["pool"]?.stringValue ?? argument)' imported DEGRADED: \(leaf) could not be opened")
+            }
+        }
+
+        /// What zpk can still do with a pool OpenZFS wrote, as commands to copy.
+        static func openZFSPoolHint(searchPaths: [String], candidate: PoolCandidate) -> String {
+            let directories = searchPaths.isEmpty ? "" : searchPaths.map { " -d \($0)" }.joined()
+            let device = candidate.memberDevices.first?.path ?? "DEVICE"
+            return """
+                  zpk import\(directories)    lists it: health, devices, who last used it, whether it needs an activity check
+                  zpk label -u \(device)    shows its labels and uberblocks
+                to use its data, import it with OpenZFS (zpool import)
+                """
+        }
+
+        /// The one pool `selector` names, found as the listing finds pools.
+        static func scanForImport(
+            selector: PoolSelector, searchPaths: [String], destroyed: Bool, cacheFile: String?,
+            environment: [String: String]
+        ) -> Result<PoolCandidate, CacheFileFailure> {
+            let result: ScanResult
+            if let cacheFile {
+                switch scanCacheFile(cacheFile, searchPaths: searchPaths, selector: selector, destroyed: destroyed) {
+                case .success(let scanned): result = scanned
+                case .failure(let failure): return .failure(failure)
+                }
+            } else {
+                let scanner = ImportScanner(
+                    options: .init(
+                        searchPaths: searchPaths, selector: selector, destroyedPools: destroyed ? .only : .exclude,
+                        deviceIdentity: UdevDiskIdentity.rule(optOut: DiskIdentityRule.optOut(environment: environment))))
+                result = scanner.scan()
+            }
+            do {
+                return .success(try result.pool(selector))
+            } catch {
+                var message = error.message
+                if error.code == .noSuchPool, !searchPaths.isEmpty {
+                    message += " in \(searchPaths.joined(separator: ", "))"
+                }
+                return .failure(CacheFileFailure(message: message, status: 1))
+            }
         }
 
         /// Every scanned device with a note (skipped, not a vdev, unreadable, …), in scan order.

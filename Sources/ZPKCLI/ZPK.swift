@@ -5,8 +5,11 @@
 //   0   success
 //   1   an error (the message names the device or file and the reason)
 //   2   `zpk label`: no label on the device could be unpacked (zdb's status)
-//   3   refused because the pool is in use on another host (later verbs)
-//   64  usage error (bad arguments; usage is printed)
+//   3   refused because the pool is in use on another host (zpkd's error reply says `exit: 3`)
+//   64  usage error (bad arguments; usage is printed; ArgumentParser's ValidationError)
+//
+// The verbs that talk to zpkd print zpkd's error message on stderr and exit with the status of
+// its reply (1 or 3); "cannot reach zpkd at PATH (…)" when no daemon answers is 1.
 
 import ArgumentParser
 
@@ -20,8 +23,18 @@ public struct ZPK: ParsableCommand {
             zpool.cache files. Its text output matches OpenZFS 2.1.11's own tools byte for \
             byte where they overlap (zdb -l, zdb -C); --json gives the same facts, with \
             checksum verdicts, for scripts. Reading commands never write to any device.
+
+            The pool verbs (create, import POOL, export, destroy, add, sync, list, status, get, \
+            set, object) talk to the pool host daemon zpkd over its socket: --socket PATH, else \
+            $ZPK_SOCKET, else /run/zpk.sock.
+
+            Exit status: 0 success, 1 error, 2 `zpk label` found no label, 3 the pool is in use \
+            on another host, 64 usage error.
             """,
-        subcommands: [Label.self, Cache.self, Import.self]
+        subcommands: [
+            Label.self, Cache.self, Import.self, Create.self, Export.self, Destroy.self, Add.self, Sync.self,
+            ListPools.self, StatusCommand.self, GetProperty.self, SetProperty.self, Object.self,
+        ]
     )
 
     public init() {}

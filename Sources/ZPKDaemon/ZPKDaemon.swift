@@ -1,2 +1,99 @@
 // ZPKDaemon — the library behind `zpkd`: the control-socket protocol shared with the `zpk`
 // client, the server, and the request handlers over a `ZFSPool.PoolHost`. docs/daemon.md.
+//
+// Purpose. One process per host owns the pools (as the kernel does for `zpool`): it opens the
+// pools of its cache file at start, keeps them open, syncs them every few seconds, and serves
+// `zpk` over a Unix socket. Discovery (the import scan) runs in the `zpk` process; only the
+// chosen config travels to the daemon, which opens it at face value (design/pool-host.md §7).
+//
+// Not guaranteed. Requests are not journalled: a request whose reply was not received may or may
+// not have happened (object puts are idempotent; retry them). Changes are durable after a sync
+// (every `--sync-interval`, `zpk sync`, or shutdown), not when a put returns.
+//
+// Mechanism. `Daemon.run` binds the socket first (a live daemon there → refuse, before touching
+// any pool), opens the cache file's pools, then runs a ServiceGroup: the ControlServer and the
+// txg SyncService, with SIGTERM/SIGINT as graceful shutdown. After the group ends it syncs every
+// pool, leaves them imported (state ACTIVE, so they reopen from the cache file next start) and
+// the server has removed its socket.
+//
+// Failure cases. A pool that fails to open at start is logged and skipped; the daemon still
+// serves the others. A client that sends garbage gets an error reply and loses its connection;
+// the daemon goes on. Killed with SIGKILL: the pools lose their open txg (design §6 crash table),
+// the socket file stays and is replaced as stale by the next start.
+
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import ZFSPool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a host daemon: the cache file's pools, the control socket and the txg sync.
+public struct Daemon: Sendable {
+    /// zpkd's command-line settings.
+    public struct Options: Sendable {
+        /// This host's hostid (labels' `hostid`).
+        public var hostID: UInt64
+        /// This host's name (labels' `hostname`).
+        public var hostname: String
+        /// The cache file that lists the pools to open at start and is kept in step.
+        public var cacheFilePath: String
+        /// The control socket's path.
+        public var socketPath: String
+        /// How often open pools are synced.
+        public var syncInterval: Duration
+
+        public init(hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration) {
+            self.hostID = hostID
+            self.hostname = hostname
+            self.cacheFilePath = cacheFilePath
+            self.socketPath = socketPath
+            self.syncInterval = syncInterval
+        }
+    }
+
+    /// The defaults of `zpkd`'s options.
+    public enum Defaults {
+        public static let cacheFilePath = "/etc/zpk/zpool.cache"
+        public static let socketPath = "/run/zpk.sock"
+        public static let syncInterval = Duration.seconds(5)
+    }
+
+    public var options: Options
+    public var logger: Logger
+
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Binds the socket, opens the cache file's pools, serves until SIGTERM/SIGINT, then syncs
+    /// every pool and returns.
+    ///
+    /// - Parameter onReady: called with the socket path once requests are being served.
+    /// - Throws: ``ControlError`` `.daemonAlreadyRunning`, `.socketSetupFailed` before any pool
+    ///   is touched; errors of the `ServiceGroup`.
+    public func run(onReady: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let identity = DaemonIdentity(hostID: options.hostID, hostname: options.hostname)
+        let host = PoolHost(environment: hostEnvironment())
+        let server = try ControlServer(
+            configuration: .init(
+                socketPath: options.socketPath, handlers: PoolHandlers.table(host: host, identity: identity),
+                onReady: onReady, logger: logger))
+        await openCachedPools(host)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services(host: host, server: server), gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await syncAll(host)
+            throw error
+        }
+        await syncAll(host)
+        logger.info("zpkd stopped; pools stay imported and reopen from the cache file")
+    }
+}

@@ -1,2 +1,5 @@
-// zpkd: the pool host daemon (not yet implemented).
-print("zpkd: not yet implemented")
+// zpkd: the pool host daemon. Thin: options, logging bootstrap, then ZPKDaemon's `Daemon.run`
+// (Sources/ZPKDaemon; docs/daemon.md).
+import ArgumentParser
+
+await ZPKD.runFromCommandLine()

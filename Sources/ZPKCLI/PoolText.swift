@@ -1,0 +1,171 @@
+// Text and JSON layouts of `zpk list`, `zpk status` and `zpk get`, from zpkd's replies.
+
+import ZPKDaemon
+
+enum PoolText {
+    static let listKeys = ["name", "guid", "size", "alloc", "free", "health"]
+    static let statusKeys = ["name", "guid", "state", "health", "txg", "vdev_tree"]
+    static let vdevKeys = ["type", "guid", "path", "health", "read_errors", "write_errors", "checksum_errors", "children"]
+
+    /// `zpool list`'s columns: NAME SIZE ALLOC FREE HEALTH.
+    static func list(_ pools: [ControlJSON]) -> String {
+        if pools.isEmpty { return "no pools available\n" }
+        return table(
+            header: ["NAME", "SIZE", "ALLOC", "FREE", "HEALTH"],
+            rows: pools.map { pool in
+                [
+                    pool["name"]?.stringValue ?? "-", nicenum(pool["size"]?.uint64Value ?? 0),
+                    nicenum(pool["alloc"]?.uint64Value ?? 0), nicenum(pool["free"]?.uint64Value ?? 0),
+                    pool["health"]?.stringValue ?? "-",
+                ]
+            })
+    }
+
+    /// Columns separated by two spaces, each as wide as its widest cell; numbers are not
+    /// right-aligned here (zpool aligns sizes right: so do we, for the size columns).
+    static func table(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        let rightAligned: Set<String> = ["SIZE", "ALLOC", "FREE"]
+        return all.map { row in
+            row.indices.map { column in
+                let cell = row[column]
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                if column == row.count - 1 { return cell }
+                return rightAligned.contains(header[column]) ? pad + cell : cell + pad
+            }.joined(separator: "  ") + "\n"
+        }.joined()
+    }
+
+    /// `zfs_nicenum`: 1024-based, at most 5 characters ("95.5M", "1.88G", "512").
+    static func nicenum(_ value: UInt64) -> String {
+        let units: [Character] = ["B", "K", "M", "G", "T", "P", "E"]
+        var index = 0
+        var divisor: UInt64 = 1
+        while index + 1 < units.count, value / divisor >= 1024 {
+            divisor *= 1024
+            index += 1
+        }
+        if index == 0 { return String(value) }
+        let unit = units[index]
+        if value % divisor == 0 { return "\(value / divisor)\(unit)" }
+        let scaled = Double(value) / Double(divisor)
+        for decimals in [2, 1, 0] {
+            let text = format(scaled, decimals: decimals) + String(unit)
+            if text.count <= 5 { return text }
+        }
+        return "\(value / divisor)\(unit)"
+    }
+
+    static func format(_ value: Double, decimals: Int) -> String {
+        var factor = 1.0
+        for _ in 0..<decimals { factor *= 10 }
+        let rounded = (value * factor).rounded() / factor
+        let whole = Int(rounded)
+        guard decimals > 0 else { return String(whole) }
+        let fraction = Int(((rounded - Double(whole)) * factor).rounded())
+        let digits = String(fraction)
+        return "\(whole)." + String(repeating: "0", count: decimals - digits.count) + digits
+    }
+
+    /// A reply object with `keys` first, in that order, then the rest sorted by name.
+    static func ordered(_ value: ControlJSON, keys: [String]) -> JSON {
+        guard let members = value.objectValue else { return converted(value) }
+        return JSON.object(orderedMembers(members, keys: keys, convert: { _, member in converted(member) }))
+    }
+
+    // (The element type is spelled out everywhere: Swift 6.3 loops inferring Sendable for a
+    // local `[(String, JSON)]` whose type is inferred.)
+    static func orderedMembers(
+        _ members: [String: ControlJSON], keys: [String], convert: (String, ControlJSON) -> JSON
+    ) -> [(String, JSON)] {
+        var result: [(String, JSON)] = []
+        for key in keys {
+            if let member = members[key] { result.append((key, convert(key, member))) }
+        }
+        for key in members.keys.sorted() where !keys.contains(key) {
+            result.append((key, convert(key, members[key]!)))
+        }
+        return result
+    }
+
+    /// A status pool object in the documented key order, vdevs included.
+    static func statusJSON(_ pool: ControlJSON) -> JSON {
+        guard let members = pool.objectValue else { return converted(pool) }
+        let result: [(String, JSON)] = orderedMembers(members, keys: statusKeys) { key, member in
+            key == "vdev_tree" ? vdevJSON(member) : converted(member)
+        }
+        return JSON.object(result)
+    }
+
+    static func vdevJSON(_ vdev: ControlJSON) -> JSON {
+        guard let members = vdev.objectValue else { return converted(vdev) }
+        let result: [(String, JSON)] = orderedMembers(members, keys: vdevKeys) { key, member in
+            key == "children" ? JSON.array((member.arrayValue ?? []).map { vdevJSON($0) }) : converted(member)
+        }
+        return JSON.object(result)
+    }
+
+    /// The CLI's ordered JSON from a reply value (object keys sorted).
+    static func converted(_ value: ControlJSON) -> JSON {
+        switch value {
+        case .null: return JSON.null
+        case .bool(let b): return JSON.bool(b)
+        case .unsigned(let u): return JSON.unsigned(u)
+        case .signed(let i): return JSON.signed(i)
+        case .double(let d): return JSON.double(d)
+        case .string(let s): return JSON.string(s)
+        case .array(let items): return JSON.array(items.map { converted($0) })
+        case .object(let members):
+            return JSON.object(members.keys.sorted().map { key in (key, converted(members[key]!)) })
+        }
+    }
+
+    /// `zpool status`'s layout for one pool.
+    static func status(_ pool: ControlJSON) -> String {
+        let name = pool["name"]?.stringValue ?? "?"
+        var rows: [(indent: Int, name: String, vdev: ControlJSON)] = []
+        func walk(_ vdev: ControlJSON, indent: Int, label: String) {
+            rows.append((indent, label, vdev))
+            for (index, child) in (vdev["children"]?.arrayValue ?? []).enumerated() {
+                let type = child["type"]?.stringValue ?? "?"
+                let childLabel: String
+                if let path = child["path"]?.stringValue, (child["children"]?.arrayValue ?? []).isEmpty {
+                    childLabel = path
+                } else {
+                    childLabel = "\(type)-\(index)"
+                }
+                walk(child, indent: indent + 2, label: childLabel)
+            }
+        }
+        if let tree = pool["vdev_tree"] { walk(tree, indent: 0, label: name) }
+        let width = max(10, rows.map { $0.indent + $0.name.count }.max() ?? 0)
+        var text = "  pool: \(name)\n"
+        text += " state: \(pool["health"]?.stringValue ?? "?")\n"
+        if let missing = pool["missing_leaves"]?.arrayValue, !missing.isEmpty {
+            text += "status: One or more devices could not be opened: "
+                + missing.compactMap(\.stringValue).joined(separator: ", ") + ".\n"
+        }
+        text += "config:\n\n"
+        text += "\t" + pad("NAME", width) + "  " + pad("STATE", 8) + " " + right("READ", 5) + " " + right("WRITE", 5) + " "
+            + right("CKSUM", 5) + "\n"
+        for row in rows {
+            let count = { (key: String) in String(row.vdev[key]?.uint64Value ?? 0) }
+            text += "\t" + pad(String(repeating: " ", count: row.indent) + row.name, width) + "  "
+                + pad(row.vdev["health"]?.stringValue ?? "-", 8) + " " + right(count("read_errors"), 5) + " "
+                + right(count("write_errors"), 5) + " " + right(count("checksum_errors"), 5) + "\n"
+        }
+        let repairs = pool["repairs"]?.uint64Value ?? 0
+        text += "\nerrors: No known data errors\n"
+        if repairs > 0 { text += "repairs: \(repairs) blocks rewritten from a good mirror copy\n" }
+        return text
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
+    static func right(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Logging
+import ZFSImport
+import ZPKDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ZPKD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zpkd",
+        abstract: "The ZPoolKit pool host daemon: owns pools for the zpk command line.",
+        discussion: """
+            zpkd opens every pool of its cache file, keeps them open, syncs them every \
+            --sync-interval seconds and serves `zpk` on a Unix socket that only its own user and \
+            root may use. It prints "zpkd ready on SOCKET" on stderr once it serves requests. \
+            SIGTERM or SIGINT syncs every pool and stops; the pools stay imported and reopen from \
+            the cache file at the next start. A second zpkd on the same socket refuses to start.
+
+            Examples:
+              zpkd
+              zpkd --socket /tmp/zpk.sock --cachefile /tmp/zpool.cache --hostid 1a2b3c4d
+            """
+    )
+
+    @Option(help: ArgumentHelp("This host's hostid, in hex (default: as zpool finds it: /etc/hostid).", valueName: "hex"))
+    var hostid: String?
+
+    @Option(help: ArgumentHelp("This host's name (default: the system hostname).", valueName: "name"))
+    var hostname: String?
+
+    @Option(help: ArgumentHelp("The cache file of pools to open at start.", valueName: "path"))
+    var cachefile: String = Daemon.Defaults.cacheFilePath
+
+    @Option(help: ArgumentHelp("The control socket.", valueName: "path"))
+    var socket: String = Daemon.Defaults.socketPath
+
+    @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
+    var syncInterval: Double = 5
+
+    /// Parses the arguments and runs, exiting with ArgumentParser's status on error (the async
+    /// `main` of AsyncParsableCommand, spelled out because top-level code picks the sync one).
+    static func runFromCommandLine() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func validate() throws {
+        if let hostid {
+            let digits = hostid.hasPrefix("0x") ? String(hostid.dropFirst(2)) : hostid
+            guard let value = UInt64(digits, radix: 16), value <= 0xffff_ffff else {
+                throw ValidationError("Please give --hostid as up to 8 hex digits (e.g. 1a2b3c4d), not '\(hostid)'.")
+            }
+        }
+        guard syncInterval > 0, syncInterval <= 86_400 else {
+            throw ValidationError("Please give --sync-interval as seconds between 0 and 86400, not \(syncInterval).")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "zpkd")
+        logger.logLevel = .info
+        let hostID: UInt64
+        if let hostid {
+            hostID = UInt64(hostid.hasPrefix("0x") ? String(hostid.dropFirst(2)) : hostid, radix: 16) ?? 0
+        } else {
+            hostID = SystemHostID.current(environment: ProcessEnvironment.current)
+        }
+        let options = Daemon.Options(
+            hostID: hostID, hostname: hostname ?? Self.systemHostname(), cacheFilePath: cachefile,
+            socketPath: socket, syncInterval: .milliseconds(Int64(syncInterval * 1000)))
+        do {
+            try await Daemon(options: options, logger: logger).run { path in
+                writeStandardError("zpkd ready on \(path)\n")
+            }
+        } catch let error as ControlError {
+            writeStandardError("zpkd: \(error.message)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Writes text to standard error, unbuffered (tests wait for the "ready" line).
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        if written <= 0 { return }
+        bytes.removeFirst(written)
+    }
+}
+
+/// The process environment, read once.
+enum ProcessEnvironment {
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,144 @@
+// Real zpkd and zpk processes for the daemon tests: executables found next to the test bundle
+// (as ZPKTests finds zpk), a temporary directory per test with sparse device files, a daemon
+// that is always killed when its handle goes away, and zpk runs with a pinned environment.
+
+import Foundation
+import Testing
+import ZFSTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Executable {
+    /// The built `name` (zpk or zpkd) near the test bundle.
+    static func path(_ name: String) throws -> String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+            directory = directory.deletingLastPathComponent()
+        }
+        throw NotFound(name: name, searchedFrom: CommandLine.arguments[0])
+    }
+
+    struct NotFound: Error, CustomStringConvertible {
+        var name: String
+        var searchedFrom: String
+        var description: String { "the \(name) executable was not found near \(searchedFrom); build it with `swift build`" }
+    }
+}
+
+/// A temporary directory with a socket path, a cache-file path and device files.
+final class Workspace {
+    let directory: TemporaryDirectory
+    var path: String { directory.path }
+    var socket: String { directory.path("zpk.sock") }
+    var cacheFile: String { directory.path("zpool.cache") }
+
+    init(_ name: String) throws {
+        directory = try TemporaryDirectory(prefix: name)
+    }
+
+    /// Creates sparse files `names` of `byteCount` bytes; returns their absolute paths.
+    @discardableResult
+    func devices(_ names: [String], byteCount: Int64 = 128 << 20) throws -> [String] {
+        try names.map { name in
+            let file = directory.path(name)
+            let fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+            guard fd >= 0, ftruncate(fd, off_t(byteCount)) == 0 else { throw POSIXError(.EIO) }
+            close(fd)
+            return file
+        }
+    }
+
+    /// Runs zpk with `arguments` (`--socket` from $ZPK_SOCKET = this workspace's socket).
+    func zpk(
+        _ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:],
+        currentDirectory: String? = nil
+    ) throws -> OpenZFS.ProcessOutput {
+        var environment = OpenZFS.pinnedEnvironment
+        environment["ZPK_SOCKET"] = socket
+        for (key, value) in extra { environment[key] = value }
+        let zpk = try Executable.path("zpk")
+        if let stdin {
+            // OpenZFS.run gives stdin /dev/null; a shell redirects it from the file.
+            return try OpenZFS.run(
+                "/bin/sh", ["-c", "f=\"$1\"; shift; exec \"$0\" \"$@\" < \"$f\"", zpk, stdin] + arguments,
+                environment: environment, currentDirectory: currentDirectory, timeout: .seconds(60))
+        }
+        return try OpenZFS.run(
+            zpk, arguments, environment: environment, currentDirectory: currentDirectory, timeout: .seconds(60))
+    }
+
+    /// Starts zpkd on this workspace's socket and cache file and waits for "zpkd ready on".
+    func startDaemon(hostID: String = "1a2b3c4d", extra: [String] = []) throws -> DaemonProcess {
+        try DaemonProcess(
+            arguments: ["--socket", socket, "--cachefile", cacheFile, "--hostid", hostID, "--hostname", "test-host"]
+                + extra,
+            log: directory.path("zpkd-\(UInt32.random(in: 0...UInt32.max)).log"))
+    }
+}
+
+/// A running zpkd. SIGKILLed in deinit if it is still running, so no test leaves one behind.
+final class DaemonProcess {
+    let process = Process()
+    let logPath: String
+    private(set) var exitStatus: Int32?
+
+    /// Starts zpkd; waits (≤ 30 s) for its ready line, or for it to exit (then throws with its log).
+    init(arguments: [String], log: String) throws {
+        logPath = log
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: try Executable.path("zpkd"))
+        process.arguments = arguments
+        process.environment = OpenZFS.pinnedEnvironment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if log_.contains("zpkd ready on ") { return }
+            if !process.isRunning { break }
+            usleep(10_000)
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        exitStatus = process.terminationStatus
+        throw StartFailure(status: process.terminationStatus, log: log_)
+    }
+
+    struct StartFailure: Error, CustomStringConvertible {
+        var status: Int32
+        var log: String
+        var description: String { "zpkd did not become ready (exit \(status)); its log:\n\(log)" }
+    }
+
+    /// zpkd's stderr so far.
+    var log_: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits for the exit status (128 + signal when the signal killed it).
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        if let exitStatus { return exitStatus }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        exitStatus = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+        return exitStatus!
+    }
+
+    deinit {
+        if exitStatus == nil, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Runs a blocking body on a thread of its own (a zpk process while an in-process server runs).
+func onThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
