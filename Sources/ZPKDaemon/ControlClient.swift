@@ -30,8 +30,15 @@ public final class ControlClient: Sendable {
         _ operation: String, _ arguments: [String: ControlJSON] = [:], payload: [UInt8] = [],
         onEvent: ([String: ControlJSON]) -> Void = { _ in }
     ) throws(ControlError) -> ControlReply {
-        try connection.writeFrame(
-            ControlFrame(header: ["op": .string(operation), "args": .object(arguments)], payload: payload))
+        do {
+            try connection.writeFrame(
+                ControlFrame(header: ["op": .string(operation), "args": .object(arguments)], payload: payload))
+        } catch {
+            // zpkd may answer without reading the request (busy, permission denied) and close at
+            // once; the write then fails with EPIPE, but its answer is still waiting to be read.
+            guard let answer = try? connection.readFrame(), answer.header["error"] != nil else { throw error }
+            try Self.throwRemoteError(answer, operation: operation)
+        }
         while true {
             guard let frame = try connection.readFrame() else {
                 throw ControlError(
@@ -42,18 +49,22 @@ public final class ControlClient: Sendable {
                 onEvent(frame.header)
                 continue
             }
-            if let error = frame.header["error"] {
-                let exit = error["exit"]?.uint64Value.map { Int32(clamping: $0) } ?? 1
-                throw ControlError(
-                    .remote, error["message"]?.stringValue ?? "zpkd answered '\(operation)' with an error",
-                    remoteCode: error["code"]?.stringValue ?? "internal", exitStatus: exit == 0 ? 1 : exit)
-            }
+            try Self.throwRemoteError(frame, operation: operation)
             guard frame.header["ok"]?.boolValue == true else {
                 throw ControlError(
                     .badHeader, "zpkd at \(socketPath) sent a frame that is neither an event nor a reply")
             }
             return ControlReply(frame.header["result"]?.objectValue ?? [:], payload: frame.payload)
         }
+    }
+
+    /// Throws the error a reply frame carries, if it carries one.
+    static func throwRemoteError(_ frame: ControlFrame, operation: String) throws(ControlError) {
+        guard let error = frame.header["error"] else { return }
+        let exit = error["exit"]?.uint64Value.map { Int32(clamping: $0) } ?? 1
+        throw ControlError(
+            .remote, error["message"]?.stringValue ?? "zpkd answered '\(operation)' with an error",
+            remoteCode: error["code"]?.stringValue ?? "internal", exitStatus: exit == 0 ? 1 : exit)
     }
 
     /// Closes the connection.

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import ZFSTestSupport
+import ZPKDaemon
 
 #if canImport(Glibc)
 import Glibc
@@ -140,5 +141,49 @@ final class DaemonProcess {
 func onThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Runs an in-process server's work (its accept loop's tasks, every handler) on a thread of its
+/// own instead of the cooperative pool.
+///
+/// Why: the cooperative pool has one thread per core — two here — and other suites running at the
+/// same time block those threads while they wait for `zpk`/`zpkd` processes. A server on the pool
+/// then cannot answer, and its client times out (seen: 4 tests failing after 30 s under load).
+func runOnDedicatedThread(_ server: ControlServer) async throws {
+    try await withTaskExecutorPreference(DedicatedThreadExecutor.shared) { try await server.run() }
+}
+
+/// A `TaskExecutor` with one thread that runs the jobs enqueued on it, in order.
+///
+/// `@unchecked Sendable`: `jobs` is read and written only with `condition` locked.
+final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = DedicatedThreadExecutor()
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init() {
+        let thread = Thread { [self] in runJobs() }
+        thread.name = "test-server-executor"
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func runJobs() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }

@@ -25,7 +25,7 @@ import ZPKDaemon
                     }
                 ]))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
+            group.addTask { try await runOnDedicatedThread(server) }
             defer { group.cancelAll() }
             try await onThread { try body(socket) }
         }
