@@ -21,7 +21,7 @@ public struct ZPK: ParsableCommand {
             byte where they overlap (zdb -l, zdb -C); --json gives the same facts, with \
             checksum verdicts, for scripts. Reading commands never write to any device.
             """,
-        subcommands: [Label.self, Cache.self, Import.self]
+        subcommands: [Label.self, Cache.self, Import.self, Activity.self]
     )
 
     public init() {}
