@@ -33,7 +33,7 @@ public struct ZPK: ParsableCommand {
             """,
         subcommands: [
             Label.self, Cache.self, Import.self, Create.self, Export.self, Destroy.self, Add.self, Sync.self,
-            ListPools.self, StatusCommand.self, GetProperty.self, SetProperty.self, Object.self,
+            ListPools.self, Activity.self, StatusCommand.self, GetProperty.self, SetProperty.self, Object.self,
         ]
     )
 
