@@ -24,6 +24,7 @@
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import ZFSMultihost
 import ZFSPool
 
 #if canImport(Glibc)
@@ -44,13 +45,21 @@ public struct Daemon: Sendable {
         public var socketPath: String
         /// How often open pools are synced.
         public var syncInterval: Duration
+        /// The multihost module parameters at start (`--zfs-multihost-interval`,
+        /// `--zfs-multihost-fail-intervals`, `--zfs-multihost-import-intervals`), stored raw and
+        /// clamped where used, as OpenZFS does; `zpk tunable set` changes them at run time.
+        public var multihostTunables: MultihostTunables
 
-        public init(hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration) {
+        public init(
+            hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration,
+            multihostTunables: MultihostTunables = MultihostTunables()
+        ) {
             self.hostID = hostID
             self.hostname = hostname
             self.cacheFilePath = cacheFilePath
             self.socketPath = socketPath
             self.syncInterval = syncInterval
+            self.multihostTunables = multihostTunables
         }
     }
 
@@ -77,10 +86,12 @@ public struct Daemon: Sendable {
     ///   is touched; errors of the `ServiceGroup`.
     public func run(onReady: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let identity = DaemonIdentity(hostID: options.hostID, hostname: options.hostname)
-        let host = PoolHost(environment: hostEnvironment())
+        let tunables = MultihostTunablesStore(options.multihostTunables)
+        let host = PoolHost(environment: hostEnvironment(tunables: tunables))
         let server = try ControlServer(
             configuration: .init(
-                socketPath: options.socketPath, handlers: PoolHandlers.table(host: host, identity: identity),
+                socketPath: options.socketPath,
+                handlers: PoolHandlers.table(host: host, identity: identity),
                 onReady: onReady, logger: logger))
         await openCachedPools(host)
         let group = ServiceGroup(
