@@ -37,7 +37,15 @@ final class FaultTable: @unchecked Sendable {
     private let condition = NSCondition()
     private var faults: [VdevGUID: DeviceFault] = [:]
     private var closed = false
+    private var delaying = 0
     let clock: any Clock<Duration>
+
+    /// I/Os now waiting out an injected delay (each one sleeps on the clock).
+    var delayedIOCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return delaying
+    }
 
     init(clock: any Clock<Duration>) { self.clock = clock }
 
@@ -93,6 +101,14 @@ final class FaultTable: @unchecked Sendable {
     /// Blocks this (non-cooperative) thread for `duration` of the host's clock.
     private func wait(_ duration: Duration) {
         guard duration > .zero else { return }
+        condition.lock()
+        delaying += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            delaying -= 1
+            condition.unlock()
+        }
         let done = DispatchSemaphore(value: 0)
         let clock = self.clock
         // The clock is async-only; a child task sleeps on it while this worker thread waits.

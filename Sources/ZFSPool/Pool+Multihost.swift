@@ -71,7 +71,15 @@ final class MultihostShared: Sendable {
         var skipped: UInt64 = 0
         var running = false
         var closed = false
+        /// Heartbeat slot reads and writes under way.
+        var inFlight = 0
+        /// Ids of the recent heartbeats whose completion the service has reported.
+        var landedIDs: Set<UInt64> = []
+        var landedOrder: [UInt64] = []
+        /// What this pool last wrote into each MMP slot (leaf guid, label).
+        var lastWritten: [SlotKey: Uberblock] = [:]
     }
+    struct SlotKey: Hashable { var guid: VdevGUID; var label: Int }
     let poolName: String
     let poolGUID: PoolGUID
     let state = Mutex(State())
@@ -93,8 +101,13 @@ final class MultihostShared: Sendable {
     func record(_ event: HeartbeatEvent) {
         state.withLock { s in
             switch event {
-            case .landed(_, _, _, let success, _):
+            case .landed(let id, _, _, let success, _):
                 if success { s.written += 1 } else { s.failed += 1 }
+                s.landedIDs.insert(id)
+                s.landedOrder.append(id)
+                if s.landedOrder.count > 4 * MultihostHistory.defaultCapacity {
+                    s.landedIDs.remove(s.landedOrder.removeFirst())
+                }
             case .skipped:
                 s.skipped += 1
             default:
@@ -128,27 +141,39 @@ struct PoolHeartbeatIO: HeartbeatIO {
     }
 
     func write(uberblock: Uberblock, leaf: HeartbeatLeaf, label: Int) throws {
+        shared.state.withLock { $0.inFlight += 1 }
+        defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
         try device.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+        shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = uberblock }
     }
 
     func readMMPSlot(leaf: HeartbeatLeaf, label: Int) throws -> MMPSlotReading? {
+        shared.state.withLock { $0.inFlight += 1 }
+        defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
         let bytes = try device.read(count: ring.slotByteCount, atAbsoluteOffset: offset)
         guard let found = Self.decodeSlot(bytes, ring: ring, absoluteOffset: offset) else {
             return MMPSlotReading(uberblock: nil, host: nil)
         }
-        // The label config says who wrote the label; read it only for a slot that holds a
-        // heartbeat (the service decides whether it is foreign).
-        var host: LabelHost?
-        if let labels = Optional(DeviceLabels(reading: device)),
-            let config = labels.labels.first(where: { $0.index == label && $0.status == .valid })?.config
-        {
-            host = LabelHost(
-                hostname: config.string("hostname"),
-                hostID: config.uint64("hostid").map { UInt32(truncatingIfNeeded: $0) })
+        // Our own last write there needs no label read; anything else may be another host's,
+        // so read who the label says wrote it (one config block, not the whole label).
+        if shared.state.withLock({ $0.lastWritten[.init(guid: leaf.guid, label: label)] }) == found {
+            return MMPSlotReading(uberblock: found, host: nil)
         }
-        return MMPSlotReading(uberblock: found, host: host)
+        return MMPSlotReading(uberblock: found, host: Self.labelHost(device, label: label))
+    }
+
+    /// `hostname` / `hostid` of label `label`'s config, `nil` when it does not verify.
+    static func labelHost(_ device: any BlockDevice, label: Int) -> LabelHost? {
+        guard let labelOffset = LabelLayout.labelOffset(index: label, deviceSize: device.sizeInBytes) else { return nil }
+        let blockOffset = labelOffset + UInt64(VdevLabel.configBlockOffset)
+        guard let block = try? device.read(count: VdevLabel.configBlockByteCount, atAbsoluteOffset: blockOffset),
+            (try? EmbeddedChecksum.verify(block, absoluteOffset: blockOffset))?.isValid == true,
+            let config = try? NVList(decoding: block[0..<VdevLabel.configCapacity])
+        else { return nil }
+        return LabelHost(
+            hostname: config.string("hostname"), hostID: config.uint64("hostid").map { UInt32(truncatingIfNeeded: $0) })
     }
 
     /// The uberblock in one slot, `nil` when the slot is empty or fails its embedded checksum.
@@ -346,6 +371,12 @@ extension Pool {
             group.addTask { try? await service.run() }
             await group.waitForAll()
         }
+    }
+
+    /// Whether every heartbeat in the history has been reported complete (none in flight).
+    var heartbeatsSettled: Bool {
+        let issued = heartbeat.history.filter { !$0.isSkip }.map(\.id)
+        return multihostShared.state.withLock { s in s.inFlight == 0 && issued.allSatisfy(s.landedIDs.contains) }
     }
 
     /// The multihost part of ``status()``.
