@@ -1,7 +1,11 @@
 import Crypto
 import Foundation
 import Testing
+import ZFSFormat
+import ZFSImport
+import ZFSMultihost
 import ZFSTestSupport
+@testable import ZPKCLI
 
 #if canImport(Glibc)
 import Glibc
@@ -90,7 +94,7 @@ struct ActivityInteropTests {
         #expect(try digests(dir) == before)
     }
 
-    @Test func crashedHolderIsFreeAfterTheFormulasWaitAndNothingIsWritten() throws {
+    @Test func crashedHolderIsFreeAfterTheFormulasWaitAndNothingIsWritten() async throws {
         let dir = try ZPKOracle.makeTemporaryDirectory("zpk-activity-crash")
         defer { try? FileManager.default.removeItem(at: dir) }
         _ = try ZPKOracle.run(["create", "tank", "-d", dir.path, "--hostid", hostA, "mirror", "a.img", "b.img"], timeout: .seconds(60))
@@ -116,6 +120,34 @@ struct ActivityInteropTests {
         #expect(out.wall >= .milliseconds(total) && out.wall < .milliseconds(total + 2000), "took \(out.wall)")
         let last = try #require(object["last_writer"] as? [String: Any])
         #expect(last["hostname"] as? String == "holder-a")
+
+        // The same verdict in process, in virtual time: the CLI's text, no real waiting.
+        let scan = await ImportScanner(options: .init(searchPaths: [dir.path])).scan()
+        let health = PoolHealth.assess(try #require(scan.pools.first), in: scan, localHostID: 0x2222_2222)
+        let ub = try #require(health.uberblock)
+        let clock = ManualClock()
+        let run = Task {
+            await ZPK.Activity.run(
+                searchPaths: [dir.path], cacheFile: nil, pool: "tank", json: false, environment: ["ZFS_HOSTID": hostB],
+                clock: clock, wallClock: .fixed(seconds: ub.timestampInSeconds + 5))
+        }
+        let advancing = Task {
+            while !Task.isCancelled { if await clock.waitForSleepers(1, timeout: .milliseconds(100)) { clock.advanceToNextDeadline() } }
+        }
+        let output = await run.value
+        advancing.cancel()
+        #expect(output.status == 0 && output.stderr.isEmpty, "\(output)")
+        let lines = output.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(output.stdout)")
+        #expect(lines.first?.hasPrefix("pool 'tank' (guid ") == true && lines.first?.hasSuffix("): no other host is writing it; importable here.") == true)
+        #expect(lines.dropFirst().first?.hasPrefix("  waited 2.") == true)
+        #expect(lines.dropFirst(2).first?.hasPrefix("  why this wait: the last writer heartbeats every 100 ms and suspends itself after 10 intervals without one (1000 ms); OpenZFS waits twice that: 2.000 s; plus a random ") == true, "\(lines)")
+        #expect(lines.last == "  last written by host 'holder-a' (hostid 0x11111111).")
+        #expect(clock.now.offset >= .seconds(2) && clock.now.offset < .milliseconds(2500))
+
+        // `zpk import` listing: heartbeat health without waiting.
+        let listed = ZpoolImportListing.render(health, time: { _ in "T\n" }, wallClockSeconds: { ub.timestampInSeconds + 3 })
+        #expect(listed.contains("\tMultihost: newest heartbeat 3 s ago (txg \(ub.txg.rawValue)) by holder-a (hostid=11111111), every 100 ms, suspends after 10 missed; `zpk activity tank` watches it and gives a verdict.\n"), "\(listed)")
         #expect(try digests(dir) == before)
     }
 }
