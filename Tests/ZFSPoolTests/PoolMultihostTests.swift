@@ -410,6 +410,6 @@ struct PoolMultihostTests {
         let suspension = try #require(pool.status().suspension)
         #expect(suspension.contains("host 'host-b'") && suspension.contains("0xb0b"))
         #expect(pool.status().state == "SUSPENDED")
-        #expect(imported.status().state == "ACTIVE")
+        #expect(imported.status().state == "ACTIVE", "\(imported.status().suspension ?? "")")
     }
 }
