@@ -146,7 +146,7 @@ public struct MultihostActivityReport: Sendable {
         case .sameHost: "this host wrote it last"
         case .exportedBySameHost: "this host exported it"
         case .destroyed: "the pool was destroyed"
-        case .notActive: "the pool was exported"
+        case .notActive: "the pool was exported, so no host has it imported"
         }
     }
 }
@@ -155,6 +155,10 @@ public struct MultihostActivityReport: Sendable {
 public enum MultihostActivity {
     /// Runs the read-only activity check for `pool` and returns the verdict with its report.
     /// Writes nothing.
+    ///
+    /// OpenZFS master's rules decide whether a wait is needed, with one addition for a verdict
+    /// that imports nothing: a pool whose newest label says EXPORTED is imported nowhere and is
+    /// answered at once (master's import would still wait and claim when another host exported it).
     ///
     /// - Parameters:
     ///   - pool: a pool of an `ImportScanner` (or cache-file) result.
@@ -176,10 +180,12 @@ public enum MultihostActivity {
         progress: @escaping @Sendable (ActivityProgress) -> Void = { _ in }
     ) async throws(MultihostError) -> MultihostActivityReport {
         let hostID = UInt32(truncatingIfNeeded: localHostID & PoolHealth.hostIDMask)
+        var configuration = ActivityCheckDriver.Configuration(
+            pool: pool.name, localHostID: hostID, tunables: tunables, policy: policy,
+            configState: PoolStateValue(rawValue: pool.state.rawValue))
+        configuration.exportedIsInactive = true
         let driver = ActivityCheckDriver(
-            configuration: .init(
-                pool: pool.name, localHostID: hostID, tunables: tunables, policy: policy,
-                configState: PoolStateValue(rawValue: pool.state.rawValue)),
+            configuration: configuration,
             probe: probe ?? PoolDevicesProbe(candidate: pool), clock: clock, wallClock: wallClock, logger: logger)
         let verdict = try await driver.run(progress: progress)
         return MultihostActivityReport(pool: pool.name, guid: pool.guid, localHostID: hostID, verdict: verdict)

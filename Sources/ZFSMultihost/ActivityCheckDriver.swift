@@ -218,6 +218,10 @@ public final class ActivityCheckDriver: Sendable {
         public var skipMMP: Bool
         /// 2.1.11 only: the tryimport shortcut.
         public var tryImport: ActivityCheck.TryImportRecord?
+        /// For a read-only verdict (`zpk activity`): a pool whose best label says EXPORTED is
+        /// imported nowhere, so answer `.notRequired(.notActive)` at once. Importers keep it
+        /// false: master still waits (and claims) for a pool another host exported.
+        public var exportedIsInactive: Bool = false
 
         public init(
             pool: String, localHostID: UInt32, tunables: MultihostTunables = MultihostTunables(),
@@ -292,6 +296,9 @@ public final class ActivityCheckDriver: Sendable {
                 "pool '\(configuration.pool)': no leaf holds a valid uberblock, so there is nothing to watch; check that the devices are the pool's and readable")
         }
         let c = configuration
+        if c.exportedIsInactive, first.label?.state == .exported {
+            return .notRequired(.notActive, first)
+        }
         let requirement = ActivityCheck.requirement(
             policy: c.policy, uberblock: first.uberblock, labelPresent: first.label != nil,
             labelHostID: first.label?.host.hostID, configState: c.configState ?? first.label?.state,

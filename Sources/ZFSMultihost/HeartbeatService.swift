@@ -189,6 +189,7 @@ public final class HeartbeatService: Service, Sendable {
         var oursOrder: [HeartbeatKey] = []
         var suspension: HeartbeatSuspension?
         var stopping = false
+        var iterations = 0
     }
 
     /// Heartbeat keys remembered as "ours" for the split-brain alarm.
@@ -307,6 +308,9 @@ public final class HeartbeatService: Service, Sendable {
         }
     }
 
+    /// Loop iterations so far (tests synchronise on it).
+    var iterationCount: Int { state.withLock { $0.iterations } }
+
     /// The multihost history, oldest first.
     public var history: [MultihostHistory.Record] { state.withLock { $0.history.records } }
 
@@ -323,6 +327,7 @@ public final class HeartbeatService: Service, Sendable {
         defer {
             tunables.removeObserver(token)
             eventContinuation.yield(.stopped)
+            eventContinuation.finish()
         }
         // Pick up a change made between init and run.
         tunablesChanged(tunables.current)
@@ -366,6 +371,7 @@ public final class HeartbeatService: Service, Sendable {
                     s.machine.setWritability(leaves.map { .init(isWritable: $0.isWritable) })
                 }
                 s.leaves = leaves
+                s.iterations += 1
                 let actions = s.machine.event(now: now, wallClockSeconds: wall, using: &s.rng)
                 for action in actions {
                     switch action {

@@ -1,0 +1,60 @@
+// Our multihost pool against real OpenZFS 2.1.11 (libzpool through Tools/zpk-oracle): while a
+// PoolHost in this process holds the pool with heartbeats (100 ms × 10), the oracle's import
+// runs 2.1.11's activity check, sees our heartbeats and refuses with exit 3 naming our hostid
+// and hostname; after we export, 2.1.11 skips the check (state EXPORTED) and refuses only for
+// our MOS feature. Real time: the check needs ~2 s.
+
+import Foundation
+import ServiceLifecycle
+import Testing
+import ZFSDevice
+import ZFSFormat
+import ZFSImport
+import ZFSMultihost
+import ZFSTestSupport
+
+@testable import ZFSPool
+
+@Suite(
+    "Pool multihost against OpenZFS 2.1.11", .serialized,
+    .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
+struct PoolMultihostInteropTests {
+    func offThePool<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    @Test func openZFSSeesOurHeartbeatsThenOnlyOurFeature() async throws {
+        _ = try ZPKOracle.build()
+        let files = try SparseFiles(count: 2, size: 128 << 20, prefix: "mh")
+        let directory = files.directory
+        let tunables = MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100, failIntervals: 10))
+        let host = PoolHost(
+            environment: .init(hostID: 0x3333_3333, hostname: "zpk-holder", multihostTunables: tunables))
+        let pool = try await host.create(name: "zpkmh", layout: [.mirror(files.paths)], properties: ["multihost": "on"])
+        try await pool.put("kept", Array("held by zpk".utf8))
+        try await pool.sync()
+        let service = host.multihostService
+        let runner = Task { try await service.run() }
+        defer { runner.cancel() }
+        try await Task.sleep(for: .milliseconds(500))  // real time: a few heartbeats land
+        #expect((pool.status().multihost?.heartbeatsWritten ?? 0) > 0)
+
+        let refused = try await offThePool {
+            try ZPKOracle.run(["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
+        }
+        #expect(refused.status == 3, "\(refused.stdout)\n\(refused.stderr)")
+        #expect(
+            ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpk-holder",
+            "\(refused.stdout)")
+        #expect(pool.status().state == "ACTIVE")
+
+        try await host.export("zpkmh")
+        let after = try await offThePool {
+            try ZPKOracle.run(["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
+        }
+        #expect(after.status == 1, "\(after.stdout)\n\(after.stderr)")
+        #expect(after.stdout.contains("RESULT error ENOTSUP"), "\(after.stdout)")
+    }
+}
