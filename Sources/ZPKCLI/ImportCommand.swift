@@ -250,6 +250,7 @@ extension ZPK {
             return """
                   zpk import\(directories)    lists it: health, devices, who last used it, whether it needs an activity check
                   zpk label -u \(device)    shows its labels and uberblocks
+                  zpk activity\(directories) \(candidate.guid.rawValue)    tells whether another host is using it now (multihost)
                 to use its data, import it with OpenZFS (zpool import)
                 """
         }

@@ -151,8 +151,10 @@ enum PoolText {
         var text = "  pool: \(name)\n"
         if pool["state"]?.stringValue == "SUSPENDED" {
             text += " state: SUSPENDED\n"
-            text += "status: The pool is suspended: \(pool["suspension"]?.stringValue ?? "multihost heartbeats failed")."
-                + " Writes are refused;\n\tanother host could import the pool undetected.\n"
+            // The host's reason is a whole sentence with what to do (PoolStatus.suspension).
+            var reason = pool["suspension"]?.stringValue ?? "its multihost heartbeats failed"
+            if !reason.hasSuffix(".") { reason += "." }
+            text += "status: The pool is suspended; writes are refused. \(reason)\n"
             text += "action: Make sure the pool's devices are connected and answering, then run 'zpk clear \(name)'\n"
                 + "\t(it resumes only when no other host wrote the pool meanwhile), or 'zpk export \(name)'.\n"
         } else {
