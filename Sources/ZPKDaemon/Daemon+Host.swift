@@ -34,7 +34,8 @@ extension Daemon {
     }
 
     func services(host: PoolHost, server: ControlServer) -> [any Service] {
-        [server, SyncService(host: host, interval: options.syncInterval), host.multihostService]
+        // host.multihostService runs outside the group, from before the cache file's pools open (Daemon.run).
+        [server, SyncService(host: host, interval: options.syncInterval)]
     }
 
     /// Syncs every open pool (shutdown); the pools stay imported.

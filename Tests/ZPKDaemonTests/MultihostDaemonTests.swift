@@ -285,6 +285,22 @@ extension Duration {
         #expect(hosts.b.stop() == 0)
     }
 
+    @Test func aRestartedHolderReopensFromItsCacheFileAndHeartbeatsAgain() throws {
+        var hosts = try TwoHosts("zpkd-mmp-restart")
+        #expect(hosts.a.stop() == 0, "SIGTERM: synced, left imported, in A's cache file")
+        hosts.a = try hosts.workspace.startDaemon(
+            hostID: TwoHosts.hostA.id, hostname: TwoHosts.hostA.name, instance: "a", extra: shortMultihostTunables)
+        let status = try ControlJSON.decode(try hosts.onA(["status", "mh", "--json"]).stdout)
+        let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
+        #expect(multihost["running"]?.boolValue == true)
+        Thread.sleep(forTimeInterval: 0.3)
+        let refused = try hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
+        #expect(refused.status == 3, "the reopened pool heartbeats again: \(refused)")
+        #expect(try hosts.onA(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(hosts.a.stop() == 0)
+        #expect(hosts.b.stop() == 0)
+    }
+
     @Test func zpkdRejectsTunablesThatDoNotFitOnDisk() throws {
         let workspace = try Workspace("zpkd-mmp-flags")
         #expect(throws: DaemonProcess.StartFailure.self) {
