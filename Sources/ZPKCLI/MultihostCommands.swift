@@ -12,14 +12,12 @@ extension ZPK {
             abstract: "Show or change zpkd's multihost parameters, for every pool at once.",
             discussion: """
                 The parameters are OpenZFS's module parameters, with their names, units, \
-                defaults and clamping:
-
-                  zfs_multihost_interval          milliseconds between heartbeats of each leaf \
-                (default 1000; used as at least 100)
-                  zfs_multihost_fail_intervals    suspend a pool after this many intervals \
-                without a landed heartbeat (default 10; 0 = never suspend; else used as at least 2)
-                  zfs_multihost_import_intervals  an importer's activity check lasts this many \
-                intervals (default 20; used as at least 1)
+                defaults and clamping. zfs_multihost_interval: milliseconds between heartbeats \
+                of each leaf (default 1000; used as at least 100). zfs_multihost_fail_intervals: \
+                a pool is suspended after this many intervals without a landed heartbeat \
+                (default 10; 0 = never suspend; else used as at least 2). \
+                zfs_multihost_import_intervals: an importer's activity check lasts this many \
+                intervals (default 20; used as at least 1).
 
                 A change applies at once to every open pool (a new interval wakes every \
                 heartbeat, as OpenZFS does) and to later imports; it lasts until zpkd stops \

@@ -19,14 +19,9 @@ struct ZPKD: AsyncParsableCommand {
             SIGTERM or SIGINT syncs every pool and stops; the pools stay imported and reopen from \
             the cache file at the next start. A second zpkd on the same socket refuses to start.
 
-            Multihost (MMP) parameters, with OpenZFS's module-parameter names, defaults and \
-            clamping; `zpk tunable set` changes them at run time for every pool:
-              --zfs-multihost-interval MS        heartbeat interval per leaf (default 1000; \
-            used as at least 100)
-              --zfs-multihost-fail-intervals N   suspend a pool after N intervals without a \
-            landed heartbeat (default 10; 0 = never suspend; else used as at least 2)
-              --zfs-multihost-import-intervals N an importer's wait, in intervals (default 20; \
-            used as at least 1)
+            The --zfs-multihost-* options are OpenZFS's multihost (MMP) module parameters, \
+            with their names, units, defaults and clamping; values are kept as given and \
+            clamped where used. `zpk tunable set` changes them at run time for every pool.
 
             Examples:
               zpkd
@@ -50,13 +45,13 @@ struct ZPKD: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
     var syncInterval: Double = 5
 
-    @Option(help: ArgumentHelp("zfs_multihost_interval: milliseconds between heartbeats of each leaf (default 1000; used as at least 100).", valueName: "ms"))
+    @Option(help: ArgumentHelp("zfs_multihost_interval: milliseconds between heartbeats of each leaf; used as at least 100.", valueName: "ms"))
     var zfsMultihostInterval: UInt64 = MultihostTunables.defaultIntervalInMilliseconds
 
-    @Option(help: ArgumentHelp("zfs_multihost_fail_intervals: suspend after this many intervals without a heartbeat (default 10; 0 never; else at least 2).", valueName: "n"))
+    @Option(help: ArgumentHelp("zfs_multihost_fail_intervals: suspend a pool after this many intervals without a heartbeat; 0 = never, else used as at least 2.", valueName: "n"))
     var zfsMultihostFailIntervals: UInt64 = MultihostTunables.defaultFailIntervals
 
-    @Option(help: ArgumentHelp("zfs_multihost_import_intervals: an importer's activity check lasts this many intervals (default 20; used as at least 1).", valueName: "n"))
+    @Option(help: ArgumentHelp("zfs_multihost_import_intervals: an importer's activity check lasts this many intervals; used as at least 1.", valueName: "n"))
     var zfsMultihostImportIntervals: UInt64 = MultihostTunables.defaultImportIntervals
 
     /// Parses the arguments and runs, exiting with ArgumentParser's status on error (the async
