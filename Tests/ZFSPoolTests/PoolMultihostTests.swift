@@ -68,10 +68,21 @@ final class MultihostRig: Sendable {
             let expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
             let quiet = clock.sleeperCount >= expected
                 && pools.allSatisfy { $0.heartbeatsSettled }
+                && delayed.allSatisfy { Self.onlyDelayedHeartbeatsPending($0) }
             quietRounds = quiet ? quietRounds + 1 : 0
             if quietRounds >= 20 { return }
             await Task.yield()
         }
+    }
+
+    /// Every heartbeat not yet reported complete is inside its I/O and asleep in an injected
+    /// delay (so moving time cannot outrun a write that has not reached its delay yet).
+    static func onlyDelayedHeartbeatsPending(_ pool: Pool) -> Bool {
+        let issued = pool.heartbeat.history.filter { !$0.isSkip }.map(\.id)
+        let (pending, inFlight) = pool.multihostShared.state.withLock { s in
+            (issued.filter { !s.landedIDs.contains($0) }.count, s.inFlight)
+        }
+        return pending == inFlight && inFlight == pool.faults.delayedIOCount
     }
 
     /// Moves virtual time by `duration` in ``step``s, settling before each step.
