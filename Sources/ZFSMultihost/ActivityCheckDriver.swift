@@ -313,7 +313,7 @@ public final class ActivityCheckDriver: Sendable {
         let start = time.now()
         var machine = ActivityCheckStateMachine(
             reference: first.uberblock, host: host, duration: plan.extendedDuration, pollInterval: plan.pollInterval, now: start)
-        logger.info(
+        logger.debug(
             "multihost activity check required",
             metadata: ["zfs.pool": "\(c.pool)", "zfs.mmp.wait_ms": "\(nanoseconds(plan.extendedDuration) / 1_000_000)"])
         func report(_ now: Duration) {

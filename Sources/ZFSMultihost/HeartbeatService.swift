@@ -190,6 +190,16 @@ public final class HeartbeatService: Service, Sendable {
         var suspension: HeartbeatSuspension?
         var stopping = false
         var iterations = 0
+
+        /// Adds `ub` to the heartbeats the split-brain alarm treats as ours (the synced
+        /// uberblock counts too: it may sit in an MMP slot when the import reused a heartbeat copy).
+        mutating func remember(_ ub: Uberblock) {
+            let key = HeartbeatKey(txg: ub.txg, timestamp: ub.timestampInSeconds, sequence: ub.mmpSequence)
+            if ours.insert(key).inserted {
+                oursOrder.append(key)
+                if oursOrder.count > HeartbeatService.rememberedHeartbeats { ours.remove(oursOrder.removeFirst()) }
+            }
+        }
     }
 
     /// Heartbeat keys remembered as "ours" for the split-brain alarm.
@@ -242,6 +252,7 @@ public final class HeartbeatService: Service, Sendable {
             leaves: leaves.map { .init(isWritable: $0.isWritable) }, lastSynced: lastSynced, now: time.now())
         var initial = State(machine: machine, rng: random, history: MultihostHistory(capacity: configuration.historyCapacity), syncedBase: lastSynced)
         initial.leaves = leaves
+        initial.remember(lastSynced)
         self.state = Mutex(initial)
         (events, eventContinuation) = AsyncStream.makeStream(of: HeartbeatEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
@@ -254,6 +265,7 @@ public final class HeartbeatService: Service, Sendable {
         state.withLock { s in
             s.machine.uberblockSynced(synced, now: now, wallClockSeconds: wall)
             s.syncedBase = synced
+            s.remember(synced)
         }
     }
 
@@ -384,11 +396,7 @@ public final class HeartbeatService: Service, Sendable {
                             id: id, txg: ub.txg, timestamp: ub.timestampInSeconds, isSkip: false, error: 0, duration: .zero,
                             mmpDelayInNanoseconds: ub.mmpDelayInNanoseconds, vdevGUID: leaf.guid.rawValue, vdevLabel: label,
                             vdevPath: leaf.path))
-                        let key = HeartbeatKey(txg: ub.txg, timestamp: ub.timestampInSeconds, sequence: ub.mmpSequence)
-                        if s.ours.insert(key).inserted {
-                            s.oursOrder.append(key)
-                            if s.oursOrder.count > Self.rememberedHeartbeats { s.ours.remove(s.oursOrder.removeFirst()) }
-                        }
+                        s.remember(ub)
                         writes.append(PendingWrite(id: id, index: index, leaf: leaf, label: label, uberblock: ub, issuedAt: now))
                         events.append(.issued(id: id, leaf: leaf, label: label, uberblock: ub, at: now))
                     case .skipped(let mask):

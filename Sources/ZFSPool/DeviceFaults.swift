@@ -8,6 +8,8 @@
 //   hang      each I/O blocks until the fault is cleared (then proceeds) or the pool is closed
 //             (then fails with EIO) — so a test can always end a hang
 //
+// Once the pool is closed (export, destroy, forget), every I/O through its table fails with EIO.
+//
 // Waiting happens on the thread doing the I/O (never the cooperative pool): pool I/O runs on
 // `BlockingIO` workers, heartbeats on threads of their own.
 
@@ -63,7 +65,8 @@ final class FaultTable: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The pool is closed: hung I/O fails, new I/O is not delayed.
+    /// The pool is closed: hung I/O fails, and so does any later I/O through this table (a
+    /// closed or forgotten pool never touches its devices again).
     func close() {
         condition.lock()
         closed = true
@@ -88,7 +91,7 @@ final class FaultTable: @unchecked Sendable {
         }
         let isClosed = closed
         condition.unlock()
-        if isClosed && fault == .hang || fault == .error {
+        if isClosed || fault == .error {
             throw DeviceError(
                 code: .ioError,
                 message: "\(verb) of \(path) at offset 0x\(String(offset, radix: 16)) failed: EIO (injected fault"

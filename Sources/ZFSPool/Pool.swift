@@ -6,8 +6,9 @@
 // ours and guarded by the read feature `org.zpoolkit:mos`, so real OpenZFS refuses the pool cleanly.
 //
 // Not guaranteed. Durability of changes not yet synced (there is no intent log: a crash loses the
-// open txg). Protection from another host writing the same leaves (multihost reserves the MMP slot
-// but the heartbeat writer is not part of this module yet).
+// open txg). Protection from another host writing the same leaves holds only with
+// `multihost=on` and the host's `multihostService` running, and only as far as MMP goes (see
+// docs/design/multihost.md "Multihost in the pool host").
 //
 // Mechanism. Changes go into the open txg T. `put` writes the data block at once into space that
 // no uberblock in the ring references; `sync` writes the object directory and the MOS to fresh

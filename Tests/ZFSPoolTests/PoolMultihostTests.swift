@@ -68,10 +68,21 @@ final class MultihostRig: Sendable {
             let expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
             let quiet = clock.sleeperCount >= expected
                 && pools.allSatisfy { $0.heartbeatsSettled }
+                && delayed.allSatisfy { Self.onlyDelayedHeartbeatsPending($0) }
             quietRounds = quiet ? quietRounds + 1 : 0
             if quietRounds >= 20 { return }
             await Task.yield()
         }
+    }
+
+    /// Every heartbeat not yet reported complete is inside its I/O and asleep in an injected
+    /// delay (so moving time cannot outrun a write that has not reached its delay yet).
+    static func onlyDelayedHeartbeatsPending(_ pool: Pool) -> Bool {
+        let issued = pool.heartbeat.history.filter { !$0.isSkip }.map(\.id)
+        let (pending, inFlight) = pool.multihostShared.state.withLock { s in
+            (issued.filter { !s.landedIDs.contains($0) }.count, s.inFlight)
+        }
+        return pending == inFlight && inFlight == pool.faults.delayedIOCount
     }
 
     /// Moves virtual time by `duration` in ``step``s, settling before each step.
@@ -411,5 +422,63 @@ struct PoolMultihostTests {
         #expect(suspension.contains("host 'host-b'") && suspension.contains("0xb0b"))
         #expect(pool.status().state == "SUSPENDED")
         #expect(imported.status().state == "ACTIVE", "\(imported.status().suspension ?? "")")
+    }
+
+    @Test("our own crashed multihost pool reopened from the cache file waits the check too (master: only 'exported by us' skips it)")
+    func cacheFileOpenAfterCrashWaits() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let (pool, runner) = try await holdPool(rig, a)
+        let config = pool.config
+        a.forget("tank")
+        runner.cancel()
+        let a2 = rig.host(id: 0xA11CE, name: "host-a")
+        let log = ProgressLog(clock: rig.clock)
+        let start = rig.now
+        let (outcome, _) = Outcome<Pool>.start { try await a2.open(config: config, mode: .cacheFile, progress: log.callback) }
+        await rig.run(for: .seconds(5), sleepers: 1, until: { outcome.isDone })
+        let reopened = try #require(try outcome.get())
+        #expect(rig.now - start >= .seconds(3))  // 2 s check + 1 s claim
+        #expect(log.first(.claim) != nil)
+        #expect(try await reopened.get("precious") == Array("A's data".utf8))
+    }
+
+    @Test("a host without a hostid cannot import a multihost pool")
+    func noHostIDRefused() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let (pool, runner) = try await holdPool(rig, a)
+        let config = pool.config
+        a.forget("tank")
+        runner.cancel()
+        let nobody = rig.host(id: 0, name: "nobody")
+        let error = await #expect(throws: PoolError.self) { try await nobody.open(config: config, mode: .import(force: true)) }
+        #expect(error?.code == .poolInUse)
+        #expect(error?.message.contains("hostid is not set") == true)
+    }
+
+    @Test("inject: an unknown leaf is .unknownDevice; a put hung on every leaf ends when the pool is forgotten")
+    func injectErrorsAndHangRelease() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let pool = try await a.create(name: "tank", layout: [.mirror(rig.paths)])
+        let error = #expect(throws: PoolError.self) { try pool.inject(.error, leaf: "/dev/nope") }
+        #expect(error?.code == .unknownDevice && error?.message.contains("/dev/mh0") == true)
+        // By guid: EIO on one leg of the mirror, the put still lands on the other.
+        try pool.inject(.error, leaf: "\(pool.status().leaves[1].guid.rawValue)")
+        try await pool.put("one-leg", [1, 2, 3])
+        #expect(pool.status().leaves[1].counters.writeErrors == 1)
+        pool.clearInjectedFaults()
+        for path in rig.paths { try pool.inject(.hang, leaf: path) }
+        let (outcome, _) = Outcome<Void>.start { try await pool.put("stuck", [4, 5, 6]) }
+        let before = ContinuousClock.now
+        while !outcome.isDone && ContinuousClock.now - before < .milliseconds(200) { await Task.yield() }
+        #expect(!outcome.isDone, "a put on hung leaves returned")
+        a.forget("tank")
+        let start = ContinuousClock.now
+        while !outcome.isDone && ContinuousClock.now - start < .seconds(20) { await Task.yield() }
+        let failure = try #require(outcome.error, "the hung put did not end with the pool")
+        #expect(failure.code == .ioFailure || failure.code == .poolClosed)
+        await #expect(throws: PoolError.self) { try await pool.get("one-leg") }
     }
 }
