@@ -28,39 +28,59 @@ struct TwoHosts {
     static let hostA = (id: "aaaa0001", name: "host-a")
     static let hostB = (id: "bbbb0002", name: "host-b")
 
-    /// A creates a multihost mirror `pool` over two new files, puts `object` and syncs.
-    init(_ name: String, pool: String = "mh", object: String = "hello from host A\n") throws {
+    /// Starts both hosts (no pool yet).
+    private init(_ name: String) throws {
         workspace = try Workspace(name)
-        let paths = try workspace.devices([pool + "-d1", pool + "-d2"])
         a = try workspace.startDaemon(
             hostID: Self.hostA.id, hostname: Self.hostA.name, instance: "a", extra: shortMultihostTunables)
         b = try workspace.startDaemon(
             hostID: Self.hostB.id, hostname: Self.hostB.name, instance: "b", extra: shortMultihostTunables)
-        try createPool(pool, paths: paths, object: object)
     }
 
-    func createPool(_ pool: String, paths: [String], object: String) throws {
-        let created = try onA(["create", "-o", "multihost=on", pool, "mirror"] + paths)
+    /// Both hosts; A creates a multihost mirror `pool` over two new files, puts `object` and syncs.
+    static func make(_ name: String, pool: String = "mh", object: String = "hello from host A\n") async throws -> TwoHosts {
+        let hosts = try TwoHosts(name)
+        let paths = try hosts.workspace.devices([pool + "-d1", pool + "-d2"])
+        try await hosts.createPool(pool, paths: paths, object: object)
+        return hosts
+    }
+
+    func createPool(_ pool: String, paths: [String], object: String) async throws {
+        let created = try await onA(["create", "-o", "multihost=on", pool, "mirror"] + paths)
         try #require(created.status == 0, "\(created)")
         let file = workspace.directory.path("\(pool).object")
         try Data(object.utf8).write(to: URL(fileURLWithPath: file))
-        try #require(try onA(["object", "put", pool, "greeting", file]).status == 0)
-        try #require(try onA(["sync", pool]).status == 0)
+        try #require(try await onA(["object", "put", pool, "greeting", file]).status == 0)
+        try #require(try await onA(["sync", pool]).status == 0)
     }
 
-    func onA(_ arguments: [String], environment: [String: String] = [:]) throws -> OpenZFS.ProcessOutput {
-        try workspace.zpk(arguments, instance: "a", environment: environment)
+    func onA(_ arguments: [String], environment: [String: String] = [:]) async throws -> OpenZFS.ProcessOutput {
+        try await zpkOffThePool(arguments, socket: workspace.socket(instance: "a"), environment: environment)
     }
 
-    func onB(_ arguments: [String], environment: [String: String] = [:]) throws -> OpenZFS.ProcessOutput {
-        try workspace.zpk(arguments, instance: "b", environment: environment)
+    func onB(_ arguments: [String], environment: [String: String] = [:]) async throws -> OpenZFS.ProcessOutput {
+        try await zpkOffThePool(arguments, socket: workspace.socket(instance: "b"), environment: environment)
+    }
+}
+
+/// Runs zpk against `socket` on a thread of its own: these tests wait for seconds on processes,
+/// and a synchronous test body would hold one of the cooperative pool's few threads meanwhile
+/// (starving the suites whose in-process servers need it).
+func zpkOffThePool(
+    _ arguments: [String], socket: String, environment extra: [String: String] = [:]
+) async throws -> OpenZFS.ProcessOutput {
+    try await onThread {
+        var environment = OpenZFS.pinnedEnvironment
+        environment["ZPK_SOCKET"] = socket
+        for (key, value) in extra { environment[key] = value }
+        return try OpenZFS.run(try Executable.path("zpk"), arguments, environment: environment, timeout: .seconds(60))
     }
 }
 
 /// Runs `body` and returns its result with the wall time it took.
-func timed<R>(_ body: () throws -> R) rethrows -> (R, Duration) {
+func timed<R>(_ body: () async throws -> R) async rethrows -> (R, Duration) {
     let start = ContinuousClock.now
-    let result = try body()
+    let result = try await body()
     return (result, ContinuousClock.now - start)
 }
 
@@ -78,22 +98,25 @@ extension Duration {
 }
 
 @Suite(.serialized) struct MultihostDaemonTests {
-    @Test func aLiveHolderRefusesImportAndAKilledOneIsImportedAfterTheFormula() throws {
-        var hosts = try TwoHosts("zpkd-mmp-kill")
+    @Test func aLiveHolderRefusesImportAndAKilledOneIsImportedAfterTheFormula() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-kill")
         let directory = hosts.workspace.path
 
         // A is alive: B's import -f is refused with exit 3, naming A, soon (A heartbeats every 100 ms).
-        let (refused, refusalTime) = try timed { try hosts.onB(["import", "-d", directory, "-f", "mh"]) }
+        let (refused, refusalTime) = try await timed { try await hosts.onB(["import", "-d", directory, "-f", "mh"]) }
         #expect(refused.status == 3, "\(refused)")
         #expect(refused.stderrText.contains("pool is imported on host 'host-a' (hostid=aaaa0001)"), "\(refused)")
         #expect(refused.stderrText.contains("Export the pool on the other system"))
-        #expect(refusalTime < .seconds(2), "a live holder is seen well before the check's 2 s deadline")
-        #expect(try hosts.onB(["list"]).stdoutText == "no pools available\n")
+        // Detected early (the check would run 2.0-2.5 s); process start-up and the scan are in
+        // this figure, so it is loose on a loaded machine. Detection latency proper is measured
+        // in virtual time in ZFSMultihostTests.
+        #expect(refusalTime < .seconds(3), "a live holder is seen before the check's deadline: \(refusalTime)")
+        #expect(try await hosts.onB(["list"]).stdoutText == "no pools available\n")
 
         // A dies: B waits the formula (5 × 200 ms × 2 = 2.0 s, + 0-25 %), then imports.
         #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)
-        let (imported, importTime) = try timed {
-            try hosts.onB(["import", "-d", directory, "-f", "mh"], environment: ["ZPK_PROGRESS": "json"])
+        let (imported, importTime) = try await timed {
+            try await hosts.onB(["import", "-d", directory, "-f", "mh"], environment: ["ZPK_PROGRESS": "json"])
         }
         #expect(imported.status == 0, "\(imported)")
         let checks = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
@@ -101,19 +124,19 @@ extension Duration {
         #expect((2000...2500).contains(total), "activity check of \(total) ms: the formula says 2000-2500")
         #expect(checks.allSatisfy { $0["pool"]?.stringValue == "mh" })
         #expect(importTime.seconds >= Double(total) / 1000, "never earlier than the check's duration")
-        #expect(importTime < .seconds(7), "check \(total) ms, then the claim (10 intervals) and the open")
+        #expect(importTime < .seconds(15), "check \(total) ms, then the claim (10 intervals) and the open")
         let claims = progressEvents(imported).filter { $0["phase"]?.stringValue == "claim" }
         #expect(!claims.isEmpty, "the claim phase reports progress too")
-        let read = try hosts.onB(["object", "get", "mh", "greeting"])
+        let read = try await hosts.onB(["object", "get", "mh", "greeting"])
         #expect(read.stdoutText == "hello from host A\n")
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func aPoolExportedByTheHolderIsImportedWithoutRefusal() throws {
-        var hosts = try TwoHosts("zpkd-mmp-export")
-        #expect(try hosts.onA(["export", "mh"]).status == 0)
-        let (imported, importTime) = try timed {
-            try hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
+    @Test func aPoolExportedByTheHolderIsImportedWithoutRefusal() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-export")
+        #expect(try await hosts.onA(["export", "mh"]).status == 0)
+        let (imported, importTime) = try await timed {
+            try await hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
         }
         #expect(imported.status == 0, "\(imported)")
         // OpenZFS master checks a pool exported by another host too (2.1.11 skips it): the
@@ -121,15 +144,15 @@ extension Duration {
         let checks = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
         let total = try #require(checks.first?["total_ms"]?.uint64Value, "\(imported.stderrText)")
         #expect((2000...2500).contains(total))
-        #expect(importTime < .seconds(7), "\(imported.stderrText)")
-        #expect(try hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(importTime < .seconds(15), "\(imported.stderrText)")
+        #expect(try await hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
         #expect(hosts.a.stop() == 0)
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func tunablesAreShownAndAChangeAltersTheHeartbeatCadence() throws {
-        let hosts = try TwoHosts("zpkd-mmp-tunable")
-        let shown = try hosts.onA(["tunable", "get"])
+    @Test func tunablesAreShownAndAChangeAltersTheHeartbeatCadence() async throws {
+        let hosts = try await TwoHosts.make("zpkd-mmp-tunable")
+        let shown = try await hosts.onA(["tunable", "get"])
         #expect(shown.triple == (0, """
             NAME                            VALUE  EFFECTIVE  DEFAULT  UNIT
             zfs_multihost_interval          200    200        1000     milliseconds
@@ -138,112 +161,113 @@ extension Duration {
 
             """, ""))
 
-        func written() throws -> UInt64 {
-            let status = try ControlJSON.decode(try hosts.onA(["status", "mh", "--json"]).stdout)
+        func written() async throws -> UInt64 {
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
         }
-        func rate(over window: Duration) throws -> Double {
-            let before = try written()
+        func rate(over window: Duration) async throws -> Double {
+            let before = try await written()
             let start = ContinuousClock.now
-            Thread.sleep(forTimeInterval: window.seconds)
-            let after = try written()
+            try await Task.sleep(for: window)
+            let after = try await written()
             return Double(after - before) / (ContinuousClock.now - start).seconds
         }
         // Two leaves, interval 200 ms: the pool writes one heartbeat every 100 ms (10/s).
-        let fast = try rate(over: .seconds(2))
-        #expect((7...12).contains(fast), "\(fast) heartbeats/s at 200 ms over 2 leaves")
-        let set = try hosts.onA(["tunable", "set", "zfs_multihost_interval", "1000", "--json"])
+        let fast = try await rate(over: .seconds(2))
+        #expect((5...12).contains(fast), "\(fast) heartbeats/s at 200 ms over 2 leaves")
+        let set = try await hosts.onA(["tunable", "set", "zfs_multihost_interval", "1000", "--json"])
         #expect(set.status == 0, "\(set)")
         #expect(set.stdoutText.contains("\"value\": 1000"), "\(set.stdoutText)")
-        let slow = try rate(over: .seconds(2))
-        #expect((1...3).contains(slow), "\(slow) heartbeats/s at 1000 ms over 2 leaves")
+        let slow = try await rate(over: .seconds(2))
+        #expect((1...3.5).contains(slow), "\(slow) heartbeats/s at 1000 ms over 2 leaves")
+        #expect(fast > 2.5 * slow, "\(fast) vs \(slow) heartbeats/s")
 
-        let unknown = try hosts.onA(["tunable", "set", "zfs_multihost_intervals", "5"])
+        let unknown = try await hosts.onA(["tunable", "set", "zfs_multihost_intervals", "5"])
         #expect(unknown.status == 1)
         #expect(unknown.stderrText == """
             there is no tunable 'zfs_multihost_intervals'; the tunables are zfs_multihost_interval, \
             zfs_multihost_fail_intervals, zfs_multihost_import_intervals
 
             """)
-        let tooLarge = try hosts.onA(["tunable", "set", "zfs_multihost_fail_intervals", "70000"])
+        let tooLarge = try await hosts.onA(["tunable", "set", "zfs_multihost_fail_intervals", "70000"])
         #expect(tooLarge.status == 1)
         #expect(tooLarge.stderrText.contains("at most 65535 intervals"))
     }
 
-    @Test func errorsOnEveryLeafSuspendOnTimeAndClearResumesWhenNoOneElseWrote() throws {
-        var hosts = try TwoHosts("zpkd-mmp-suspend")
+    @Test func errorsOnEveryLeafSuspendOnTimeAndClearResumesWhenNoOneElseWrote() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-suspend")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
-        for leaf in leaves { #expect(try hosts.onA(["inject", "mh", leaf, "error"]).status == 0) }
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "error"]).status == 0) }
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         let suspendedAfter = ContinuousClock.now - injected
         #expect(state == "SUSPENDED")
         // Deadline: the last heartbeat that landed (≤ 100 ms before the inject) + 5 × 200 ms,
         // reached within one interval; the polling zpk adds its own latency.
-        #expect(suspendedAfter >= .milliseconds(800) && suspendedAfter <= .milliseconds(1800), "\(suspendedAfter)")
-        let text = try hosts.onA(["status", "mh"])
+        #expect(suspendedAfter >= .milliseconds(800) && suspendedAfter <= .milliseconds(2500), "\(suspendedAfter)")
+        let text = try await hosts.onA(["status", "mh"])
         #expect(text.stdoutText.contains(" state: SUSPENDED\n"), "\(text.stdoutText)")
         #expect(text.stdoutText.contains("run 'zpk clear mh'"))
-        let put = try hosts.onA(["object", "put", "mh", "late", "/dev/null"])
+        let put = try await hosts.onA(["object", "put", "mh", "late", "/dev/null"])
         #expect(put.status == 1)
         #expect(put.stderrText.contains("suspended"), "\(put)")
 
         // The devices answer again; nobody else wrote the pool: clear resumes it.
-        #expect(try hosts.onA(["inject", "--clear", "mh"]).status == 0)
-        let (cleared, clearTime) = try timed { try hosts.onA(["clear", "mh"]) }
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        let (cleared, clearTime) = try await timed { try await hosts.onA(["clear", "mh"]) }
         #expect(cleared.status == 0, "\(cleared)")
         #expect(cleared.stdoutText == "pool 'mh' resumed: no other host wrote it while it was suspended\n")
         #expect(cleared.stderrText.hasPrefix("activity_check: "), "clear waits out an activity check, with progress")
         #expect(clearTime >= .seconds(2), "the check over the pool's own leaves lasts the formula: \(clearTime)")
-        #expect(try hosts.onA(["object", "put", "mh", "late", "/dev/null"]).status == 0)
-        #expect(try hosts.onA(["sync", "mh"]).status == 0)
+        #expect(try await hosts.onA(["object", "put", "mh", "late", "/dev/null"]).status == 0)
+        #expect(try await hosts.onA(["sync", "mh"]).status == 0)
         #expect(hosts.a.stop() == 0)
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func clearIsRefusedWhileAnotherHostHoldsThePool() throws {
-        var hosts = try TwoHosts("zpkd-mmp-clear-refused")
+    @Test func clearIsRefusedWhileAnotherHostHoldsThePool() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-clear-refused")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
-        for leaf in leaves { #expect(try hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         #expect(state == "SUSPENDED")
         // A is suspended and writes nothing: B sees no heartbeat and takes the pool over.
-        let imported = try hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
+        let imported = try await hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
         #expect(imported.status == 0, "\(imported)")
-        #expect(try hosts.onA(["inject", "--clear", "mh"]).status == 0)
-        let refused = try hosts.onA(["clear", "mh"])
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        let refused = try await hosts.onA(["clear", "mh"])
         #expect(refused.status == 3, "\(refused)")
         #expect(refused.stderrText.contains("host 'host-b' (hostid=bbbb0002)"), "\(refused)")
         #expect(refused.stderrText.contains("zpk export mh"))
-        #expect(try hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(try await hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
         #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)  // no sync of A's stale view
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func historyShowsWritesAndSkips() throws {
-        let hosts = try TwoHosts("zpkd-mmp-history")
+    @Test func historyShowsWritesAndSkips() async throws {
+        let hosts = try await TwoHosts.make("zpkd-mmp-history")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
-        Thread.sleep(forTimeInterval: 0.5)
+        try await Task.sleep(for: .seconds(0.5))
         // Both leaves hang: every heartbeat finds a write pending and is skipped (mask 0x2).
-        for leaf in leaves { #expect(try hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
-        Thread.sleep(forTimeInterval: 0.5)
-        #expect(try hosts.onA(["inject", "--clear", "mh"]).status == 0)
-        Thread.sleep(forTimeInterval: 0.3)
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
+        try await Task.sleep(for: .seconds(0.5))
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        try await Task.sleep(for: .seconds(0.3))
 
-        let text = try hosts.onA(["history", "multihost", "mh"])
+        let text = try await hosts.onA(["history", "multihost", "mh"])
         #expect(text.status == 0)
         #expect(text.stdoutText.hasPrefix(
             "id         txg        timestamp  error  duration   mmp_delay    vdev_guid                vdev_label vdev_path\n"))
-        let json = try ControlJSON.decode(try hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
+        let json = try ControlJSON.decode(try await hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
         let records = try #require(json["records"]?.arrayValue)
         let writes = records.filter { $0["skip"]?.boolValue == false }
         let skips = records.filter { $0["skip"]?.boolValue == true }
@@ -258,50 +282,57 @@ extension Duration {
         ])
     }
 
-    @Test func importAllRunsTheChecksConcurrently() throws {
-        var hosts = try TwoHosts("zpkd-mmp-import-all", pool: "p1", object: "one\n")
+    @Test func importAllRunsTheChecksConcurrently() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-import-all", pool: "p1", object: "one\n")
         let second = try hosts.workspace.devices(["p2-d1", "p2-d2"])
-        try hosts.createPool("p2", paths: second, object: "two\n")
+        try await hosts.createPool("p2", paths: second, object: "two\n")
         let directory = hosts.workspace.path
 
-        let refused = try hosts.onB(["import", "-a", "-d", directory, "-f"])
+        let refused = try await hosts.onB(["import", "-a", "-d", directory, "-f"])
         #expect(refused.status == 3, "\(refused)")
         #expect(Set(refused.stdoutText.split(separator: "\n")) == [
             "p1\tin use on another host (not imported)", "p2\tin use on another host (not imported)",
         ])
 
         #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)
-        let (imported, elapsed) = try timed {
-            try hosts.onB(["import", "-a", "-d", directory, "-f"], environment: ["ZPK_PROGRESS": "json"])
+        let (imported, elapsed) = try await timed {
+            try await hosts.onB(["import", "-a", "-d", directory, "-f"], environment: ["ZPK_PROGRESS": "json"])
         }
         #expect(imported.status == 0, "\(imported)")
         #expect(imported.stdoutText.split(separator: "\n").map { $0.split(separator: "\t").first ?? "" }.sorted() == ["p1", "p2"])
         #expect(imported.stdoutText.split(separator: "\n").allSatisfy { $0.contains("\timported at txg ") })
-        let pools = Set(progressEvents(imported).compactMap { $0["pool"]?.stringValue })
-        #expect(pools == ["p1", "p2"], "progress for each pool")
-        // One check (2.0-2.5 s) + claim + open, not two in a row (≥ 4 s of checks alone).
-        #expect(elapsed < .seconds(7), "\(elapsed)")
-        #expect(try hosts.onB(["object", "get", "p2", "greeting"]).stdoutText == "two\n")
+        let events = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
+        let order = events.compactMap { $0["pool"]?.stringValue }
+        #expect(Set(order) == ["p1", "p2"], "progress for each pool")
+        // Concurrent checks: each pool's check events start before the other's end (sequential
+        // checks would give all of one pool's events, then all of the other's).
+        if let firstP1 = order.firstIndex(of: "p1"), let lastP1 = order.lastIndex(of: "p1"),
+            let firstP2 = order.firstIndex(of: "p2"), let lastP2 = order.lastIndex(of: "p2")
+        {
+            #expect(firstP2 < lastP1 && firstP1 < lastP2, "interleaved: \(order)")
+        }
+        #expect(elapsed < .seconds(20), "\(elapsed)")
+        #expect(try await hosts.onB(["object", "get", "p2", "greeting"]).stdoutText == "two\n")
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func aRestartedHolderReopensFromItsCacheFileAndHeartbeatsAgain() throws {
-        var hosts = try TwoHosts("zpkd-mmp-restart")
+    @Test func aRestartedHolderReopensFromItsCacheFileAndHeartbeatsAgain() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-restart")
         #expect(hosts.a.stop() == 0, "SIGTERM: synced, left imported, in A's cache file")
         hosts.a = try hosts.workspace.startDaemon(
             hostID: TwoHosts.hostA.id, hostname: TwoHosts.hostA.name, instance: "a", extra: shortMultihostTunables)
-        let status = try ControlJSON.decode(try hosts.onA(["status", "mh", "--json"]).stdout)
+        let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
         let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
         #expect(multihost["running"]?.boolValue == true)
-        Thread.sleep(forTimeInterval: 0.3)
-        let refused = try hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
+        try await Task.sleep(for: .seconds(0.3))
+        let refused = try await hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
         #expect(refused.status == 3, "the reopened pool heartbeats again: \(refused)")
-        #expect(try hosts.onA(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(try await hosts.onA(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
         #expect(hosts.a.stop() == 0)
         #expect(hosts.b.stop() == 0)
     }
 
-    @Test func zpkdRejectsTunablesThatDoNotFitOnDisk() throws {
+    @Test func zpkdRejectsTunablesThatDoNotFitOnDisk() async throws {
         let workspace = try Workspace("zpkd-mmp-flags")
         #expect(throws: DaemonProcess.StartFailure.self) {
             _ = try workspace.startDaemon(extra: ["--zfs-multihost-interval", "16777216"])
@@ -311,17 +342,18 @@ extension Duration {
 
 /// `zpk demo` end to end: it exits 0 only when every step behaved as expected.
 @Suite struct DemoTests {
-    @Test func theDemoPasses() throws {
+    @Test func theDemoPasses() async throws {
         let workspace = try Workspace("zpk-demo")
-        let (output, elapsed) = try timed {
-            try workspace.zpk(["demo", "--directory", workspace.path], environment: ["ZPK_PROGRESS": "lines"])
+        let (output, elapsed) = try await timed {
+            try await zpkOffThePool(
+                ["demo", "--directory", workspace.path], socket: workspace.socket, environment: ["ZPK_PROGRESS": "lines"])
         }
         #expect(output.status == 0, "\(output)")
         #expect(output.stdoutText.contains("2. host B (demo-host-b) runs import -f while A is alive: it must be refused\n   refused after "))
         #expect(output.stdoutText.contains("pool is imported on host 'demo-host-a' (hostid=a0a0a0a0)"))
         #expect(output.stdoutText.contains("5. every object A wrote is intact on B"))
         #expect(output.stdoutText.hasSuffix("Demo passed: multihost kept A and B from using 'demo' at the same time.\n"))
-        #expect(elapsed < .seconds(30))
+        #expect(elapsed < .seconds(50), "about 8 s on an idle machine: \(elapsed)")
         let left = try FileManager.default.contentsOfDirectory(atPath: workspace.path).filter { $0.hasPrefix("zpk-demo-") }
         #expect(left.isEmpty, "the demo removes its directory")
     }
@@ -329,13 +361,16 @@ extension Duration {
 
 /// `scripts/soak-multihost` for a few rounds (the soak runs 100 + 100).
 @Suite struct SoakScriptTests {
-    @Test func aFewSoakRoundsHold() throws {
+    @Test func aFewSoakRoundsHold() async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/soak-multihost").path
         let bin = URL(fileURLWithPath: try Executable.path("zpk")).deletingLastPathComponent().path
         var environment = OpenZFS.pinnedEnvironment
         environment["ZPK_BIN"] = bin
-        let output = try OpenZFS.run("/bin/bash", [script, "3"], environment: environment, timeout: .seconds(120))
+        let pinned = environment
+        let output = try await onThread {
+            try OpenZFS.run("/bin/bash", [script, "3"], environment: pinned, timeout: .seconds(120))
+        }
         #expect(output.status == 0, "\(output)")
         #expect(output.stdoutText.contains("both imported 0"))
         #expect(output.stdoutText.hasSuffix("soak-multihost: passed\n"))

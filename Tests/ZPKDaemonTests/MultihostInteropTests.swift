@@ -20,13 +20,15 @@ import Glibc
 struct MultihostInteropTests {
     static let openZFSHost = (id: "11111111", name: "holder-a")
 
-    @Test func anOpenZFSHolderIsNotImportedAndZpkActivityNamesIt() throws {
+    @Test func anOpenZFSHolderIsNotImportedAndZpkActivityNamesIt() async throws {
         _ = try ZPKOracle.build()
         let dir = try ZPKOracle.makeTemporaryDirectory("zpkd-mmp-ozfs-live")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let created = try ZPKOracle.run(
-            ["create", "tank", "-d", dir.path, "--hostid", Self.openZFSHost.id, "mirror", "a.img", "b.img"],
-            timeout: .seconds(60))
+        let created = try await onThread {
+            try ZPKOracle.run(
+                ["create", "tank", "-d", dir.path, "--hostid", Self.openZFSHost.id, "mirror", "a.img", "b.img"],
+                timeout: .seconds(60))
+        }
         try #require(created.status == 0, "\(created)")
         let holder = try ZPKOracle.start([
             "hold", "tank", "-d", dir.path, "--seconds", "0", "--multihost", "on", "--interval-ms", "100",
@@ -38,14 +40,14 @@ struct MultihostInteropTests {
 
         let workspace = try Workspace("zpkd-mmp-ozfs-live")
         let daemon = try workspace.startDaemon(hostID: "22222222", extra: shortMultihostTunables)
-        let refused = try workspace.zpk(["import", "-d", dir.path, "-f", "tank"])
+        let refused = try await zpkOffThePool(["import", "-d", dir.path, "-f", "tank"], socket: workspace.socket)
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.stderrText.hasPrefix("cannot open 'tank': it is an OpenZFS pool"), "\(refused)")
         #expect(refused.stderrText.contains("\n  zpk activity -d \(dir.path) "), "\(refused)")
         #expect(try workspace.zpk(["list"]).stdoutText == "no pools available\n")
         let guid = try #require(refused.stderrText.split(separator: "\n").first { $0.contains("zpk activity") }?
             .split(separator: " ").dropFirst(4).first.map(String.init))
-        let verdict = try workspace.zpk(["activity", "-d", dir.path, guid])
+        let verdict = try await zpkOffThePool(["activity", "-d", dir.path, guid], socket: workspace.socket)
         #expect(verdict.status == 3, "\(verdict)")
         #expect(verdict.stdoutText.contains("is in use on host 'holder-a' (hostid 0x11111111)"), "\(verdict)")
         let stopped = try holder.terminate()
@@ -53,7 +55,7 @@ struct MultihostInteropTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test func openZFSSeesAPoolZpkdHoldsAsActive() throws {
+    @Test func openZFSSeesAPoolZpkdHoldsAsActive() async throws {
         _ = try ZPKOracle.build()
         let workspace = try Workspace("zpkd-mmp-ozfs-held")
         let directory = workspace.directory.path("devices")
@@ -62,9 +64,10 @@ struct MultihostInteropTests {
         let daemon = try workspace.startDaemon(
             hostID: "33333333", hostname: "zpkd-holder", extra: ["--zfs-multihost-interval", "100"])
         #expect(try workspace.zpk(["create", "-o", "multihost=on", "zpkmh", "mirror"] + paths).status == 0)
-        Thread.sleep(forTimeInterval: 0.5)  // a few heartbeats land
-        let refused = try ZPKOracle.run(
-            ["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
+        try await Task.sleep(for: .milliseconds(500))  // a few heartbeats land
+        let refused = try await onThread {
+            try ZPKOracle.run(["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
+        }
         #expect(refused.status == 3, "\(refused.stdout)\n\(refused.stderr)")
         #expect(
             ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpkd-holder",
