@@ -64,6 +64,10 @@ public struct MultihostActivityReport: Sendable {
     public var localHostID: UInt32
     public var verdict: ActivityVerdict
 
+    public init(pool: String, guid: PoolGUID, localHostID: UInt32, verdict: ActivityVerdict) {
+        self.pool = pool; self.guid = guid; self.localHostID = localHostID; self.verdict = verdict
+    }
+
     /// 0 — no other host active (importable here); 3 — active on another host; 1 — cannot tell
     /// (this host has no hostid, or the check was interrupted).
     public var exitStatus: Int32 {

@@ -77,6 +77,10 @@ public struct ActivityProgress: Hashable, Sendable {
     public var elapsed: Duration
     public var remaining: Duration
     public var total: Duration
+
+    public init(phase: Phase, elapsed: Duration, remaining: Duration, total: Duration) {
+        self.phase = phase; self.elapsed = elapsed; self.remaining = remaining; self.total = total
+    }
 }
 
 /// How long a check waits, and why.
@@ -96,6 +100,17 @@ public struct ActivityPlan: Hashable, Sendable {
     public var peerDelay: Duration
     /// The local tunables used for cases 2–4.
     public var localTunables: MultihostTunables
+
+    public init(
+        durationCase: ActivityCheck.DurationCase, duration: Duration, extensionPerMille: UInt64, extendedDuration: Duration,
+        pollInterval: Duration, peerIntervalInMilliseconds: UInt32?, peerFailIntervals: UInt16?, peerDelay: Duration,
+        localTunables: MultihostTunables
+    ) {
+        self.durationCase = durationCase; self.duration = duration; self.extensionPerMille = extensionPerMille
+        self.extendedDuration = extendedDuration; self.pollInterval = pollInterval
+        self.peerIntervalInMilliseconds = peerIntervalInMilliseconds; self.peerFailIntervals = peerFailIntervals
+        self.peerDelay = peerDelay; self.localTunables = localTunables
+    }
 
     /// One sentence: the formula with its numbers.
     public var reason: String {
@@ -132,6 +147,15 @@ public struct ActiveHost: Hashable, Sendable {
     /// The uberblock at the start, and the one that differed (`nil`: none readable any more).
     public var reference: Uberblock
     public var changed: Uberblock?
+
+    public init(
+        hostname: String?, hostID: UInt32?, lastHeartbeatAge: Duration, intervalInMilliseconds: UInt32?,
+        failIntervals: UInt16?, mmpDelay: Duration, detectedAfter: Duration, reference: Uberblock, changed: Uberblock?
+    ) {
+        self.hostname = hostname; self.hostID = hostID; self.lastHeartbeatAge = lastHeartbeatAge
+        self.intervalInMilliseconds = intervalInMilliseconds; self.failIntervals = failIntervals; self.mmpDelay = mmpDelay
+        self.detectedAfter = detectedAfter; self.reference = reference; self.changed = changed
+    }
 }
 
 /// The verdict of a read-only activity check.
@@ -241,7 +265,12 @@ public final class ActivityCheckDriver: Sendable {
     private let logger: Logger
 
     /// - Parameters:
+    ///   - configuration: the importing host and the config.
+    ///   - probe: reads the pool's best uberblock (blocking; called off the cooperative pool).
+    ///   - clock: monotonic time for the wait (`ContinuousClock` in production).
+    ///   - wallClock: measures the age of the newest heartbeat.
     ///   - random: draws the 0–24.9 % extension and the claim sequences.
+    ///   - logger: where the check's debug and claim messages go.
     public init(
         configuration: Configuration,
         probe: any ActivityProbe,

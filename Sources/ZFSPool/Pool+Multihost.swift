@@ -244,8 +244,9 @@ extension Pool {
 
     /// Resumes a SUSPENDED pool when an activity check over its own leaves shows no other host.
     ///
-    /// The check waits as an importer would (the formula of `spa_activity_check_duration` for
-    /// the pool's last uberblock) and watches for **any** change of the best uberblock: this
+    /// The best uberblock on the leaves must still be this host's (its label names our hostid, its
+    /// txg is our last synced one); then the check waits as an importer would (the formula of
+    /// `spa_activity_check_duration` for that uberblock) and watches for **any** change: this
     /// pool's heartbeats are stopped while it is suspended, so a change is another writer. On a
     /// pool that is not suspended, `clear` does nothing.
     ///
@@ -258,6 +259,28 @@ extension Pool {
         guard multihostShared.state.withLock({ $0.suspension }) != nil else { return }
         let shared = multihostShared
         let probe = PoolLeavesProbe(poolGUID: guid, devices: { shared.leaves.compactMap(\.device) })
+        // As spa_mmp_remote_host_activity: the best uberblock must still be ours — our hostid
+        // in its label and our last synced txg — before the wait even starts.
+        let lastSynced = core.withLock { $0.lastSyncedTXG }
+        let localHostID = UInt32(truncatingIfNeeded: environment.hostID)
+        let first = try? await BlockingIO.run { try probe.readBestUberblock() }
+        if let first = first ?? nil {
+            let labelHost = first.label?.host
+            if let hostID = labelHost?.hostID, hostID != localHostID {
+                throw PoolError(
+                    .poolInUse,
+                    "cannot clear pool '\(name)': its labels now name host '\(labelHost?.hostname ?? "unknown")' "
+                        + "(hostid=\(String(hostID, radix: 16))), which imported it while it was suspended. Export the "
+                        + "pool here (zpk export \(name)); it cannot safely be resumed", pool: name)
+            }
+            if first.uberblock.txg != lastSynced {
+                throw PoolError(
+                    .poolInUse,
+                    "cannot clear pool '\(name)': its newest uberblock is txg \(first.uberblock.txg), not this host's "
+                        + "last synced txg \(lastSynced); another host wrote the pool while it was suspended. Export the "
+                        + "pool here (zpk export \(name)); it cannot safely be resumed", pool: name)
+            }
+        }
         let driver = ActivityCheckDriver(
             configuration: .init(
                 pool: name, localHostID: UInt32(truncatingIfNeeded: environment.hostID),

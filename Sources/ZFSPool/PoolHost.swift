@@ -27,7 +27,7 @@ public enum VdevSpec: Hashable, Sendable {
     }
 }
 
-/// How ``PoolHost/open(config:mode:newName:)`` treats the pool's owner.
+/// How ``PoolHost/open(config:mode:newName:progress:)`` treats the pool's owner.
 public enum OpenMode: Hashable, Sendable {
     /// From this host's cache file: a pool owned by another hostid is refused (ZFS-8000-EY).
     case cacheFile

@@ -34,21 +34,20 @@ extension ZPK {
                 finish together. A writer with F = 0 never suspends itself, so the wait is \
                 longer: max(K × local interval, K × (I + its mmp_delay)), K = \
                 zfs_multihost_import_intervals (20). A live holder is usually seen within one \
-                of its heartbeat intervals. No wait at all is needed when multihost was off, \
-                when this host exported the pool, or when it was destroyed (OpenZFS master's \
-                rules).
+                of its heartbeat intervals. No wait at all is needed when multihost was \
+                off, or when the pool is exported or destroyed.
 
                 Exit status:
                   0  no other host is active: the pool is importable here
-                  3  the pool is in use on another host (its hostname, hostid and the age of \
-                its last heartbeat are printed)
-                  1  error, or no verdict (this host has no hostid; no such pool)
+                  3  in use on another host (its hostname, hostid, heartbeat age)
+                  1  error, or no verdict (no such pool; this host has no hostid)
                   64 usage error
 
                 While it waits, a countdown bar is drawn on stderr when stderr is a terminal. \
-                With --json the verdict goes to stdout as one JSON object and progress goes to \
-                stderr as JSON lines: \
-                {"event":"progress","phase":"activity_check","pool":"tank","elapsed_ms":500,"remaining_ms":1500,"total_ms":2000}.
+                With --json the verdict goes to stdout as one JSON object, and progress goes \
+                to stderr as JSON lines (docs/cli.md), e.g.
+                  {"event":"progress","phase":"activity_check","pool":"tank",
+                   "elapsed_ms":500,"remaining_ms":1500,"total_ms":2000}
 
                 The local hostid is ZFS_HOSTID, else /proc/sys/kernel/spl/hostid, else \
                 /etc/hostid, as zpool finds it.
@@ -134,7 +133,8 @@ extension ZPK {
                 candidate = try result.pool(selector)
             } catch {
                 for problem in result.searchProblems { output.stderr += problem.message + "\n" }
-                output.stderr += error.message + "\n"
+                let message = error.message.hasPrefix("cannot import ") ? "cannot check " + error.message.dropFirst("cannot import ".count) : error.message
+                output.stderr += message + "\n"
                 output.status = 1
                 return output
             }

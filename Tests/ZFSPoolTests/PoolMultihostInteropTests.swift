@@ -67,4 +67,25 @@ struct PoolMultihostInteropTests {
         #expect(after.status == 1, "\(after.stdout)\n\(after.stderr)")
         #expect(after.stdout.contains("RESULT error ENOTSUP"), "\(after.stdout)")
     }
+
+    /// Real time, real files: a holder that crashes (forgotten, heartbeat stopped) is taken over
+    /// by another PoolHost after D' (2–2.5 s at 100 ms × 10) plus the 1 s claim.
+    @Test func takeoverAfterCrashTakesTheFormulasTime() async throws {
+        let files = try SparseFiles(count: 2, size: 128 << 20, prefix: "mhcrash")
+        let tunables = MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100, failIntervals: 10))
+        let holder = PoolHost(environment: .init(hostID: 0x5555_5555, hostname: "crashes", multihostTunables: tunables))
+        let pool = try await holder.create(name: "zpkcrash", layout: [.mirror(files.paths)], properties: ["multihost": "on"])
+        try await pool.put("kept", Array("survives".utf8))
+        try await pool.sync()
+        holder.forget("zpkcrash")
+        let taker = PoolHost(environment: .init(hostID: 0x6666_6666, hostname: "taker", multihostTunables: tunables))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let taken = try await taker.importPool("zpkcrash", searchPaths: [files.directory], force: true)
+        let waited = clock.now - start
+        print("takeover after crash: \(waited)")
+        #expect(waited >= .seconds(3) && waited < .seconds(10), "took \(waited)")
+        #expect(try await taken.get("kept") == Array("survives".utf8))
+        try await taker.export("zpkcrash")
+    }
 }

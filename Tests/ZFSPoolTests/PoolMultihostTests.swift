@@ -481,4 +481,36 @@ struct PoolMultihostTests {
         #expect(failure.code == .ioFailure || failure.code == .poolClosed)
         await #expect(throws: PoolError.self) { try await pool.get("one-leg") }
     }
+
+    @Test("clear is refused at once when another host imported the pool while it was suspended, even if it is quiet now")
+    func clearRefusedAfterTakeover() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let b = rig.host(id: 0xB0B, name: "host-b")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        for path in rig.paths { try pool.inject(.error, leaf: path) }
+        await rig.run(for: .milliseconds(1500), sleepers: 1, pools: [pool], until: { pool.status().suspension != nil })
+        let config = pool.config
+        let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(5), sleepers: 2, until: { outcome.isDone })
+        let taken = try #require(try outcome.get())
+        try await taken.put("b-was-here", [1])
+        try await taken.sync()
+        b.forget("tank")  // B is quiet now
+        pool.clearInjectedFaults()
+        let start = rig.now
+        let error = await #expect(throws: PoolError.self) { try await pool.clear() }
+        #expect(rig.now == start, "refused without waiting")
+        #expect(error?.code == .poolInUse)
+        #expect(error?.message.contains("host-b") == true && error?.message.contains("b0b") == true)
+        #expect(pool.status().state == "SUSPENDED")
+        // Export writes nothing: B's txg stays the newest on disk.
+        try await a.export("tank")
+        let device = rig.devices[rig.paths[0]]!
+        let uberblocks: [Uberblock] = DeviceLabels(reading: device).labels.flatMap { $0.slots.compactMap(\.uberblock) }
+        let newest = uberblocks.map(\.txg.rawValue).max() ?? 0
+        #expect(newest > pool.openReport.openedTXG.rawValue + 1, "B's syncs are still the newest on disk")
+        #expect(taken.guid == pool.guid)
+    }
 }
