@@ -109,6 +109,17 @@ public struct HeartbeatStateMachine: Sendable {
     /// `zpool clear` passed its activity check: the next iteration resets `last_write` and `delay`.
     public mutating func resume() { suspended = false }
 
+    /// Suspends the pool for a reason found outside the machine (the driver's split-brain
+    /// alarm): no heartbeats until ``resume()``. OpenZFS has no such input.
+    public mutating func suspend() { suspended = true }
+
+    /// The writability of the same leaves changed (offline, online, faulted): unlike
+    /// ``setLeaves(_:)`` the round robin continues where it was.
+    public mutating func setWritability(_ new: [Leaf]) {
+        guard new.count == leaves.count else { setLeaves(new); return }
+        leaves = new
+    }
+
     /// Leaves were added or removed (`leaf_gen` bumped): the round robin restarts at the head.
     public mutating func setLeaves(_ new: [Leaf]) {
         if new.count != leaves.count { pending = Array(repeating: nil, count: new.count) }

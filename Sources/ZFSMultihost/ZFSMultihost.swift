@@ -41,8 +41,22 @@
 //
 // Time: every state machine takes monotonic `Duration` instants (`now:`) for delays and
 // deadlines and, where an uberblock is stamped, wall-clock seconds — OpenZFS uses
-// `gethrtime()` and `gethrestime_sec()` for these and so do we. Nothing here reads a clock,
-// does I/O, or draws randomness from a global source: random values come in as arguments.
+// `gethrtime()` and `gethrestime_sec()` for these and so do we. The state machines read no
+// clock, do no I/O, and draw no randomness from a global source: random values come in as
+// arguments.
+//
+// Drivers. ``HeartbeatService`` (a ServiceLifecycle `Service`, one per imported pool) and
+// ``ActivityCheckDriver`` run the machines against an injected `any Clock<Duration>`, a
+// ``WallClock``, an injected random generator and device protocols the pool implements
+// (``HeartbeatIO``, ``ActivityProbe``, ``ClaimWriter``); blocking device calls run on threads of
+// their own, never on the cooperative pool. Tunables come from a host-wide
+// ``MultihostTunablesStore``. What is NOT guaranteed by the drivers: a device write hung in the
+// kernel keeps its leaf pending forever (the pool then suspends on time, since other leaves are
+// still tried) and keeps graceful shutdown waiting, as in OpenZFS. Failure between steps: a
+// crash after a claim write and before its restore leaves a random sequence in label 0's MMP
+// slot — it compares like any heartbeat of that txg and is overwritten by the next import's
+// claim or the holder's heartbeats. The split-brain alarm (ours) and the design choices:
+// docs/design/multihost.md.
 //
 // Where OpenZFS 2.1.11 and master differ, and what we chose: docs/design/multihost.md.
 
@@ -114,11 +128,14 @@ public enum ActivityCheck {
     /// Whether the importing host must run an activity check.
     ///
     /// - Parameters:
-    ///   - uberblock: the best uberblock.
+    ///   - policy: whose rules decide (master by default in the drivers).
+    ///   - ub: the best uberblock.
+    ///   - labelPresent: false when no label accompanies the best uberblock.
     ///   - labelHostID: `hostid` of the label that accompanies it (`nil` when the key is absent,
-    ///     i.e. 0); `labelPresent` false when there is no such label.
+    ///     i.e. 0).
     ///   - configState: `state` of the config being imported (`nil` = absent = ACTIVE).
     ///   - localHostID: this host's hostid (0 = none).
+    ///   - skipMMP: zdb's SKIP_MMP flag: never a check.
     ///   - tryImport: 2.1.11 only: the tryimport record to take its shortcut (ignored by master,
     ///     which verifies it later, after the check decision).
     public static func requirement(

@@ -16,6 +16,7 @@
 import Synchronization
 import ZFSFormat
 import ZFSImport
+import ZFSMultihost
 
 extension Pool {
     /// Longest `comment` and user property value in bytes (`ZAP_MAXVALUELEN`).
@@ -64,16 +65,19 @@ extension Pool {
     ///   - value: `on`/`off` for multihost; printable ASCII of at most 8192 bytes for comment
     ///     (empty removes it); at most 8192 bytes for a user property (empty removes it).
     /// - Throws: ``PoolError`` `.readOnlyProperty`, `.unknownProperty`, `.invalidProperty`,
-    ///   `.poolClosed`. Nothing changes on error.
+    ///   `.poolSuspended`, `.poolClosed`. Nothing changes on error.
     public func setProperty(_ name: String, _ value: String) async throws {
         let poolName = self.name
         let normalised = try Pool.validatedProperty(name, value, pool: poolName)
+        try ensureNotSuspended()
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
             if core.properties[name] == normalised { return }
             core.properties[name] = normalised
             core.propertiesDirty = true
         }
+        // The heartbeat starts or stops now; the next sync records the change on disk.
+        if name == "multihost" { heartbeat.setMultihost(normalised == "on") }
     }
 
     // MARK: Validation

@@ -6,8 +6,9 @@
 // ours and guarded by the read feature `org.zpoolkit:mos`, so real OpenZFS refuses the pool cleanly.
 //
 // Not guaranteed. Durability of changes not yet synced (there is no intent log: a crash loses the
-// open txg). Protection from another host writing the same leaves (multihost reserves the MMP slot
-// but the heartbeat writer is not part of this module yet).
+// open txg). Protection from another host writing the same leaves holds only with
+// `multihost=on` and the host's `multihostService` running, and only as far as MMP goes (see
+// docs/design/multihost.md "Multihost in the pool host").
 //
 // Mechanism. Changes go into the open txg T. `put` writes the data block at once into space that
 // no uberblock in the ring references; `sync` writes the object directory and the MOS to fresh
@@ -26,6 +27,7 @@ import Synchronization
 import ZFSDevice
 import ZFSFormat
 import ZFSImport
+import ZFSMultihost
 
 /// One object as `list()` shows it.
 public struct ObjectInfo: Hashable, Sendable {
@@ -92,8 +94,13 @@ public struct PoolStatus: Sendable {
     public var name: String
     /// The pool guid.
     public var guid: PoolGUID
-    /// `ACTIVE` while the pool is open (`SUSPENDED` will come with multihost).
+    /// `ACTIVE` while the pool is open, `SUSPENDED` while multihost has suspended it.
     public var state: String
+    /// Why the pool is suspended (`nil` when it is not): its heartbeats failed for too long, or
+    /// another host's heartbeat was found in its MMP slots. `zpk clear` or export.
+    public var suspension: String?
+    /// The heartbeat's state; `nil` when the pool's `multihost` property is off.
+    public var multihost: MultihostStatus?
     /// `ONLINE` or `DEGRADED`.
     public var health: String
     /// The txg of the last completed sync.
@@ -134,12 +141,38 @@ public final class Pool: Sendable {
 
     let environment: PoolHost.Environment
     let core: Mutex<PoolCore>
+    /// Faults injected on this pool's leaves; every device of the pool is wrapped with it.
+    let faults: FaultTable
+    /// The leaf table and counters the heartbeat uses without the pool lock.
+    let multihostShared: MultihostShared
+    /// This pool's heartbeat (run by ``PoolHost/multihostService``).
+    let heartbeat: HeartbeatService
 
-    init(core: PoolCore, report: OpenReport, environment: PoolHost.Environment) {
+    init(core: PoolCore, report: OpenReport, environment: PoolHost.Environment, faults: FaultTable) {
         name = core.identity.name
         guid = core.identity.guid
         openReport = report
         self.environment = environment
+        self.faults = faults
+        let shared = MultihostShared(poolName: core.identity.name, poolGUID: core.identity.guid)
+        shared.setLeaves(tree: core.io.tree, devices: core.io.devices)
+        multihostShared = shared
+        let logger = environment.logger
+        let poolName = core.identity.name
+        let service = HeartbeatService(
+            configuration: .init(pool: core.identity.name, multihost: core.multihost),
+            io: PoolHeartbeatIO(shared: shared),
+            lastSynced: core.lastUberblock ?? Uberblock(txg: core.lastSyncedTXG, guidSum: 0, timestampInSeconds: 0),
+            tunables: environment.multihostTunables, clock: environment.clock, wallClock: environment.wallClock,
+            random: HostRandom(source: environment.multihostRandom), logger: environment.logger,
+            onSuspend: { suspension in
+                shared.state.withLock { $0.suspension = suspension }
+                logger.error(
+                    "pool suspended", metadata: ["pool.name": "\(poolName)", "pool.suspension": "\(suspension.description)"])
+            })
+        heartbeat = service
+        var core = core
+        core.heartbeat = service
         self.core = Mutex(core)
     }
 
@@ -198,8 +231,10 @@ public final class Pool: Sendable {
                 }
             }
             let tree = Self.statusTree(core)
+            let suspension = multihostShared.state.withLock { $0.suspension }
             return PoolStatus(
-                name: core.identity.name, guid: core.identity.guid, state: "ACTIVE",
+                name: core.identity.name, guid: core.identity.guid, state: suspension == nil ? "ACTIVE" : "SUSPENDED",
+                suspension: suspension?.description, multihost: multihostStatus(multihostOn: core.multihost),
                 health: tree.health == "ONLINE" ? "ONLINE" : "DEGRADED",
                 lastSyncedTXG: core.lastSyncedTXG, objectCount: core.objects.count,
                 allocatedByteCount: core.allocator.allocatedByteCount, freeByteCount: core.allocator.freeByteCount,
@@ -247,6 +282,7 @@ public final class Pool: Sendable {
                 "cannot put '\(name)' in pool '\(self.name)': \(bytes.count) bytes is more than the "
                     + "\(Self.maximumObjectByteCount)-byte maximum object size", pool: self.name)
         }
+        try ensureNotSuspended()
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
             let txg = core.openTXG
@@ -269,6 +305,7 @@ public final class Pool: Sendable {
     }
 
     func removeBlocking(_ name: String) throws(PoolError) {
+        try ensureNotSuspended()
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
             guard let entry = core.objects.removeValue(forKey: name) else {
@@ -280,6 +317,7 @@ public final class Pool: Sendable {
     }
 
     func syncBlocking() throws(PoolError) -> TXG {
+        try ensureNotSuspended()
         let now = environment.wallClockSeconds()
         return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
     }
@@ -288,6 +326,17 @@ public final class Pool: Sendable {
     /// host forgets it).
     func closeBlocking(as state: PoolState) throws(PoolError) {
         let now = environment.wallClockSeconds()
+        if multihostShared.state.withLock({ $0.suspension }) != nil {
+            // A suspended pool may be another host's by now: close it without writing (as
+            // `zpool export -F`); its labels stay ACTIVE under this host.
+            try core.withLock { (core: inout PoolCore) throws(PoolError) in
+                try core.ensureOpen()
+                core.closedReason = "it was \(state == .destroyed ? "destroyed" : "exported") while suspended"
+                core.io.devices = [:]
+            }
+            shutDownMultihost()
+            return
+        }
         try core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
             let previous = core.identity.state
@@ -298,6 +347,26 @@ public final class Pool: Sendable {
                 throw error
             }
             core.closedReason = state == .destroyed ? "it was destroyed" : "it was exported"
+            core.io.devices = [:]
+        }
+        shutDownMultihost()
+    }
+
+    /// The pool is closed: no more heartbeats, hung I/O fails, the leaf table empties.
+    func shutDownMultihost() {
+        multihostShared.state.withLock {
+            $0.closed = true
+            $0.leaves = []
+        }
+        heartbeat.stop()
+        faults.close()
+    }
+
+    /// Forgets the pool without writing (a crashed host): every later call throws `.poolClosed`.
+    func abandon() {
+        shutDownMultihost()
+        core.withLock { core in
+            if core.closedReason == nil { core.closedReason = "this host forgot it (as after a crash)" }
             core.io.devices = [:]
         }
     }
@@ -328,8 +397,27 @@ struct PoolCore: Sendable {
     /// A property changed: the MOS must be rewritten at the next sync.
     var propertiesDirty = false
     var closedReason: String?
+    /// The uberblock of the last sync.
+    var lastUberblock: Uberblock?
+    /// The pool's heartbeat, which stamps each synced uberblock and is told about it.
+    var heartbeat: HeartbeatService?
+    /// The host's multihost tunables (for syncs before the heartbeat exists).
+    var multihostTunables: MultihostTunablesStore?
 
     var multihost: Bool { properties["multihost"] == "on" }
+
+    /// The MMP fields of a txg-sync uberblock (`uberblock_update`): magic always; with
+    /// multihost on, `mmp_delay` and the raw tunables with sequence 0.
+    func stampMMP(_ ub: Uberblock) -> Uberblock {
+        if let heartbeat { return heartbeat.syncFields(of: ub) }
+        var u = ub
+        let tunables = multihostTunables?.current ?? MultihostTunables()
+        u.mmpMagic = MMPConfig.magic
+        // Before the heartbeat starts, mmp_delay is its starting value: one interval.
+        u.mmpDelayInNanoseconds = multihost ? tunables.effectiveIntervalInNanoseconds : 0
+        u.mmpConfig = multihost ? tunables.syncConfig : .none
+        return u
+    }
 
     /// How long a free waits (design §4): the slot count of the smallest ring, counting the MMP
     /// slot. With multihost on only S − 1 slots take syncs, so S is one txg more than needed;
@@ -430,9 +518,7 @@ struct PoolCore: Sendable {
             var uberblock = Uberblock(
                 txg: txg, guidSum: io.tree.guidSum(poolGUID: identity.guid), timestampInSeconds: now,
                 rootBlockPointer: mosBP)
-            if multihost {
-                uberblock.mmpConfig = MMPConfig(writeIntervalInMilliseconds: 1000, sequence: 0, failIntervals: 10)
-            }
+            uberblock = stampMMP(uberblock)
             try io.writeUberblocks(uberblock, multihost: multihost)
             try io.flushAll()
             // 5. Odd labels.
@@ -441,6 +527,8 @@ struct PoolCore: Sendable {
                 try io.flushAll()
             }
             mosPointer = mosBP
+            lastUberblock = uberblock
+            heartbeat?.uberblockSynced(uberblock)
         } catch {
             closedReason = "a sync of txg \(txg) failed (\(error.message))"
             throw error

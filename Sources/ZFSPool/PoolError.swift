@@ -18,6 +18,7 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
             case corruptBlock, objectNotFound, invalidObjectName, objectTooLarge, outOfSpace
             case poolClosed, invalidConfig
             case readOnlyProperty, invalidProperty, unknownProperty, cacheFileFailure
+            case poolInUse, poolSuspended, unknownDevice
         }
         fileprivate let value: Value
         fileprivate init(_ value: Value) { self.value = value }
@@ -78,6 +79,17 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         /// The host's cache file could not be read (``PoolHost/openPoolsFromCacheFile()``); the
         /// cause is the `ZFSImport.CacheFileError`.
         public static let cacheFileFailure = Code(.cacheFileFailure)
+
+        /// Another host is writing the pool (multihost activity check, or the claim saw its
+        /// writes): the message names its hostname and hostid. `zpk` exits 3. Export the pool
+        /// there first; `force` does not override this.
+        public static let poolInUse = Code(.poolInUse)
+        /// The pool is suspended (its heartbeats failed, or another host's heartbeat was found
+        /// in its MMP slots): writes are refused until `zpk clear` shows no other host is
+        /// active, or the pool is exported.
+        public static let poolSuspended = Code(.poolSuspended)
+        /// No leaf of the pool has that path or guid (``Pool/inject(_:leaf:)``).
+        public static let unknownDevice = Code(.unknownDevice)
 
         public var description: String { value.rawValue }
     }

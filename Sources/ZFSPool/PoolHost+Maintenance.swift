@@ -107,6 +107,7 @@ extension PoolHost {
         }
 
         let now = environment.wallClockSeconds()
+        try pool.ensureNotSuspended()
         try pool.core.withLock { (core: inout PoolCore) throws(PoolError) in
             try core.ensureOpen()
             for path in allPaths {
@@ -144,7 +145,11 @@ extension PoolHost {
             // vdev_label_init of the new leaves, on a scratch VdevIO so a failure changes nothing.
             var scratch = VdevIO(poolName: name, tree: tree, devices: [:])
             for top in newTops {
-                for leaf in top.leaves { scratch.devices[leaf.guid] = devices[leaf.path] }
+                for leaf in top.leaves {
+                    scratch.devices[leaf.guid] = devices[leaf.path].map {
+                        FaultInjectingDevice(inner: $0, guid: leaf.guid, faults: pool.faults)
+                    }
+                }
             }
             try scratch.writeInitialLabels(
                 topLevels: Set(newTops.map(\.id)), identity: core.identity, createTXG: txg, timestampInSeconds: now)
@@ -152,6 +157,7 @@ extension PoolHost {
             for (guid, device) in scratch.devices { core.io.devices[guid] = device }
             for top in newTops { core.allocator.addTopLevel(top.id, byteCount: top.allocatableByteCount) }
             core.configDirty = true
+            pool.multihostShared.setLeaves(tree: core.io.tree, devices: core.io.devices)
             _ = try core.sync(now: now)
         }
         environment.logger.info(
@@ -180,6 +186,7 @@ extension PoolHost {
         try await BlockingIO.run {
             try pool.closeBlocking(as: .destroyed)
             self.pools.withLock { _ = $0.removeValue(forKey: name) }
+            self.poolSetChanged()
             self.removeFromCacheFile(pool)
         }
         environment.logger.info("pool destroyed", metadata: ["pool.name": "\(name)", "pool.guid": "\(pool.guid)"])

@@ -9,6 +9,7 @@ import Synchronization
 import ZFSDevice
 import ZFSFormat
 import ZFSImport
+import ZFSMultihost
 
 extension PoolHost {
     /// `ctime(3)` text of `seconds`, newline included (as `zpool import` prints it).
@@ -19,13 +20,57 @@ extension PoolHost {
         return String(cString: buffer)
     }
 
-    private struct Loaded {
+    struct Loaded: Sendable {
         var uberblock: Uberblock
         var mos: NVList
         var objects: [String: ObjectEntry]
     }
 
-    func openBlocking(config: NVList, mode: OpenMode, newName: String? = nil) throws -> Pool {
+    /// What the first stage of an open found: the leaves, their labels and the uberblocks.
+    struct OpenStage: Sendable {
+        var config: NVList
+        var mode: OpenMode
+        var newName: String?
+        var name: String
+        var openName: String
+        var poolGUID: PoolGUID
+        var inputTree: VdevTree
+        var devices: [VdevGUID: any BlockDevice] = [:]
+        var missing: [String] = []
+        var labelConfigs: [NVList] = []
+        var uberblocks: [Uberblock] = []
+        var candidates: [Uberblock] = []
+        var faults: FaultTable
+        /// Set when the activity check was required (the claim phase must follow).
+        var activityReference: Uberblock?
+    }
+
+    /// Opens `leaf` (through the pool's fault layer) and keeps it when a label of it belongs to
+    /// the pool with the leaf's guid.
+    private func attach(_ leaf: LeafVdev, to stage: inout OpenStage) {
+        guard let raw = try? environment.openDevice(leaf.path) else {
+            stage.missing.append(leaf.path)
+            return
+        }
+        let device = FaultInjectingDevice(inner: raw, guid: leaf.guid, faults: stage.faults)
+        let labels = DeviceLabels(reading: device)
+        let valid = labels.labels.filter {
+            $0.status == .valid && $0.config?.uint64("pool_guid") == stage.poolGUID.rawValue
+                && $0.config?.uint64("guid") == leaf.guid.rawValue
+        }
+        guard !valid.isEmpty else {
+            stage.missing.append(leaf.path)
+            return
+        }
+        stage.devices[leaf.guid] = device
+        stage.labelConfigs += valid.compactMap(\.config)
+        for label in labels.labels {
+            stage.uberblocks += label.slots.filter(\.isUsable).compactMap(\.uberblock)
+        }
+    }
+
+    /// Stage 1 (blocking): the leaves named by the config, their labels, the uberblock candidates.
+    func openStageLeaves(config: NVList, mode: OpenMode, newName: String?) throws -> OpenStage {
         guard let guidValue = config.uint64("pool_guid"), let name = config.string("name"),
             let rootConfig = config.list("vdev_tree")
         else {
@@ -47,36 +92,15 @@ extension PoolHost {
                 pool: name)
         }
         let inputTree = try VdevTree.parse(root: rootConfig)
+        var stage = OpenStage(
+            config: config, mode: mode, newName: newName, name: name, openName: openName, poolGUID: poolGUID,
+            inputTree: inputTree, faults: FaultTable(clock: environment.clock))
 
         // 1–2. Open the leaves named by the input config and read their labels.
-        var devices: [VdevGUID: any BlockDevice] = [:]
-        var missing: [String] = []
-        var labelConfigs: [NVList] = []
-        var uberblocks: [Uberblock] = []
-        func attach(_ leaf: LeafVdev) {
-            guard let device = try? environment.openDevice(leaf.path) else {
-                missing.append(leaf.path)
-                return
-            }
-            let labels = DeviceLabels(reading: device)
-            let valid = labels.labels.filter {
-                $0.status == .valid && $0.config?.uint64("pool_guid") == guidValue
-                    && $0.config?.uint64("guid") == leaf.guid.rawValue
-            }
-            guard !valid.isEmpty else {
-                missing.append(leaf.path)
-                return
-            }
-            devices[leaf.guid] = device
-            labelConfigs += valid.compactMap(\.config)
-            for label in labels.labels {
-                uberblocks += label.slots.filter(\.isUsable).compactMap(\.uberblock)
-            }
-        }
-        for leaf in inputTree.leaves { attach(leaf) }
+        for leaf in inputTree.leaves { attach(leaf, to: &stage) }
 
         // Features: a pool whose MOS needs anything but ours is an OpenZFS pool.
-        if let label = labelConfigs.max(by: { ($0.uint64("txg") ?? 0) < ($1.uint64("txg") ?? 0) }) {
+        if let label = stage.labelConfigs.max(by: { ($0.uint64("txg") ?? 0) < ($1.uint64("txg") ?? 0) }) {
             let version = label.uint64("version") ?? 1
             let features = label.list("features_for_read")?.pairs.map(\.name) ?? []
             if version != PoolIdentity.version || features != [PoolIdentity.mosFeature] {
@@ -89,26 +113,170 @@ extension PoolHost {
                         + "(zpk label) and check whether another host is using it", pool: name)
             }
         }
-        guard !devices.isEmpty else {
+        guard !stage.devices.isEmpty else {
             throw PoolError(
                 .missingDevices,
-                "cannot open '\(name)': none of its devices could be opened with a matching label (\(missing.joined(separator: ", ")))",
+                "cannot open '\(name)': none of its devices could be opened with a matching label (\(stage.missing.joined(separator: ", ")))",
                 pool: name)
         }
 
         // 3. Uberblock candidates, newest first (one per txg).
         var byTXG: [TXG: Uberblock] = [:]
-        for ub in uberblocks where ub.txg > .zero {
+        for ub in stage.uberblocks where ub.txg > .zero {
             if let current = byTXG[ub.txg], !ub.isBetter(than: current) { continue }
             byTXG[ub.txg] = ub
         }
-        let candidates = byTXG.values.sorted { $0.isBetter(than: $1) }
-        guard let newest = candidates.first else {
+        stage.candidates = byTXG.values.sorted { $0.isBetter(than: $1) }
+        guard !stage.candidates.isEmpty else {
             throw PoolError(.noValidUberblock, "cannot open '\(name)': no valid uberblock found on its devices", pool: name)
         }
+        return stage
+    }
+
+    /// Stage 2 (async): the multihost activity check (`spa_ld_select_uberblock` →
+    /// `spa_activity_check_required` / `spa_ld_activity_check`, OpenZFS master rules), for an
+    /// import and for an open from the cache file alike. Returns the uberblock the check
+    /// approved when one ran (the claim phase must then follow), `nil` when none was required.
+    func activityCheck(
+        _ stage: OpenStage, progress: (@Sendable (ActivityProgress) -> Void)?
+    ) async throws -> Uberblock? {
+        let devices = Array(stage.devices.values)
+        let probe = PoolLeavesProbe(poolGUID: stage.poolGUID, devices: { devices })
+        let driver = makeActivityDriver(pool: stage.name, probe: probe)
+        let verdict: ActivityVerdict
+        do {
+            verdict = try await driver.run(progress: progress ?? { _ in })
+        } catch {
+            throw PoolError(
+                .noValidUberblock, "cannot open '\(stage.name)': \(error.message)", pool: stage.name, cause: error)
+        }
+        let verb = stage.mode == .cacheFile ? "open" : "import"
+        switch verdict {
+        case .notRequired:
+            return nil
+        case .noActivity(let waited, let plan, let reading):
+            environment.logger.info(
+                "multihost activity check passed",
+                metadata: [
+                    "pool.name": "\(stage.name)", "mmp.waited_ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)",
+                    "mmp.case": "\(plan.durationCase)",
+                ])
+            return reading.uberblock
+        case .active(let host, _):
+            throw PoolError(
+                .poolInUse,
+                "cannot \(verb) '\(stage.name)': pool is imported on host '\(host.hostname ?? "unknown")' "
+                    + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\nExport the pool on the other system, then run "
+                    + "'zpk import'. (Its last heartbeat was \(Pool.formatSeconds(host.lastHeartbeatAge)) ago; "
+                    + "--force does not override this.)", pool: stage.name)
+        case .refusedNoHostID:
+            throw PoolError(
+                .poolInUse,
+                "cannot \(verb) '\(stage.name)': pool has the multihost property on and the\nsystem's hostid is not set. "
+                    + "Set a unique system hostid with the zgenhostid(8) command.", pool: stage.name)
+        case .interrupted:
+            throw PoolError(
+                .poolInUse, "cannot \(verb) '\(stage.name)': the multihost activity check was interrupted", pool: stage.name)
+        }
+    }
+
+    func makeActivityDriver(pool: String, probe: any ActivityProbe) -> ActivityCheckDriver {
+        ActivityCheckDriver(
+            configuration: .init(
+                pool: pool, localHostID: UInt32(truncatingIfNeeded: environment.hostID),
+                tunables: environment.multihostTunables.current, policy: .openZFSMaster),
+            probe: probe, clock: environment.clock, wallClock: environment.wallClock,
+            random: HostRandom(source: environment.multihostRandom), logger: environment.logger)
+    }
+
+    /// Stage 4 (async): master's claim (`spa_activity_check_claim`): ten rounds of a random
+    /// sequence written into label 0's MMP slot of every leaf, each read back after one
+    /// interval. Any other writer makes it fail with `.poolInUse`.
+    func claim(
+        _ stage: OpenStage, reference: Uberblock, tree: VdevTree,
+        progress: (@Sendable (ActivityProgress) -> Void)?
+    ) async throws {
+        let devices = Array(stage.devices.values)
+        let probe = PoolLeavesProbe(poolGUID: stage.poolGUID, devices: { devices })
+        let driver = makeActivityDriver(pool: stage.name, probe: probe)
+        let leaves = tree.topLevels.flatMap { top in
+            top.leaves.map { MultihostLeaf(guid: $0.guid, path: $0.path, ashift: top.ashift, device: stage.devices[$0.guid]) }
+        }
+        let outcome = await driver.claim(
+            reference: reference, writer: PoolClaimWriter(leaves: leaves), progress: progress ?? { _ in })
+        let verb = stage.mode == .cacheFile ? "open" : "import"
+        switch outcome {
+        case .claimed:
+            return
+        case .changedOnDisk, .activityDetected:
+            throw PoolError(
+                .poolInUse,
+                "cannot \(verb) '\(stage.name)': the multihost claim saw another host write the pool (\(outcome)); "
+                    + "it is in use elsewhere. Export the pool on the other system, then run 'zpk import'.",
+                pool: stage.name)
+        case .notEnabled:
+            throw PoolError(
+                .poolInUse, "cannot \(verb) '\(stage.name)': multihost is not enabled in the pool's uberblock any more; "
+                    + "another host changed it", pool: stage.name)
+        case .devicesMissing(let counts):
+            throw PoolError(
+                .missingDevices,
+                "cannot \(verb) '\(stage.name)': the multihost claim could not be written to a device\nthe pool "
+                    + "configuration expects to be present (\(counts.issued) of \(counts.required) leaves open: "
+                    + "\(stage.missing.joined(separator: ", "))).", pool: stage.name)
+        case .writeFailed:
+            throw PoolError(
+                .ioFailure,
+                "cannot \(verb) '\(stage.name)': I/O errors occurred while writing the multihost claim.\nClear the "
+                    + "device errors, then run 'zpk import'.", pool: stage.name)
+        case .interrupted:
+            throw PoolError(.poolInUse, "cannot \(verb) '\(stage.name)': the multihost claim was interrupted", pool: stage.name)
+        }
+    }
+
+    /// The whole open: leaves and uberblocks, activity check, MOS and host checks, claim, sync.
+    func openStaged(
+        config: NVList, mode: OpenMode, newName: String?, progress: (@Sendable (ActivityProgress) -> Void)?
+    ) async throws -> Pool {
+        var stage = try await BlockingIO.run { try self.openStageLeaves(config: config, mode: mode, newName: newName) }
+        do {
+            stage.activityReference = try await activityCheck(stage, progress: progress)
+            let frozen = stage
+            let prepared = try await BlockingIO.run { try self.openStageLoad(frozen) }
+            if let reference = frozen.activityReference {
+                try await claim(frozen, reference: reference, tree: prepared.core.io.tree, progress: progress)
+            }
+            return try await BlockingIO.run {
+                let pool = try self.openStageClaim(prepared, faults: frozen.faults)
+                self.recordInCacheFile(pool)
+                return pool
+            }
+        } catch {
+            stage.faults.close()
+            throw error
+        }
+    }
+
+    /// What stage 3 built: the in-core pool, not yet claimed.
+    struct PreparedOpen: Sendable {
+        var core: PoolCore
+        var report: OpenReport
+        var name: String
+        var openName: String
+        var stale: Bool
+        var txg: TXG
+    }
+
+    /// Stage 3 (blocking): MOS, the trusted config, host checks; builds the in-core pool.
+    func openStageLoad(_ stageIn: OpenStage) throws -> PreparedOpen {
+        var stage = stageIn
+        let name = stage.name, openName = stage.openName, poolGUID = stage.poolGUID, mode = stage.mode
+        let inputTree = stage.inputTree
+        let candidates = stage.candidates
+        let newest = candidates[0]
 
         // 4. Read the MOS (and directory), rewinding if allowed.
-        var io = VdevIO(poolName: name, tree: inputTree, devices: devices)
+        var io = VdevIO(poolName: name, tree: inputTree, devices: stage.devices)
         var rewind = false
         if case .import(_, let wantRewind) = mode { rewind = wantRewind }
         var loaded: Loaded?
@@ -149,12 +317,13 @@ extension PoolHost {
                 let leaf = trusted.topLevels[t].leaves[l]
                 if let path = inputPaths[leaf.guid] {
                     trusted.topLevels[t].leaves[l].path = path
-                } else if devices[leaf.guid] == nil {
-                    attach(leaf)
+                } else if stage.devices[leaf.guid] == nil {
+                    attach(leaf, to: &stage)
                 }
             }
         }
-        missing = trusted.leaves.filter { devices[$0.guid] == nil }.map(\.path)
+        let devices = stage.devices
+        let missing = trusted.leaves.filter { devices[$0.guid] == nil }.map(\.path)
         for top in trusted.topLevels where !top.leaves.contains(where: { devices[$0.guid] != nil }) {
             throw PoolError(
                 .missingDevices,
@@ -219,27 +388,40 @@ extension PoolHost {
                 name: openName, guid: poolGUID, state: .active, hostID: environment.hostID, hostname: environment.hostname),
             io: io, properties: properties, allocator: allocator, objects: loaded.objects,
             lastSyncedTXG: loaded.uberblock.txg, openTXG: openTXG)
+        core.multihostTunables = environment.multihostTunables
         core.mosPointer = loaded.uberblock.rootBlockPointer
         core.directoryPointer = BlockPointers.decode(loaded.mos.uint64Array("objects_bp"))
-        // 7. Claim: this host, ACTIVE, every label rewritten.
-        core.configDirty = true
-        _ = try core.sync(now: environment.wallClockSeconds())
         let report = OpenReport(
             configWasStale: stale, openedTXG: loaded.uberblock.txg,
             rewoundFrom: loaded.uberblock.txg < newest.txg ? newest.txg : nil, missingLeaves: missing)
-        let pool = Pool(core: core, report: report, environment: environment)
+        return PreparedOpen(core: core, report: report, name: name, openName: openName, stale: stale, txg: loaded.uberblock.txg)
+    }
+
+    /// Stage 5 (blocking): claim — this host, ACTIVE, every label rewritten — and register.
+    func openStageClaim(_ prepared: PreparedOpen, faults: FaultTable) throws -> Pool {
+        var core = prepared.core
+        let openName = prepared.openName
+        guard pools.withLock({ $0[openName] == nil }) else {
+            throw PoolError(.poolExists, "a pool named '\(openName)' is already open on this host", pool: openName)
+        }
+        core.configDirty = true
+        _ = try core.sync(now: environment.wallClockSeconds())
+        let pool = Pool(core: core, report: prepared.report, environment: environment, faults: faults)
         let inserted = pools.withLock { pools -> Bool in
             guard pools[openName] == nil else { return false }
             pools[openName] = pool
             return true
         }
         guard inserted else {
+            pool.shutDownMultihost()
             throw PoolError(.poolExists, "a pool named '\(openName)' is already open on this host", pool: openName)
         }
+        poolSetChanged()
         environment.logger.info(
             "pool opened",
             metadata: [
-                "pool.name": "\(openName)", "pool.previous_name": "\(name)", "pool.txg": "\(loaded.uberblock.txg)", "pool.config_stale": "\(stale)",
+                "pool.name": "\(openName)", "pool.previous_name": "\(prepared.name)", "pool.txg": "\(prepared.txg)",
+                "pool.config_stale": "\(prepared.stale)",
             ])
         return pool
     }

@@ -10,6 +10,7 @@ import Synchronization
 import ZFSDevice
 import ZFSFormat
 import ZFSImport
+import ZFSMultihost
 
 /// One top-level vdev of a layout to create.
 public enum VdevSpec: Hashable, Sendable {
@@ -26,7 +27,7 @@ public enum VdevSpec: Hashable, Sendable {
     }
 }
 
-/// How ``PoolHost/open(config:mode:newName:)`` treats the pool's owner.
+/// How ``PoolHost/open(config:mode:newName:progress:)`` treats the pool's owner.
 public enum OpenMode: Hashable, Sendable {
     /// From this host's cache file: a pool owned by another hostid is refused (ZFS-8000-EY).
     case cacheFile
@@ -44,8 +45,22 @@ public final class PoolHost: Sendable {
         public var hostID: UInt64
         /// This host's name (labels' `hostname`).
         public var hostname: String
-        /// Wall-clock seconds since the Unix epoch, for `ub_timestamp`.
-        public var wallClockSeconds: @Sendable () -> UInt64
+        /// The wall clock whose seconds go into `ub_timestamp` (txg syncs and heartbeats).
+        /// OpenZFS stamps `ub_timestamp` with `gethrestime_sec()`, never with the monotonic clock.
+        public var wallClock: WallClock
+        /// Wall-clock seconds since the Unix epoch, for `ub_timestamp` (``wallClock`` in seconds).
+        public var wallClockSeconds: @Sendable () -> UInt64 {
+            get { let wall = wallClock; return { wall.seconds } }
+            set { let read = newValue; wallClock = WallClock { .seconds(Int64(clamping: read())) } }
+        }
+        /// The monotonic clock of delays and deadlines: heartbeat cadence, suspension deadlines,
+        /// activity-check waits, injected delays (tests inject a manual clock).
+        public var clock: any Clock<Duration>
+        /// The multihost module parameters, shared by every pool of the host (`zpk tunable`).
+        public var multihostTunables: MultihostTunablesStore
+        /// Random numbers for multihost: the heartbeat label choice, the activity check's
+        /// extension and the claim sequences (tests inject a seeded source).
+        public var multihostRandom: @Sendable () -> UInt64
         /// Opens a leaf for reading and writing.
         public var openDevice: @Sendable (String) throws -> any BlockDevice
         /// Where the host logs (libraries never bootstrap logging).
@@ -62,13 +77,22 @@ public final class PoolHost: Sendable {
         /// - Parameters:
         ///   - hostID: this host's hostid (0 = none).
         ///   - hostname: this host's name.
-        ///   - wallClockSeconds: the wall clock for `ub_timestamp`.
+        ///   - wallClockSeconds: a wall clock in whole seconds for `ub_timestamp`; when given it
+        ///     replaces `wallClock`.
+        ///   - wallClock: the wall clock for `ub_timestamp` (default `CLOCK_REALTIME`).
+        ///   - clock: the monotonic clock (default `ContinuousClock`).
+        ///   - multihostTunables: the host's shared multihost parameters.
+        ///   - multihostRandom: random numbers for multihost (default the system generator).
         ///   - openDevice: opens a leaf by path, read-write.
         ///   - logger: where the host logs.
         ///   - cacheFilePath: the cache file to keep in step with the open pools, or `nil`.
         public init(
             hostID: UInt64, hostname: String,
-            wallClockSeconds: @escaping @Sendable () -> UInt64 = { UInt64(time(nil)) },
+            wallClockSeconds: (@Sendable () -> UInt64)? = nil,
+            wallClock: WallClock = .system,
+            clock: any Clock<Duration> = ContinuousClock(),
+            multihostTunables: MultihostTunablesStore = MultihostTunablesStore(),
+            multihostRandom: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...UInt64.max) },
             openDevice: @escaping @Sendable (String) throws -> any BlockDevice = {
                 try FileBlockDevice(path: $0, mode: .readWrite)
             },
@@ -77,10 +101,14 @@ public final class PoolHost: Sendable {
         ) {
             self.hostID = hostID
             self.hostname = hostname
-            self.wallClockSeconds = wallClockSeconds
+            self.wallClock = wallClock
+            self.clock = clock
+            self.multihostTunables = multihostTunables
+            self.multihostRandom = multihostRandom
             self.openDevice = openDevice
             self.logger = logger
             self.cacheFilePath = cacheFilePath
+            if let wallClockSeconds { self.wallClockSeconds = wallClockSeconds }
         }
     }
 
@@ -89,6 +117,8 @@ public final class PoolHost: Sendable {
     let pools = Mutex<[String: Pool]>([:])
     /// Serialises this host's cache-file updates (other processes wait on the directory `flock`).
     let cacheFileLock = Mutex<Void>(())
+    /// Who wants to hear that the set of open pools changed (``multihostService`` instances).
+    let poolSetObservers = Mutex<(next: UInt64, continuations: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// A host with no pools open.
     public init(environment: Environment) {
@@ -124,52 +154,57 @@ public final class PoolHost: Sendable {
     /// `config` is a cache-file entry or an `ZFSImport.PoolCandidate.config` from a scan: the
     /// same path. See docs/design/pool-host.md §7 for the steps. With a cache file configured
     /// (``Environment/cacheFilePath``) the pool's entry is then rewritten from the MOS config.
+    ///
+    /// A pool whose best uberblock says multihost was on gets OpenZFS master's activity check
+    /// (in both modes; only "exported by this host" and "destroyed" skip it): the open waits
+    /// the check's duration watching for another host's writes, then claims the pool with ten
+    /// rounds of writes to label 0's MMP slot (design: docs/design/multihost.md).
     /// - Parameters:
     ///   - config: the pool config (root `vdev_tree`); it only says where the leaves are.
     ///   - mode: ``OpenMode/cacheFile`` or ``OpenMode/import(force:rewind:)``.
     ///   - newName: open the pool under this name (`zpool import POOL NEWNAME`): the MOS config
     ///     and every label get the new name at the open's sync.
+    ///   - progress: called during the activity check and the claim (countdown).
     /// - Throws: ``PoolError`` `.poolExists`, `.invalidName`, `.invalidConfig`, `.missingDevices`,
     ///   `.notOurPool`, `.noValidUberblock`, `.corruptMetadata`, `.badGuidSum`,
-    ///   `.importRequiresForce`, `.hostMismatch`, `.ioFailure`.
-    public func open(config: NVList, mode: OpenMode, newName: String? = nil) async throws -> Pool {
-        try await BlockingIO.run {
-            let pool = try self.openBlocking(config: config, mode: mode, newName: newName)
-            self.recordInCacheFile(pool)
-            return pool
-        }
+    ///   `.importRequiresForce`, `.hostMismatch`, `.poolInUse` (another host is active; `force`
+    ///   does not override it), `.ioFailure`.
+    public func open(
+        config: NVList, mode: OpenMode, newName: String? = nil,
+        progress: (@Sendable (ActivityProgress) -> Void)? = nil
+    ) async throws -> Pool {
+        try await openStaged(config: config, mode: mode, newName: newName, progress: progress)
     }
 
     /// Scans `searchPaths` (`zpk import -d`) for pool `selector` (name or guid) and opens it with
-    /// ``open(config:mode:newName:)``.
+    /// ``open(config:mode:newName:progress:)``.
     /// - Parameters:
     ///   - selector: the pool's name or decimal guid.
     ///   - searchPaths: directories or devices to scan.
-    ///   - force: import a pool last used by another host and not exported (`-f`).
+    ///   - force: import a pool last used by another host and not exported (`-f`); never
+    ///     overrides the multihost activity check.
     ///   - rewind: fall back to older uberblocks when the newest MOS is damaged (`-F`).
     ///   - newName: import under this name (`zpool import POOL NEWNAME`).
+    ///   - progress: called during the activity check and the claim.
     /// - Throws: ``PoolError`` `.unknownPool` when the scan finds no such pool, and what `open` throws.
     public func importPool(
         _ selector: String, searchPaths: [String], force: Bool = false, rewind: Bool = false,
-        newName: String? = nil
+        newName: String? = nil, progress: (@Sendable (ActivityProgress) -> Void)? = nil
     ) async throws -> Pool {
-        try await BlockingIO.run {
+        let candidate = try await BlockingIO.run { () throws -> PoolCandidate in
             let chosen = PoolSelector(zpoolArgument: selector)
             var options = ImportScanner.Options(searchPaths: searchPaths, selector: chosen)
             options.skipDevicesInUse = false
             let result = ImportScanner(options: options, logger: self.environment.logger).scan()
-            let candidate: PoolCandidate
-            do { candidate = try result.pool(chosen) } catch {
+            do { return try result.pool(chosen) } catch {
                 throw PoolError(
                     .unknownPool,
                     "cannot import '\(selector)': no such pool available in \(searchPaths.joined(separator: ", "))",
                     pool: selector, cause: error)
             }
-            let pool = try self.openBlocking(
-                config: candidate.config, mode: .import(force: force, rewind: rewind), newName: newName)
-            self.recordInCacheFile(pool)
-            return pool
         }
+        return try await openStaged(
+            config: candidate.config, mode: .import(force: force, rewind: rewind), newName: newName, progress: progress)
     }
 
     /// Exports pool `name`: state EXPORTED in every label, a final sync, devices closed.
@@ -179,13 +214,17 @@ public final class PoolHost: Sendable {
         try await BlockingIO.run {
             try pool.closeBlocking(as: .exported)
             self.pools.withLock { _ = $0.removeValue(forKey: name) }
+            self.poolSetChanged()
             self.removeFromCacheFile(pool)
         }
     }
 
-    /// Forgets a pool without writing anything (the in-memory state of a crashed host).
+    /// Forgets a pool without writing anything (the in-memory state of a crashed host): its
+    /// heartbeat stops, injected hangs end, and the ``Pool`` object throws `.poolClosed` from then on.
     public func forget(_ name: String) {
-        pools.withLock { _ = $0.removeValue(forKey: name) }
+        let pool = pools.withLock { $0.removeValue(forKey: name) }
+        pool?.abandon()
+        poolSetChanged()
     }
 
     // MARK: - Create
@@ -263,6 +302,7 @@ public final class PoolHost: Sendable {
             }
         }
         let poolGUID = PoolGUID(newGUID())
+        let faults = FaultTable(clock: environment.clock)
         let initial = PoolIdentity.initialTXG
         let ashift: UInt64 = 12
         var tops: [TopLevelVdev] = []
@@ -285,7 +325,9 @@ public final class PoolHost: Sendable {
         let identity = PoolIdentity(
             name: name, guid: poolGUID, state: .active, hostID: environment.hostID, hostname: environment.hostname)
         var leafDevices: [VdevGUID: any BlockDevice] = [:]
-        for leaf in tree.leaves { leafDevices[leaf.guid] = devices[leaf.path] }
+        for leaf in tree.leaves {
+            leafDevices[leaf.guid] = devices[leaf.path].map { FaultInjectingDevice(inner: $0, guid: leaf.guid, faults: faults) }
+        }
 
         // vdev_label_init: whole labels, txg 0 + create_txg, initialised ring.
         var io = VdevIO(poolName: name, tree: tree, devices: leafDevices)
@@ -301,14 +343,19 @@ public final class PoolHost: Sendable {
                 capacity: capacity, unit: 1 << ashift,
                 rewindDepth: PoolCore.rewindDepth(tree: tree)),
             objects: [:], lastSyncedTXG: .zero, openTXG: initial)
+        core.multihostTunables = environment.multihostTunables
         core.configDirty = true
         core.objectsDirty = true
         _ = try core.sync(now: environment.wallClockSeconds())
         let pool = Pool(
             core: core,
             report: OpenReport(configWasStale: false, openedTXG: initial, rewoundFrom: nil, missingLeaves: []),
-            environment: environment)
-        try register(pool)
+            environment: environment, faults: faults)
+        do { try register(pool) } catch {
+            pool.shutDownMultihost()
+            throw error
+        }
+        poolSetChanged()
         environment.logger.info("pool created", metadata: ["pool.name": "\(name)", "pool.guid": "\(poolGUID)"])
         return pool
     }

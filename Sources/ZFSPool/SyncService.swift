@@ -9,7 +9,8 @@ import ZFSImport
 /// Syncs every open pool of a ``PoolHost`` every ``interval``.
 ///
 /// A pool whose sync fails is logged (a warning the first time, when the sync itself failed;
-/// later attempts on the failed pool report `.poolClosed` at debug level) and the other pools
+/// later attempts on the failed pool report `.poolClosed` at debug level, as do attempts on a
+/// suspended pool, whose suspension was logged once by its heartbeat) and the other pools
 /// go on. ``run()`` returns when its task is cancelled or on graceful shutdown; an in-flight
 /// sync is finished first.
 ///
@@ -57,7 +58,7 @@ public struct SyncService: Service {
     func syncRound(logger: Logger) async {
         for (pool, result) in await host.syncAll() {
             guard case .failure(let error) = result else { continue }
-            if error.code == .poolClosed {
+            if error.code == .poolClosed || error.code == .poolSuspended {
                 logger.debug("pool not synced", metadata: ["pool.name": "\(pool)", "error.message": "\(error.message)"])
             } else {
                 logger.warning("pool sync failed", metadata: ["pool.name": "\(pool)", "error.message": "\(error.message)"])

@@ -5,7 +5,8 @@ import ZPKDaemon
 
 extension ZPK {
     /// `zpk import [-d DIR]... [-D] [-v] [--json] [--config POOL|GUID]` lists;
-    /// `zpk import [-d DIR]... [-c CACHE] [-D] [-f] [-F] POOL|GUID [NEWNAME]` imports.
+    /// `zpk import [-d DIR]... [-c CACHE] [-D] [-f] [-F] POOL|GUID [NEWNAME]` imports one;
+    /// `zpk import -a [-d DIR]... [-f]` imports every pool found, concurrently.
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List importable pools, as `zpool import -d` does, or import one into zpkd.",
@@ -34,6 +35,18 @@ extension ZPK {
                 not run the multihost activity check; `zpk help import` and docs/cli.md list \
                 what that leaves out.
 
+                The import of a pool whose multihost property is on waits for the activity \
+                check (zfs_multihost_import_intervals intervals, or twice the last writer's \
+                fail_intervals × interval, plus a random 0-25 %): a countdown bar on a terminal, \
+                one line per phase otherwise, JSON progress lines on stderr with --json. When \
+                another host is writing the pool, the import is refused with exit status 3 and \
+                names that host's hostname and hostid; -f does not override it.
+
+                With -a, every pool the scan finds is imported, all at once: one request per \
+                pool, so their activity checks run concurrently (N pools take about as long as \
+                one). One result line per pool; exit 0 when every pool was imported, 3 when some \
+                were refused as in use elsewhere and none failed otherwise, 1 when any failed.
+
                 With --config, prints the assembled config of one pool exactly as \
                 `zdb -e -p DIR -CC POOL` prints it under "Configuration for import".
 
@@ -51,6 +64,7 @@ extension ZPK {
                   zpk import -d /var/tmp/pool tank
                   zpk import -d /var/tmp/pool 15451357997522795478 tank2
                   zpk import -d /var/tmp/pool -f tank
+                  zpk import -a -d /var/tmp/pool -d /var/tmp/pool2
                   zpk import -d /var/tmp/pool
                   zpk import -d /var/tmp/pool -v
                   zpk import -d /dev/disk/by-id --json
@@ -82,6 +96,9 @@ extension ZPK {
         @Flag(name: .customShort("F"), help: "Rewind to an older txg if the newest metadata is damaged.")
         var rewind = false
 
+        @Flag(name: .customShort("a"), help: "Import every pool found, their activity checks running concurrently.")
+        var all = false
+
         @OptionGroup var daemon: DaemonOptions
 
         @Argument(help: ArgumentHelp("The pool to import: a name, or a numeric guid.", valueName: "pool"))
@@ -94,12 +111,23 @@ extension ZPK {
             if pool != nil, config != nil {
                 throw ValidationError("Please use --config without POOL: --config prints a config, POOL imports the pool.")
             }
-            if pool == nil, force || rewind {
+            if all {
+                if pool != nil || config != nil {
+                    throw ValidationError("Please use -a without POOL and --config: -a imports every pool found.")
+                }
+                if cachefile != nil || rewind {
+                    throw ValidationError("Please use -a with -d DIR and -f only (not -c or -F).")
+                }
+            } else if pool == nil, force || rewind {
                 throw ValidationError("Please name the POOL to import with -f or -F.")
             }
         }
 
         func run() throws {
+            if all {
+                try importAll()
+                return
+            }
             if let pool {
                 try importPool(pool)
                 return
@@ -222,6 +250,7 @@ extension ZPK {
             return """
                   zpk import\(directories)    lists it: health, devices, who last used it, whether it needs an activity check
                   zpk label -u \(device)    shows its labels and uberblocks
+                  zpk activity\(directories) \(candidate.guid.rawValue)    tells whether another host is using it now (multihost)
                 to use its data, import it with OpenZFS (zpool import)
                 """
         }

@@ -4,7 +4,11 @@ import ZPKDaemon
 
 enum PoolText {
     static let listKeys = ["name", "guid", "size", "alloc", "free", "health"]
-    static let statusKeys = ["name", "guid", "state", "health", "txg", "vdev_tree"]
+    static let statusKeys = ["name", "guid", "state", "suspension", "health", "txg", "multihost", "vdev_tree"]
+    static let multihostKeys = [
+        "interval_ms", "fail_intervals", "last_heartbeat_age_ms", "mmp_delay_ns", "heartbeats_written",
+        "heartbeats_failed", "skipped", "running",
+    ]
     static let vdevKeys = ["type", "guid", "path", "health", "read_errors", "write_errors", "checksum_errors", "children"]
 
     /// `zpool list`'s columns: NAME SIZE ALLOC FREE HEALTH.
@@ -93,7 +97,11 @@ enum PoolText {
     static func statusJSON(_ pool: ControlJSON) -> JSON {
         guard let members = pool.objectValue else { return converted(pool) }
         let result: [(String, JSON)] = orderedMembers(members, keys: statusKeys) { key, member in
-            key == "vdev_tree" ? vdevJSON(member) : converted(member)
+            switch key {
+            case "vdev_tree": vdevJSON(member)
+            case "multihost": member == .null ? JSON.null : ordered(member, keys: multihostKeys)
+            default: converted(member)
+            }
         }
         return JSON.object(result)
     }
@@ -141,7 +149,17 @@ enum PoolText {
         if let tree = pool["vdev_tree"] { walk(tree, indent: 0, label: name) }
         let width = max(10, rows.map { $0.indent + $0.name.count }.max() ?? 0)
         var text = "  pool: \(name)\n"
-        text += " state: \(pool["health"]?.stringValue ?? "?")\n"
+        if pool["state"]?.stringValue == "SUSPENDED" {
+            text += " state: SUSPENDED\n"
+            // The host's reason is a whole sentence with what to do (PoolStatus.suspension).
+            var reason = pool["suspension"]?.stringValue ?? "its multihost heartbeats failed"
+            if !reason.hasSuffix(".") { reason += "." }
+            text += "status: The pool is suspended; writes are refused. \(reason)\n"
+            text += "action: Make sure the pool's devices are connected and answering, then run 'zpk clear \(name)'\n"
+                + "\t(it resumes only when no other host wrote the pool meanwhile), or 'zpk export \(name)'.\n"
+        } else {
+            text += " state: \(pool["health"]?.stringValue ?? "?")\n"
+        }
         if let missing = pool["missing_leaves"]?.arrayValue, !missing.isEmpty {
             text += "status: One or more devices could not be opened: "
                 + missing.compactMap(\.stringValue).joined(separator: ", ") + ".\n"
@@ -158,7 +176,25 @@ enum PoolText {
         let repairs = pool["repairs"]?.uint64Value ?? 0
         text += "\nerrors: No known data errors\n"
         if repairs > 0 { text += "repairs: \(repairs) blocks rewritten from a good mirror copy\n" }
+        if let multihost = pool["multihost"], multihost != .null { text += multihostStatus(multihost) }
         return text
+    }
+
+    /// The multihost lines of `zpk status` (only for a pool with multihost=on).
+    static func multihostStatus(_ block: ControlJSON) -> String {
+        let value = { (key: String) in block[key]?.uint64Value ?? 0 }
+        let signed = { (key: String) -> Int64 in
+            if case .signed(let v)? = block[key] { return v }
+            return Int64(clamping: block[key]?.uint64Value ?? 0)
+        }
+        let fail = value("fail_intervals")
+        let delayTenths = max(0, signed("mmp_delay_ns")) / 100_000
+        var text = "multihost: on, a heartbeat every \(signed("interval_ms")) ms per leaf; "
+        text += fail == 0 ? "never suspends\n" : "suspends after \(fail) intervals without one\n"
+        text += "\tlast heartbeat \(signed("last_heartbeat_age_ms")) ms ago, mmp_delay \(delayTenths / 10).\(delayTenths % 10) ms; "
+        text += "\(value("heartbeats_written")) written, \(value("heartbeats_failed")) failed, \(value("skipped")) skipped"
+        if block["running"]?.boolValue == false { text += " (heartbeat not running)" }
+        return text + "\n"
     }
 
     static func pad(_ text: String, _ width: Int) -> String {

@@ -24,16 +24,19 @@ public struct ZPK: ParsableCommand {
             byte where they overlap (zdb -l, zdb -C); --json gives the same facts, with \
             checksum verdicts, for scripts. Reading commands never write to any device.
 
-            The pool verbs (create, import POOL, export, destroy, add, sync, list, status, get, \
-            set, object) talk to the pool host daemon zpkd over its socket: --socket PATH, else \
+            The pool verbs (create, import POOL, import -a, export, destroy, add, sync, list, \
+            status, get, set, object, tunable, clear, inject, history) talk to the pool host daemon zpkd over its socket: --socket PATH, else \
             $ZPK_SOCKET, else /run/zpk.sock.
 
             Exit status: 0 success, 1 error, 2 `zpk label` found no label, 3 the pool is in use \
             on another host, 64 usage error.
+
+            To see multihost protection at work in one process, with no daemon: zpk demo.
             """,
         subcommands: [
             Label.self, Cache.self, Import.self, Create.self, Export.self, Destroy.self, Add.self, Sync.self,
-            ListPools.self, StatusCommand.self, GetProperty.self, SetProperty.self, Object.self,
+            ListPools.self, Activity.self, StatusCommand.self, GetProperty.self, SetProperty.self, Object.self,
+            Tunable.self, Clear.self, Inject.self, History.self, Demo.self,
         ]
     )
 

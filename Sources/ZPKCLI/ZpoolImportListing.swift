@@ -15,6 +15,7 @@
 
 import ZFSFormat
 import ZFSImport
+import ZFSMultihost
 
 /// How vdev names are spelled: `zpool_vdev_name`'s flags, set by `ZPOOL_VDEV_NAME_PATH` and
 /// `ZPOOL_VDEV_NAME_GUID` as in zpool.
@@ -112,7 +113,8 @@ enum ZpoolImportListing {
     /// problems of its devices). `time` formats a timestamp like `ctime` (newline included).
     static func render(
         _ health: PoolHealth, names: VdevNameOptions = VdevNameOptions(), verbose: Bool = false,
-        time: (UInt64) -> String = ZdbLabelDump.localAsctime
+        time: (UInt64) -> String = ZdbLabelDump.localAsctime,
+        wallClockSeconds: () -> UInt64 = { WallClock.system.seconds }
     ) -> String {
         var out = ""
         let root = health.root
@@ -155,7 +157,8 @@ enum ZpoolImportListing {
         if health.status == .badGUIDSum {
             out += "\n\tAdditional devices are known to be part of this pool, though their\n\texact configuration cannot be determined.\n"
         }
-        let footers = self.footers(health, time: time)
+        var footers = self.footers(health, time: time)
+        if let heartbeat = heartbeatFooter(health, wallClockSeconds: wallClockSeconds()) { footers.append(heartbeat) }
         if !footers.isEmpty {
             out += "\n" + footers.map { "\t\($0)\n" }.joined()
         }
@@ -190,6 +193,27 @@ enum ZpoolImportListing {
                 "zpool import would first run a \(minimum.components.seconds) s activity check; zpk did not, so it cannot tell whether the pool is in use now.")
         }
         return lines
+    }
+
+    /// Heartbeat health of a pool whose newest uberblock says multihost was on, read from what
+    /// is on disk now (no waiting): how old the newest heartbeat is (whole-second timestamps),
+    /// who wrote it and its MMP settings. `zpk activity` gives the verdict that waits.
+    static func heartbeatFooter(_ health: PoolHealth, wallClockSeconds now: UInt64) -> String? {
+        guard let ub = health.uberblock, ub.isMMPValid, ub.mmpDelayInNanoseconds != 0,
+            health.poolState != .exported, health.poolState != .destroyed
+        else { return nil }
+        let age = now >= ub.timestampInSeconds ? "\(now - ub.timestampInSeconds) s ago" : "\(ub.timestampInSeconds - now) s in the future (clock skew)"
+        var line = "Multihost: newest heartbeat \(age) (txg \(ub.txg.rawValue))"
+        if let hostID = health.hostID {
+            line += " by \(health.hostname ?? "<unknown>") (hostid=\(String(hostID, radix: 16)))"
+        }
+        if let interval = ub.mmpWriteIntervalInMilliseconds {
+            line += ", every \(interval) ms"
+            if let fail = ub.mmpFailIntervals {
+                line += fail == 0 ? ", never suspends" : ", suspends after \(fail) missed"
+            }
+        }
+        return line + "; `zpk activity \(health.name)` watches it and gives a verdict."
     }
 
     /// `max_width`: the widest `name + depth` over the whole tree (every child, logs, holes and

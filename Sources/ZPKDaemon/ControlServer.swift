@@ -317,13 +317,14 @@ public struct ControlErrorReply: Hashable, Sendable {
         }
     }
 
-    /// The `zpk` exit status for a pool error: 3 when the pool is in use on another host, else 1.
+    /// The `zpk` exit status for a pool error: 3 when the pool is in use on another host
+    /// (`.poolInUse`: the multihost activity check or the claim saw another host's writes, or
+    /// `zpk clear` found one), else 1.
     ///
-    /// No `PoolError` code means "in use elsewhere" yet: `.importRequiresForce` says the pool
-    /// was *last used* by another host and not exported (zpool exits 1 there too, and `-f`
-    /// overrides it). The multihost activity check will add the code that maps to 3.
+    /// `.importRequiresForce` stays 1: it says the pool was *last used* by another host and not
+    /// exported (zpool exits 1 there too, and `-f` overrides it).
     public static func exitStatus(for code: PoolError.Code) -> Int32 {
-        1
+        code == .poolInUse ? 3 : 1
     }
 
     /// The reply frame.

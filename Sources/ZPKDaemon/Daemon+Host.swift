@@ -3,12 +3,14 @@
 
 import Logging
 import ServiceLifecycle
+import ZFSMultihost
 import ZFSPool
 
 extension Daemon {
-    func hostEnvironment() -> PoolHost.Environment {
+    func hostEnvironment(tunables: MultihostTunablesStore) -> PoolHost.Environment {
         PoolHost.Environment(
-            hostID: options.hostID, hostname: options.hostname, logger: logger, cacheFilePath: options.cacheFilePath)
+            hostID: options.hostID, hostname: options.hostname, multihostTunables: tunables, logger: logger,
+            cacheFilePath: options.cacheFilePath)
     }
 
     /// Opens every pool of the cache file; a pool that fails is logged and skipped.
@@ -32,6 +34,7 @@ extension Daemon {
     }
 
     func services(host: PoolHost, server: ControlServer) -> [any Service] {
+        // host.multihostService runs outside the group, from before the cache file's pools open (Daemon.run).
         [server, SyncService(host: host, interval: options.syncInterval)]
     }
 

@@ -4,10 +4,6 @@ import ZFSFormat
 import ZFSPool
 
 extension PoolHandlers {
-    static func openForImport(_ host: PoolHost, config: NVList, mode: OpenMode, newName: String?) async throws -> Pool {
-        try await host.open(config: config, mode: mode, newName: newName)
-    }
-
     /// The properties `get all` lists, in this order (then user properties, sorted).
     static let listedProperties = ["name", "guid", "health", "size", "allocated", "free", "txg", "multihost", "comment"]
     static let readOnlyProperties: Set<String> = ["name", "guid", "health", "size", "allocated", "free", "txg"]
@@ -69,6 +65,8 @@ extension PoolHandlers {
             "objects": .unsigned(UInt64(status.objectCount)), "allocated_bytes": .unsigned(status.allocatedByteCount),
             "free_bytes": .unsigned(status.freeByteCount), "repairs": .unsigned(UInt64(status.repairs)),
             "missing_leaves": .array(pool.openReport.missingLeaves.map { .string($0) }),
+            "suspension": status.suspension.map { .string($0) } ?? .null,
+            "multihost": status.multihost.map(multihostJSON) ?? .null,
         ]
     }
 

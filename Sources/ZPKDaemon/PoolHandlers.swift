@@ -1,6 +1,6 @@
 // The request handlers of zpkd: one entry per operation of the control protocol, each a thin
 // translation between JSON arguments and the async PoolHost / Pool API (docs/daemon.md §3).
-// Later verbs (tunable, clear, inject, history, activity) add entries to `table`.
+// The multihost verbs (tunable, clear, inject, history) are in PoolHandlers+Multihost.swift.
 
 import ZFSFormat
 import ZFSPool
@@ -53,7 +53,7 @@ public enum PoolHandlers {
                 let pool = try await host.create(name: name, layout: layout, properties: properties)
                 return ControlReply(["pool": .string(pool.name), "guid": .unsigned(pool.guid.rawValue)])
             },
-            "import": { request, _ in
+            "import": { request, context in
                 guard !request.payload.isEmpty else {
                     throw ControlError(.badRequest, "request 'import' needs the pool's config as a packed nvlist payload")
                 }
@@ -62,7 +62,11 @@ public enum PoolHandlers {
                     throw ControlError(.badRequest, "request 'import': the config payload is not a packed nvlist: \(error)")
                 }
                 let mode = OpenMode.import(force: try request.flag("force"), rewind: try request.flag("rewind"))
-                let pool = try await openForImport(host, config: config, mode: mode, newName: try request.optionalString("new_name"))
+                let newName = try request.optionalString("new_name")
+                let label = newName ?? config.string("name") ?? "?"
+                let pool = try await forwardingProgress(to: context, pool: label) { progress in
+                    try await host.open(config: config, mode: mode, newName: newName, progress: progress)
+                }
                 return ControlReply(openResult(pool))
             },
             "export": { request, _ in
@@ -118,6 +122,7 @@ public enum PoolHandlers {
             },
         ]
         return handlers.merging(maintenanceHandlers(host: host), uniquingKeysWith: { first, _ in first })
+            .merging(multihostHandlers(host: host), uniquingKeysWith: { first, _ in first })
     }
 
     /// The pools a request names with its optional `pool` argument (all open pools when absent).

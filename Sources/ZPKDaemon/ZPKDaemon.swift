@@ -11,10 +11,11 @@
 // (every `--sync-interval`, `zpk sync`, or shutdown), not when a put returns.
 //
 // Mechanism. `Daemon.run` binds the socket first (a live daemon there → refuse, before touching
-// any pool), opens the cache file's pools, then runs a ServiceGroup: the ControlServer and the
-// txg SyncService, with SIGTERM/SIGINT as graceful shutdown. After the group ends it syncs every
-// pool, leaves them imported (state ACTIVE, so they reopen from the cache file next start) and
-// the server has removed its socket.
+// any pool), starts the multihost heartbeat runner (PoolHost.multihostService), opens the cache
+// file's pools, then runs a ServiceGroup: the ControlServer and the txg SyncService, with
+// SIGTERM/SIGINT as graceful shutdown. After the group ends it syncs every pool, leaves them
+// imported (state ACTIVE, so they reopen from the cache file next start) and the server has
+// removed its socket; then the heartbeat runner stops.
 //
 // Failure cases. A pool that fails to open at start is logged and skipped; the daemon still
 // serves the others. A client that sends garbage gets an error reply and loses its connection;
@@ -24,6 +25,7 @@
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import ZFSMultihost
 import ZFSPool
 
 #if canImport(Glibc)
@@ -44,13 +46,21 @@ public struct Daemon: Sendable {
         public var socketPath: String
         /// How often open pools are synced.
         public var syncInterval: Duration
+        /// The multihost module parameters at start (`--zfs-multihost-interval`,
+        /// `--zfs-multihost-fail-intervals`, `--zfs-multihost-import-intervals`), stored raw and
+        /// clamped where used, as OpenZFS does; `zpk tunable set` changes them at run time.
+        public var multihostTunables: MultihostTunables
 
-        public init(hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration) {
+        public init(
+            hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration,
+            multihostTunables: MultihostTunables = MultihostTunables()
+        ) {
             self.hostID = hostID
             self.hostname = hostname
             self.cacheFilePath = cacheFilePath
             self.socketPath = socketPath
             self.syncInterval = syncInterval
+            self.multihostTunables = multihostTunables
         }
     }
 
@@ -77,23 +87,34 @@ public struct Daemon: Sendable {
     ///   is touched; errors of the `ServiceGroup`.
     public func run(onReady: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let identity = DaemonIdentity(hostID: options.hostID, hostname: options.hostname)
-        let host = PoolHost(environment: hostEnvironment())
+        let tunables = MultihostTunablesStore(options.multihostTunables)
+        let host = PoolHost(environment: hostEnvironment(tunables: tunables))
         let server = try ControlServer(
             configuration: .init(
-                socketPath: options.socketPath, handlers: PoolHandlers.table(host: host, identity: identity),
+                socketPath: options.socketPath,
+                handlers: PoolHandlers.table(host: host, identity: identity),
                 onReady: onReady, logger: logger))
-        await openCachedPools(host)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services(host: host, server: server), gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        do {
-            try await group.run()
-        } catch {
+        // The heartbeats run from before the first pool opens: opening the cache file's pools
+        // takes an activity check each (sequential, up to import_intervals × interval apiece),
+        // and a pool already open must not go silent meanwhile — another host would see it
+        // free. The runner outlives the ServiceGroup so that the final sync is heartbeat-covered.
+        try await withThrowingTaskGroup(of: Void.self) { heartbeats in
+            let multihost = host.multihostService
+            heartbeats.addTask { try await multihost.run() }
+            defer { heartbeats.cancelAll() }
+            await openCachedPools(host)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services(host: host, server: server), gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                await syncAll(host)
+                throw error
+            }
             await syncAll(host)
-            throw error
         }
-        await syncAll(host)
         logger.info("zpkd stopped; pools stay imported and reopen from the cache file")
     }
 }

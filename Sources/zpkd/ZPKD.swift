@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ZFSImport
+import ZFSMultihost
 import ZPKDaemon
 
 #if canImport(Glibc)
@@ -18,9 +19,14 @@ struct ZPKD: AsyncParsableCommand {
             SIGTERM or SIGINT syncs every pool and stops; the pools stay imported and reopen from \
             the cache file at the next start. A second zpkd on the same socket refuses to start.
 
+            The --zfs-multihost-* options are OpenZFS's multihost (MMP) module parameters, \
+            with their names, units, defaults and clamping; values are kept as given and \
+            clamped where used. `zpk tunable set` changes them at run time for every pool.
+
             Examples:
               zpkd
               zpkd --socket /tmp/zpk.sock --cachefile /tmp/zpool.cache --hostid 1a2b3c4d
+              zpkd --zfs-multihost-interval 200 --zfs-multihost-fail-intervals 5
             """
     )
 
@@ -38,6 +44,15 @@ struct ZPKD: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
     var syncInterval: Double = 5
+
+    @Option(help: ArgumentHelp("zfs_multihost_interval: milliseconds between heartbeats of each leaf; used as at least 100.", valueName: "ms"))
+    var zfsMultihostInterval: UInt64 = MultihostTunables.defaultIntervalInMilliseconds
+
+    @Option(help: ArgumentHelp("zfs_multihost_fail_intervals: suspend a pool after this many intervals without a heartbeat; 0 = never, else used as at least 2.", valueName: "n"))
+    var zfsMultihostFailIntervals: UInt64 = MultihostTunables.defaultFailIntervals
+
+    @Option(help: ArgumentHelp("zfs_multihost_import_intervals: an importer's activity check lasts this many intervals; used as at least 1.", valueName: "n"))
+    var zfsMultihostImportIntervals: UInt64 = MultihostTunables.defaultImportIntervals
 
     /// Parses the arguments and runs, exiting with ArgumentParser's status on error (the async
     /// `main` of AsyncParsableCommand, spelled out because top-level code picks the sync one).
@@ -64,6 +79,16 @@ struct ZPKD: AsyncParsableCommand {
         guard syncInterval > 0, syncInterval <= 86_400 else {
             throw ValidationError("Please give --sync-interval as seconds between 0 and 86400, not \(syncInterval).")
         }
+        // The widths of ub_mmp_config's fields (OpenZFS truncates silently; we refuse).
+        guard zfsMultihostInterval <= 0xff_ffff else {
+            throw ValidationError("Please give --zfs-multihost-interval as at most 16777215 milliseconds, not \(zfsMultihostInterval).")
+        }
+        guard zfsMultihostFailIntervals <= 0xffff else {
+            throw ValidationError("Please give --zfs-multihost-fail-intervals as at most 65535, not \(zfsMultihostFailIntervals).")
+        }
+        guard zfsMultihostImportIntervals <= 0xffff else {
+            throw ValidationError("Please give --zfs-multihost-import-intervals as at most 65535, not \(zfsMultihostImportIntervals).")
+        }
     }
 
     func run() async throws {
@@ -78,7 +103,10 @@ struct ZPKD: AsyncParsableCommand {
         }
         let options = Daemon.Options(
             hostID: hostID, hostname: hostname ?? Self.systemHostname(), cacheFilePath: cachefile,
-            socketPath: socket, syncInterval: .milliseconds(Int64(syncInterval * 1000)))
+            socketPath: socket, syncInterval: .milliseconds(Int64(syncInterval * 1000)),
+            multihostTunables: MultihostTunables(
+                intervalInMilliseconds: zfsMultihostInterval, failIntervals: zfsMultihostFailIntervals,
+                importIntervals: zfsMultihostImportIntervals))
         do {
             try await Daemon(options: options, logger: logger).run { path in
                 writeStandardError("zpkd ready on \(path)\n")

@@ -73,11 +73,28 @@ final class Workspace {
     }
 
     /// Starts zpkd on this workspace's socket and cache file and waits for "zpkd ready on".
-    func startDaemon(hostID: String = "1a2b3c4d", extra: [String] = []) throws -> DaemonProcess {
-        try DaemonProcess(
-            arguments: ["--socket", socket, "--cachefile", cacheFile, "--hostid", hostID, "--hostname", "test-host"]
+    /// With `instance`, a second host on the same device files: its own socket
+    /// (``socket(instance:)``) and cache file.
+    func startDaemon(
+        hostID: String = "1a2b3c4d", hostname: String = "test-host", instance: String? = nil, extra: [String] = []
+    ) throws -> DaemonProcess {
+        let cache = instance.map { directory.path("zpool-\($0).cache") } ?? cacheFile
+        return try DaemonProcess(
+            arguments: ["--socket", socket(instance: instance), "--cachefile", cache, "--hostid", hostID, "--hostname", hostname]
                 + extra,
             log: directory.path("zpkd-\(UInt32.random(in: 0...UInt32.max)).log"))
+    }
+
+    /// The socket of daemon `instance` (nil: the workspace's own).
+    func socket(instance: String?) -> String {
+        instance.map { directory.path("zpk-\($0).sock") } ?? socket
+    }
+
+    /// Runs zpk against daemon `instance`.
+    func zpk(_ arguments: [String], instance: String?, environment extra: [String: String] = [:]) throws -> OpenZFS.ProcessOutput {
+        var environment = extra
+        environment["ZPK_SOCKET"] = socket(instance: instance)
+        return try zpk(arguments, environment: environment)
     }
 }
 

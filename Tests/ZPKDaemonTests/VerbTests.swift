@@ -226,6 +226,7 @@ extension OpenZFS.ProcessOutput {
     @Test(arguments: [
         ["create"], ["import"], ["export"], ["destroy"], ["add"], ["sync"], ["list"], ["status"], ["get"], ["set"],
         ["object", "put"], ["object", "get"], ["object", "ls"], ["object", "rm"],
+        ["tunable", "get"], ["tunable", "set"], ["clear"], ["inject"], ["history", "multihost"],
     ])
     func helpHasExamplesAndTheSocketOption(verb: [String]) throws {
         let workspace = try Workspace("zpkd-help")

@@ -1,0 +1,239 @@
+// What the MMP drivers need from the world, injected (STYLE §5): a monotonic clock for delays
+// and deadlines, a wall clock for `ub_timestamp`, a place to run blocking device I/O that is not
+// the cooperative pool, a wake-up signal, the shared tunables store, and this module's error.
+
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Wall clock
+
+/// The wall clock heartbeats stamp into `ub_timestamp` (OpenZFS: `gethrestime_sec()`), and the
+/// clock a verdict measures heartbeat ages with. Deadlines never use it (they use the injected
+/// monotonic `Clock`), so a stepped wall clock cannot shorten a wait.
+public struct WallClock: Sendable {
+    private let read: @Sendable () -> Duration
+
+    /// A wall clock reading `sinceEpoch()`: the time since 1970-01-01 00:00:00 UTC.
+    public init(sinceEpoch: @escaping @Sendable () -> Duration) { self.read = sinceEpoch }
+
+    /// `CLOCK_REALTIME`.
+    public static let system = WallClock {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
+    }
+
+    /// A wall clock that stays at `seconds` (tests).
+    public static func fixed(seconds: UInt64) -> WallClock {
+        WallClock { .seconds(Int64(clamping: seconds)) }
+    }
+
+    /// Time since the Unix epoch.
+    public var sinceEpoch: Duration { read() }
+    /// Whole seconds since the Unix epoch, as `ub_timestamp` stores them.
+    public var seconds: UInt64 { UInt64(max(0, sinceEpoch.components.seconds)) }
+}
+
+// MARK: - Monotonic time over any clock
+
+/// An `any Clock<Duration>` opened once, so drivers can speak in `Duration` offsets from the
+/// driver's start (the unit every state machine here uses).
+struct MonotonicTime: Sendable {
+    let now: @Sendable () -> Duration
+    let sleepUntil: @Sendable (Duration) async throws -> Void
+
+    init(_ clock: any Clock<Duration>) {
+        self.init(opening: clock)
+    }
+
+    private init<C: Clock>(opening clock: C) where C.Duration == Duration {
+        let start = clock.now
+        now = { start.duration(to: clock.now) }
+        sleepUntil = { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: nil) }
+    }
+}
+
+// MARK: - Blocking I/O off the cooperative pool
+
+/// Runs blocking device work on a thread of its own, so a slow or hung device never blocks the
+/// cooperative pool — nor another leaf's heartbeat (mmp.c issues each write as its own zio).
+enum OffPool {
+    static func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+}
+
+// MARK: - Wake-up signal
+
+/// A one-bit mailbox: `signal()` wakes the current (or next) `wait()`. Cancelling the waiter
+/// resumes it.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var nextID: UInt64 = 0
+        var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+    }
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter { s.waiter = nil; return w.continuation }
+            s.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.pending || Task.isCancelled { s.pending = false; return true }
+                    s.waiter = (id, continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                guard let w = s.waiter, w.id == id else { return nil }
+                s.waiter = nil
+                return w.continuation
+            }
+            waiter?.resume()
+        }
+    }
+}
+
+// MARK: - Tunables store
+
+/// The MMP module parameters shared by every pool of a host (OpenZFS: global module
+/// parameters). `zpk tunable set` changes them here; every heartbeat driver observing the store
+/// picks the change up — a change of `zfs_multihost_interval` wakes each driver at once, as
+/// OpenZFS's `mmp_signal_all_threads` does; the others are read at the next iteration.
+///
+/// Values are stored raw (as an operator set them) and clamped where used
+/// (``MultihostTunables``), exactly as OpenZFS does.
+public final class MultihostTunablesStore: Sendable {
+    /// The OpenZFS names `zpk tunable get|set` accepts.
+    public enum Name: String, CaseIterable, Hashable, Sendable {
+        /// `zfs_multihost_interval`, milliseconds (default 1000, used as ≥ 100).
+        case interval = "zfs_multihost_interval"
+        /// `zfs_multihost_fail_intervals` (default 10; 0 = never suspend; else used as ≥ 2).
+        case failIntervals = "zfs_multihost_fail_intervals"
+        /// `zfs_multihost_import_intervals` (default 20, used as ≥ 1).
+        case importIntervals = "zfs_multihost_import_intervals"
+    }
+
+    private struct State {
+        var tunables: MultihostTunables
+        var nextToken: UInt64 = 0
+        var observers: [UInt64: @Sendable (MultihostTunables) -> Void] = [:]
+    }
+    private let state: Mutex<State>
+
+    public init(_ tunables: MultihostTunables = MultihostTunables()) {
+        state = Mutex(State(tunables: tunables))
+    }
+
+    /// The current values.
+    public var current: MultihostTunables { state.withLock { $0.tunables } }
+
+    /// The raw value of one parameter.
+    public func value(of name: Name) -> UInt64 {
+        let t = current
+        switch name {
+        case .interval: return t.intervalInMilliseconds
+        case .failIntervals: return t.failIntervals
+        case .importIntervals: return t.importIntervals
+        }
+    }
+
+    /// Sets one parameter (raw; clamped where used) and notifies every observer.
+    public func set(_ name: Name, to value: UInt64) {
+        var t = current
+        switch name {
+        case .interval: t.intervalInMilliseconds = value
+        case .failIntervals: t.failIntervals = value
+        case .importIntervals: t.importIntervals = value
+        }
+        set(t)
+    }
+
+    /// Replaces all values and notifies every observer.
+    public func set(_ tunables: MultihostTunables) {
+        let observers = state.withLock { s -> [@Sendable (MultihostTunables) -> Void] in
+            s.tunables = tunables
+            return Array(s.observers.values)
+        }
+        for observer in observers { observer(tunables) }
+    }
+
+    /// Calls `observer` after every change until ``removeObserver(_:)``. Returns its token.
+    public func addObserver(_ observer: @escaping @Sendable (MultihostTunables) -> Void) -> UInt64 {
+        state.withLock { s in
+            s.nextToken += 1
+            s.observers[s.nextToken] = observer
+            return s.nextToken
+        }
+    }
+
+    /// Stops notifying the observer with `token`.
+    public func removeObserver(_ token: UInt64) {
+        _ = state.withLock { $0.observers.removeValue(forKey: token) }
+    }
+}
+
+// MARK: - Errors
+
+/// The one error type of `ZFSMultihost` (STYLE §4): a code, a message naming the pool, device
+/// and reason with what to do, an optional cause and where it was thrown.
+public struct MultihostError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong; new codes can be added without breaking clients.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable { case noUberblock, ioFailed, interrupted }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+        /// No leaf of the pool holds a valid uberblock: nothing to watch.
+        public static let noUberblock = Code(.noUberblock)
+        /// A device read or write failed.
+        public static let ioFailed = Code(.ioFailed)
+        /// The task was cancelled while waiting.
+        public static let interrupted = Code(.interrupted)
+        public var description: String {
+            switch value {
+            case .noUberblock: "no uberblock"
+            case .ioFailed: "I/O failed"
+            case .interrupted: "interrupted"
+            }
+        }
+    }
+
+    public var code: Code
+    /// What went wrong and what to do, naming the pool and device.
+    public var message: String
+    public var cause: (any Error & Sendable)?
+    /// Where it was thrown (`fileID:line`).
+    public var location: String
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil, fileID: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+        self.location = "\(fileID):\(line)"
+    }
+
+    public var description: String {
+        if let cause { return "\(message) (\(cause))" }
+        return message
+    }
+}

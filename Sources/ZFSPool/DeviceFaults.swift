@@ -1,0 +1,147 @@
+// Fault injection for a pool's leaves (`zpk inject`, OpenZFS `zinject -d`): every device of an
+// open pool is wrapped in a `FaultInjectingDevice`, so every read, write and flush of the pool —
+// block writes of a put, the phases of a sync, heartbeats and the activity check's reads — meets
+// the faults injected on that leaf.
+//
+//   delay(d)  each I/O waits `d` on the host's monotonic clock, then proceeds
+//   error     each I/O fails with EIO (nothing is written)
+//   hang      each I/O blocks until the fault is cleared (then proceeds) or the pool is closed
+//             (then fails with EIO) — so a test can always end a hang
+//
+// Once the pool is closed (export, destroy, forget), every I/O through its table fails with EIO.
+//
+// Waiting happens on the thread doing the I/O (never the cooperative pool): pool I/O runs on
+// `BlockingIO` workers, heartbeats on threads of their own.
+
+import Dispatch
+import Foundation
+import Synchronization
+import ZFSDevice
+import ZFSFormat
+
+/// A fault injected on one leaf of an open pool (``Pool/inject(_:leaf:)``).
+///
+/// The corresponding OpenZFS tool is `zinject -d` (`-D latency`, `-e io`); `hang` stands for a
+/// device that stops answering.
+public enum DeviceFault: Hashable, Sendable {
+    /// Every I/O to the leaf waits this long (on the host's monotonic clock) before it is done.
+    case delay(Duration)
+    /// Every I/O to the leaf fails with EIO.
+    case error
+    /// Every I/O to the leaf blocks until the fault is cleared or the pool is closed.
+    case hang
+}
+
+/// The faults of one pool's leaves, shared by its wrapped devices.
+///
+/// `@unchecked Sendable`: `faults` and `closed` are read and written only with `condition` locked.
+final class FaultTable: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var faults: [VdevGUID: DeviceFault] = [:]
+    private var closed = false
+    private var delaying = 0
+    let clock: any Clock<Duration>
+
+    /// I/Os now waiting out an injected delay (each one sleeps on the clock).
+    var delayedIOCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return delaying
+    }
+
+    init(clock: any Clock<Duration>) { self.clock = clock }
+
+    func set(_ fault: DeviceFault, on guid: VdevGUID) {
+        condition.lock()
+        faults[guid] = fault
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func clearAll() {
+        condition.lock()
+        faults = [:]
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The pool is closed: hung I/O fails, and so does any later I/O through this table (a
+    /// closed or forgotten pool never touches its devices again).
+    func close() {
+        condition.lock()
+        closed = true
+        faults = [:]
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var injected: [VdevGUID: DeviceFault] {
+        condition.lock()
+        defer { condition.unlock() }
+        return faults
+    }
+
+    /// Applies the fault on `guid` to one I/O; returns normally when the I/O may go ahead.
+    func admit(_ guid: VdevGUID, path: String, verb: String, offset: UInt64) throws(DeviceError) {
+        condition.lock()
+        var fault = faults[guid]
+        while fault == .hang && !closed {
+            condition.wait()
+            fault = faults[guid]
+        }
+        let isClosed = closed
+        condition.unlock()
+        if isClosed || fault == .error {
+            throw DeviceError(
+                code: .ioError,
+                message: "\(verb) of \(path) at offset 0x\(String(offset, radix: 16)) failed: EIO (injected fault"
+                    + "\(isClosed ? ", pool closed" : ""); zpk inject --clear removes it)",
+                path: path)
+        }
+        if case .delay(let duration) = fault { wait(duration) }
+    }
+
+    /// Blocks this (non-cooperative) thread for `duration` of the host's clock.
+    private func wait(_ duration: Duration) {
+        guard duration > .zero else { return }
+        condition.lock()
+        delaying += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            delaying -= 1
+            condition.unlock()
+        }
+        let done = DispatchSemaphore(value: 0)
+        let clock = self.clock
+        // The clock is async-only; a child task sleeps on it while this worker thread waits.
+        Task { try? await clock.sleep(for: duration); done.signal() }
+        done.wait()
+    }
+}
+
+/// A leaf device whose I/O goes through the pool's ``FaultTable`` first.
+struct FaultInjectingDevice: BlockDevice {
+    let inner: any BlockDevice
+    let guid: VdevGUID
+    let faults: FaultTable
+
+    var path: String { inner.path }
+    var sizeInBytes: UInt64 { inner.sizeInBytes }
+    var isBlockDevice: Bool { inner.isBlockDevice }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try faults.admit(guid, path: path, verb: "read", offset: offset)
+        try inner.read(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try faults.admit(guid, path: path, verb: "write", offset: offset)
+        try inner.write(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    func flush() throws(DeviceError) {
+        try faults.admit(guid, path: path, verb: "flush", offset: 0)
+        try inner.flush()
+    }
+}

@@ -1,0 +1,381 @@
+// Multihost with real processes (issue 5): two zpkd with different hostids on the same device
+// files, short tunables (interval 200 ms, fail intervals 5, import intervals 10), so that the
+// activity check after a crash lasts fail × interval × 200 % = 2.0 s plus a random 0-25 %.
+//
+// Wall-clock bounds here are on real processes, so they are loose on the slow side (a 2-core
+// CI machine shared with other builds) and exact on the side the protocol guarantees: an
+// import after a crash is never earlier than the formula allows.
+
+import Foundation
+import Testing
+import ZFSTestSupport
+import ZPKDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The tunables of every test here, as zpkd flags.
+let shortMultihostTunables = [
+    "--zfs-multihost-interval", "200", "--zfs-multihost-fail-intervals", "5", "--zfs-multihost-import-intervals", "10",
+]
+
+/// A pool held by host A, with host B started on the same files.
+struct TwoHosts {
+    let workspace: Workspace
+    var a: DaemonProcess
+    var b: DaemonProcess
+    static let hostA = (id: "aaaa0001", name: "host-a")
+    static let hostB = (id: "bbbb0002", name: "host-b")
+
+    /// Starts both hosts (no pool yet).
+    private init(_ name: String) throws {
+        workspace = try Workspace(name)
+        a = try workspace.startDaemon(
+            hostID: Self.hostA.id, hostname: Self.hostA.name, instance: "a", extra: shortMultihostTunables)
+        b = try workspace.startDaemon(
+            hostID: Self.hostB.id, hostname: Self.hostB.name, instance: "b", extra: shortMultihostTunables)
+    }
+
+    /// Both hosts; A creates a multihost mirror `pool` over two new files, puts `object` and syncs.
+    static func make(_ name: String, pool: String = "mh", object: String = "hello from host A\n") async throws -> TwoHosts {
+        let hosts = try TwoHosts(name)
+        let paths = try hosts.workspace.devices([pool + "-d1", pool + "-d2"])
+        try await hosts.createPool(pool, paths: paths, object: object)
+        return hosts
+    }
+
+    func createPool(_ pool: String, paths: [String], object: String) async throws {
+        let created = try await onA(["create", "-o", "multihost=on", pool, "mirror"] + paths)
+        try #require(created.status == 0, "\(created)")
+        let file = workspace.directory.path("\(pool).object")
+        try Data(object.utf8).write(to: URL(fileURLWithPath: file))
+        try #require(try await onA(["object", "put", pool, "greeting", file]).status == 0)
+        try #require(try await onA(["sync", pool]).status == 0)
+    }
+
+    func onA(_ arguments: [String], environment: [String: String] = [:]) async throws -> OpenZFS.ProcessOutput {
+        try await zpkOffThePool(arguments, socket: workspace.socket(instance: "a"), environment: environment)
+    }
+
+    func onB(_ arguments: [String], environment: [String: String] = [:]) async throws -> OpenZFS.ProcessOutput {
+        try await zpkOffThePool(arguments, socket: workspace.socket(instance: "b"), environment: environment)
+    }
+}
+
+/// Runs zpk against `socket` on a thread of its own: these tests wait for seconds on processes,
+/// and a synchronous test body would hold one of the cooperative pool's few threads meanwhile
+/// (starving the suites whose in-process servers need it).
+func zpkOffThePool(
+    _ arguments: [String], socket: String, environment extra: [String: String] = [:]
+) async throws -> OpenZFS.ProcessOutput {
+    try await onThread {
+        var environment = OpenZFS.pinnedEnvironment
+        environment["ZPK_SOCKET"] = socket
+        for (key, value) in extra { environment[key] = value }
+        return try OpenZFS.run(try Executable.path("zpk"), arguments, environment: environment, timeout: .seconds(60))
+    }
+}
+
+/// Runs `body` and returns its result with the wall time it took.
+func timed<R>(_ body: () async throws -> R) async rethrows -> (R, Duration) {
+    let start = ContinuousClock.now
+    let result = try await body()
+    return (result, ContinuousClock.now - start)
+}
+
+/// The JSON progress events (`ZPK_PROGRESS=json`) on a zpk's stderr.
+func progressEvents(_ output: OpenZFS.ProcessOutput) -> [ControlJSON] {
+    output.stderrText.split(separator: "\n").compactMap { line in
+        guard line.hasPrefix("{\"") else { return nil }
+        let event = try? ControlJSON.decode(Array(line.utf8))
+        return event?["event"]?.stringValue == "progress" ? event : nil
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+@Suite(.serialized) struct MultihostDaemonTests {
+    @Test func aLiveHolderRefusesImportAndAKilledOneIsImportedAfterTheFormula() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-kill")
+        let directory = hosts.workspace.path
+
+        // A is alive: B's import -f is refused with exit 3, naming A, soon (A heartbeats every 100 ms).
+        let refused = try await hosts.onB(["import", "-d", directory, "-f", "mh"], environment: ["ZPK_PROGRESS": "json"])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.stderrText.contains("pool is imported on host 'host-a' (hostid=aaaa0001)"), "\(refused)")
+        #expect(refused.stderrText.contains("Export the pool on the other system"))
+        // Detected before the check's deadline (it would run 2.0-2.5 s): the last countdown event
+        // was sent with time still left. (Wall time would include process start-up on a loaded
+        // machine; detection latency proper is measured in virtual time in ZFSMultihostTests.)
+        let countdown = progressEvents(refused).filter { $0["phase"]?.stringValue == "activity_check" }
+        let last = try #require(countdown.last, "\(refused.stderrText)")
+        let left = try #require(last["remaining_ms"]?.uint64Value)
+        #expect(left > 0, "refused with \(left) ms left: \(countdown)")
+        #expect(try await hosts.onB(["list"]).stdoutText == "no pools available\n")
+
+        // A dies: B waits the formula (5 × 200 ms × 2 = 2.0 s, + 0-25 %), then imports.
+        #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)
+        let (imported, importTime) = try await timed {
+            try await hosts.onB(["import", "-d", directory, "-f", "mh"], environment: ["ZPK_PROGRESS": "json"])
+        }
+        #expect(imported.status == 0, "\(imported)")
+        let checks = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
+        let total = try #require(checks.first?["total_ms"]?.uint64Value, "progress events: \(imported.stderrText)")
+        #expect((2000...2500).contains(total), "activity check of \(total) ms: the formula says 2000-2500")
+        #expect(checks.allSatisfy { $0["pool"]?.stringValue == "mh" })
+        #expect(importTime.seconds >= Double(total) / 1000, "never earlier than the check's duration")
+        #expect(importTime < .seconds(15), "check \(total) ms, then the claim (10 intervals) and the open")
+        let claims = progressEvents(imported).filter { $0["phase"]?.stringValue == "claim" }
+        #expect(!claims.isEmpty, "the claim phase reports progress too")
+        let read = try await hosts.onB(["object", "get", "mh", "greeting"])
+        #expect(read.stdoutText == "hello from host A\n")
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func aPoolExportedByTheHolderIsImportedWithoutRefusal() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-export")
+        #expect(try await hosts.onA(["export", "mh"]).status == 0)
+        let (imported, importTime) = try await timed {
+            try await hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
+        }
+        #expect(imported.status == 0, "\(imported)")
+        // OpenZFS master checks a pool exported by another host too (2.1.11 skips it): the
+        // exporter's last uberblock gives fail × interval × 2 = 2.0 s plus 0-25 %, and no refusal.
+        let checks = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
+        let total = try #require(checks.first?["total_ms"]?.uint64Value, "\(imported.stderrText)")
+        #expect((2000...2500).contains(total))
+        #expect(importTime < .seconds(15), "\(imported.stderrText)")
+        #expect(try await hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(hosts.a.stop() == 0)
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func tunablesAreShownAndAChangeAltersTheHeartbeatCadence() async throws {
+        let hosts = try await TwoHosts.make("zpkd-mmp-tunable")
+        let shown = try await hosts.onA(["tunable", "get"])
+        #expect(shown.triple == (0, """
+            NAME                            VALUE  EFFECTIVE  DEFAULT  UNIT
+            zfs_multihost_interval          200    200        1000     milliseconds
+            zfs_multihost_fail_intervals    5      5          10       intervals
+            zfs_multihost_import_intervals  10     10         20       intervals
+
+            """, ""))
+
+        func written() async throws -> UInt64 {
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
+        }
+        func rate(over window: Duration) async throws -> Double {
+            let before = try await written()
+            let start = ContinuousClock.now
+            try await Task.sleep(for: window)
+            let after = try await written()
+            return Double(after - before) / (ContinuousClock.now - start).seconds
+        }
+        // Two leaves, interval 200 ms: the pool writes one heartbeat every 100 ms (10/s).
+        let fast = try await rate(over: .seconds(2))
+        #expect((5...12).contains(fast), "\(fast) heartbeats/s at 200 ms over 2 leaves")
+        let set = try await hosts.onA(["tunable", "set", "zfs_multihost_interval", "1000", "--json"])
+        #expect(set.status == 0, "\(set)")
+        #expect(set.stdoutText.contains("\"value\": 1000"), "\(set.stdoutText)")
+        let slow = try await rate(over: .seconds(2))
+        #expect((1...3.5).contains(slow), "\(slow) heartbeats/s at 1000 ms over 2 leaves")
+        #expect(fast > 2.5 * slow, "\(fast) vs \(slow) heartbeats/s")
+
+        let unknown = try await hosts.onA(["tunable", "set", "zfs_multihost_intervals", "5"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderrText == """
+            there is no tunable 'zfs_multihost_intervals'; the tunables are zfs_multihost_interval, \
+            zfs_multihost_fail_intervals, zfs_multihost_import_intervals
+
+            """)
+        let tooLarge = try await hosts.onA(["tunable", "set", "zfs_multihost_fail_intervals", "70000"])
+        #expect(tooLarge.status == 1)
+        #expect(tooLarge.stderrText.contains("at most 65535 intervals"))
+    }
+
+    @Test func errorsOnEveryLeafSuspendOnTimeAndClearResumesWhenNoOneElseWrote() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-suspend")
+        let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "error"]).status == 0) }
+        let injected = ContinuousClock.now
+        var state = ""
+        while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
+        }
+        let suspendedAfter = ContinuousClock.now - injected
+        #expect(state == "SUSPENDED")
+        // Deadline: the last heartbeat that landed (≤ 100 ms before the inject) + 5 × 200 ms,
+        // reached within one interval; the polling zpk adds its own latency.
+        #expect(suspendedAfter >= .milliseconds(800) && suspendedAfter <= .milliseconds(2500), "\(suspendedAfter)")
+        let text = try await hosts.onA(["status", "mh"])
+        #expect(text.stdoutText.contains(" state: SUSPENDED\n"), "\(text.stdoutText)")
+        #expect(text.stdoutText.contains("run 'zpk clear mh'"))
+        let put = try await hosts.onA(["object", "put", "mh", "late", "/dev/null"])
+        #expect(put.status == 1)
+        #expect(put.stderrText.contains("suspended"), "\(put)")
+
+        // The devices answer again; nobody else wrote the pool: clear resumes it.
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        let (cleared, clearTime) = try await timed { try await hosts.onA(["clear", "mh"]) }
+        #expect(cleared.status == 0, "\(cleared)")
+        #expect(cleared.stdoutText == "pool 'mh' resumed: no other host wrote it while it was suspended\n")
+        #expect(cleared.stderrText.hasPrefix("activity_check: "), "clear waits out an activity check, with progress")
+        #expect(clearTime >= .seconds(2), "the check over the pool's own leaves lasts the formula: \(clearTime)")
+        #expect(try await hosts.onA(["object", "put", "mh", "late", "/dev/null"]).status == 0)
+        #expect(try await hosts.onA(["sync", "mh"]).status == 0)
+        #expect(hosts.a.stop() == 0)
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func clearIsRefusedWhileAnotherHostHoldsThePool() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-clear-refused")
+        let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
+        let injected = ContinuousClock.now
+        var state = ""
+        while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
+        }
+        #expect(state == "SUSPENDED")
+        // A is suspended and writes nothing: B sees no heartbeat and takes the pool over.
+        let imported = try await hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
+        #expect(imported.status == 0, "\(imported)")
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        let refused = try await hosts.onA(["clear", "mh"])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.stderrText.contains("host 'host-b' (hostid=bbbb0002)"), "\(refused)")
+        #expect(refused.stderrText.contains("zpk export mh"))
+        #expect(try await hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)  // no sync of A's stale view
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func historyShowsWritesAndSkips() async throws {
+        let hosts = try await TwoHosts.make("zpkd-mmp-history")
+        let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
+        try await Task.sleep(for: .seconds(0.5))
+        // Both leaves hang: every heartbeat finds a write pending and is skipped (mask 0x2).
+        for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
+        try await Task.sleep(for: .seconds(0.5))
+        #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
+        try await Task.sleep(for: .seconds(0.3))
+
+        let text = try await hosts.onA(["history", "multihost", "mh"])
+        #expect(text.status == 0)
+        #expect(text.stdoutText.hasPrefix(
+            "id         txg        timestamp  error  duration   mmp_delay    vdev_guid                vdev_label vdev_path\n"))
+        let json = try ControlJSON.decode(try await hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
+        let records = try #require(json["records"]?.arrayValue)
+        let writes = records.filter { $0["skip"]?.boolValue == false }
+        let skips = records.filter { $0["skip"]?.boolValue == true }
+        #expect(writes.count >= 4, "\(records.count) records")
+        #expect(Set(writes.compactMap { $0["vdev_path"]?.stringValue }) == Set(leaves))
+        #expect(writes.contains { $0["error"]?.uint64Value == 0 && ($0["duration"].map { "\($0)" } ?? "") != "" })
+        #expect(!skips.isEmpty, "hung leaves make heartbeats skip: \(records)")
+        #expect(skips.allSatisfy { $0["vdev_path"] == .null })
+        let keys = try #require(records.first?.objectValue?.keys)
+        #expect(Set(keys) == [
+            "id", "txg", "timestamp", "skip", "error", "duration", "mmp_delay", "vdev_guid", "vdev_label", "vdev_path",
+        ])
+    }
+
+    @Test func importAllRunsTheChecksConcurrently() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-import-all", pool: "p1", object: "one\n")
+        let second = try hosts.workspace.devices(["p2-d1", "p2-d2"])
+        try await hosts.createPool("p2", paths: second, object: "two\n")
+        let directory = hosts.workspace.path
+
+        let refused = try await hosts.onB(["import", "-a", "-d", directory, "-f"])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(Set(refused.stdoutText.split(separator: "\n")) == [
+            "p1\tin use on another host (not imported)", "p2\tin use on another host (not imported)",
+        ])
+
+        #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)
+        let (imported, elapsed) = try await timed {
+            try await hosts.onB(["import", "-a", "-d", directory, "-f"], environment: ["ZPK_PROGRESS": "json"])
+        }
+        #expect(imported.status == 0, "\(imported)")
+        #expect(imported.stdoutText.split(separator: "\n").map { $0.split(separator: "\t").first ?? "" }.sorted() == ["p1", "p2"])
+        #expect(imported.stdoutText.split(separator: "\n").allSatisfy { $0.contains("\timported at txg ") })
+        let events = progressEvents(imported).filter { $0["phase"]?.stringValue == "activity_check" }
+        let order = events.compactMap { $0["pool"]?.stringValue }
+        #expect(Set(order) == ["p1", "p2"], "progress for each pool")
+        // Concurrent checks: each pool's check events start before the other's end (sequential
+        // checks would give all of one pool's events, then all of the other's).
+        if let firstP1 = order.firstIndex(of: "p1"), let lastP1 = order.lastIndex(of: "p1"),
+            let firstP2 = order.firstIndex(of: "p2"), let lastP2 = order.lastIndex(of: "p2")
+        {
+            #expect(firstP2 < lastP1 && firstP1 < lastP2, "interleaved: \(order)")
+        }
+        #expect(elapsed < .seconds(20), "\(elapsed)")
+        #expect(try await hosts.onB(["object", "get", "p2", "greeting"]).stdoutText == "two\n")
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func aRestartedHolderReopensFromItsCacheFileAndHeartbeatsAgain() async throws {
+        var hosts = try await TwoHosts.make("zpkd-mmp-restart")
+        #expect(hosts.a.stop() == 0, "SIGTERM: synced, left imported, in A's cache file")
+        hosts.a = try hosts.workspace.startDaemon(
+            hostID: TwoHosts.hostA.id, hostname: TwoHosts.hostA.name, instance: "a", extra: shortMultihostTunables)
+        let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+        let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
+        #expect(multihost["running"]?.boolValue == true)
+        try await Task.sleep(for: .seconds(0.3))
+        let refused = try await hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
+        #expect(refused.status == 3, "the reopened pool heartbeats again: \(refused)")
+        #expect(try await hosts.onA(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
+        #expect(hosts.a.stop() == 0)
+        #expect(hosts.b.stop() == 0)
+    }
+
+    @Test func zpkdRejectsTunablesThatDoNotFitOnDisk() async throws {
+        let workspace = try Workspace("zpkd-mmp-flags")
+        #expect(throws: DaemonProcess.StartFailure.self) {
+            _ = try workspace.startDaemon(extra: ["--zfs-multihost-interval", "16777216"])
+        }
+    }
+}
+
+/// `zpk demo` end to end: it exits 0 only when every step behaved as expected.
+@Suite struct DemoTests {
+    @Test func theDemoPasses() async throws {
+        let workspace = try Workspace("zpk-demo")
+        let (output, elapsed) = try await timed {
+            try await zpkOffThePool(
+                ["demo", "--directory", workspace.path], socket: workspace.socket, environment: ["ZPK_PROGRESS": "lines"])
+        }
+        #expect(output.status == 0, "\(output)")
+        #expect(output.stdoutText.contains("2. host B (demo-host-b) runs import -f while A is alive: it must be refused\n   refused after "))
+        #expect(output.stdoutText.contains("pool is imported on host 'demo-host-a' (hostid=a0a0a0a0)"))
+        #expect(output.stdoutText.contains("5. every object A wrote is intact on B"))
+        #expect(output.stdoutText.hasSuffix("Demo passed: multihost kept A and B from using 'demo' at the same time.\n"))
+        #expect(elapsed < .seconds(50), "about 8 s on an idle machine: \(elapsed)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace.path).filter { $0.hasPrefix("zpk-demo-") }
+        #expect(left.isEmpty, "the demo removes its directory")
+    }
+}
+
+/// `scripts/soak-multihost` for a few rounds (the soak runs 100 + 100).
+@Suite struct SoakScriptTests {
+    @Test func aFewSoakRoundsHold() async throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/soak-multihost").path
+        let bin = URL(fileURLWithPath: try Executable.path("zpk")).deletingLastPathComponent().path
+        var environment = OpenZFS.pinnedEnvironment
+        environment["ZPK_BIN"] = bin
+        let pinned = environment
+        let output = try await onThread {
+            try OpenZFS.run("/bin/bash", [script, "3"], environment: pinned, timeout: .seconds(120))
+        }
+        #expect(output.status == 0, "\(output)")
+        #expect(output.stdoutText.contains("both imported 0"))
+        #expect(output.stdoutText.hasSuffix("soak-multihost: passed\n"))
+    }
+}

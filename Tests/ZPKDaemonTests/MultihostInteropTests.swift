@@ -1,0 +1,79 @@
+// zpkd and zpk against real OpenZFS 2.1.11 (libzpool through Tools/zpk-oracle, the project's
+// zfs-refhost): (b) zpkd holds a multihost zpk pool → OpenZFS's import says `RESULT active` with
+// zpkd's hostid and hostname; (a) OpenZFS holds its own multihost pool → `zpk import -f` through
+// zpkd imports nothing, and the refusal points at `zpk activity`, which reports the holder (zpkd
+// refuses an OpenZFS pool before any activity check: it cannot read its MOS either way; the
+// verdict itself and the crashed-holder wait are ZPKTests/ActivityInteropTests).
+
+import Foundation
+import Testing
+import ZFSTestSupport
+import ZPKDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(
+    "zpkd multihost against OpenZFS 2.1.11", .serialized,
+    .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
+struct MultihostInteropTests {
+    static let openZFSHost = (id: "11111111", name: "holder-a")
+
+    @Test func anOpenZFSHolderIsNotImportedAndZpkActivityNamesIt() async throws {
+        _ = try ZPKOracle.build()
+        let dir = try ZPKOracle.makeTemporaryDirectory("zpkd-mmp-ozfs-live")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let created = try await onThread {
+            try ZPKOracle.run(
+                ["create", "tank", "-d", dir.path, "--hostid", Self.openZFSHost.id, "mirror", "a.img", "b.img"],
+                timeout: .seconds(60))
+        }
+        try #require(created.status == 0, "\(created)")
+        let holder = try ZPKOracle.start([
+            "hold", "tank", "-d", dir.path, "--seconds", "0", "--multihost", "on", "--interval-ms", "100",
+            "--fail-intervals", "10", "--hostid", Self.openZFSHost.id, "--hostname", Self.openZFSHost.name,
+        ])
+        defer { holder.kill() }
+        _ = try holder.waitForLine(startingWith: "READY ", timeout: .seconds(30))
+        _ = try holder.waitForLine(startingWith: "TICK ", timeout: .seconds(10))
+
+        let workspace = try Workspace("zpkd-mmp-ozfs-live")
+        let daemon = try workspace.startDaemon(hostID: "22222222", extra: shortMultihostTunables)
+        let refused = try await zpkOffThePool(["import", "-d", dir.path, "-f", "tank"], socket: workspace.socket)
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderrText.hasPrefix("cannot open 'tank': it is an OpenZFS pool"), "\(refused)")
+        #expect(refused.stderrText.contains("\n  zpk activity -d \(dir.path) "), "\(refused)")
+        #expect(try workspace.zpk(["list"]).stdoutText == "no pools available\n")
+        let guid = try #require(refused.stderrText.split(separator: "\n").first { $0.contains("zpk activity") }?
+            .split(separator: " ").dropFirst(4).first.map(String.init))
+        let verdict = try await zpkOffThePool(["activity", "-d", dir.path, guid], socket: workspace.socket)
+        #expect(verdict.status == 3, "\(verdict)")
+        #expect(verdict.stdoutText.contains("is in use on host 'holder-a' (hostid 0x11111111)"), "\(verdict)")
+        let stopped = try holder.terminate()
+        #expect(stopped.status == 0, "\(stopped)")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func openZFSSeesAPoolZpkdHoldsAsActive() async throws {
+        _ = try ZPKOracle.build()
+        let workspace = try Workspace("zpkd-mmp-ozfs-held")
+        let directory = workspace.directory.path("devices")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let paths = try workspace.devices(["devices/a.img", "devices/b.img"])
+        let daemon = try workspace.startDaemon(
+            hostID: "33333333", hostname: "zpkd-holder", extra: ["--zfs-multihost-interval", "100"])
+        #expect(try workspace.zpk(["create", "-o", "multihost=on", "zpkmh", "mirror"] + paths).status == 0)
+        try await Task.sleep(for: .milliseconds(500))  // a few heartbeats land
+        let refused = try await onThread {
+            try ZPKOracle.run(["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
+        }
+        #expect(refused.status == 3, "\(refused.stdout)\n\(refused.stderr)")
+        #expect(
+            ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpkd-holder",
+            "\(refused.stdout)")
+        let status = try ControlJSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
+        #expect(status["pools"]?.arrayValue?.first?["state"]?.stringValue == "ACTIVE")
+        #expect(daemon.stop() == 0)
+    }
+}
