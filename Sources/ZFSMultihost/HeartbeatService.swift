@@ -506,8 +506,8 @@ public final class HeartbeatService: Service, Sendable {
                     return notice
                 }
                 if let foreign {
-                    eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
                     announce(foreign)
+                    eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
                     return
                 }
             }
