@@ -190,6 +190,29 @@ public enum ClaimOutcome: Hashable, Sendable {
     case interrupted
 }
 
+/// Whether `zpk clear` may resume an MMP-suspended pool (`spa_mmp_remote_host_activity`).
+public enum ClearVerdict: Hashable, Sendable {
+    /// No evidence of another host: resume the heartbeat.
+    case allowed(waited: Duration)
+    /// Another host may have the pool: refuse (EREMOTEIO); export is the way out.
+    case refused(Reason)
+
+    public enum Reason: Hashable, Sendable {
+        /// No valid label accompanies the best uberblock.
+        case labelMissing
+        /// The best label names another hostid.
+        case otherHostID(LabelHost)
+        /// The best uberblock lacks MMP / fail-interval bits, or F = 0 (no self-suspension to rely on).
+        case notProtected
+        /// The best uberblock is neither our last sync nor one of our heartbeats.
+        case changed(Uberblock)
+        /// The activity check saw the best uberblock change.
+        case activity(ActiveHost)
+        /// Cancelled.
+        case interrupted
+    }
+}
+
 extension ActivityCheck {
     /// `MMP_IMPORT_VERIFY_ITERS`: claim rounds.
     public static let claimRounds = 10
@@ -441,6 +464,62 @@ public final class ActivityCheckDriver: Sendable {
             logger.info("mmp: uberblock restore failed", metadata: ["zfs.pool": "\(configuration.pool)", "outcome": "\(failure)"])
         }
         return outcome
+    }
+
+    /// The test `zpool clear` runs before resuming an MMP-suspended pool (spec §4.8, master's
+    /// `spa_mmp_remote_host_activity`): refuse when the best label is missing or names another
+    /// hostid, when the best uberblock carries no fail intervals (or 0), or when it is not ours;
+    /// else run the read-only check for that uberblock's duration, no console message.
+    ///
+    /// Our difference: OpenZFS compares the best uberblock's txg and timestamp with its last
+    /// *synced* uberblock only, so a heartbeat written in a later second than the last sync makes
+    /// it refuse; we accept any uberblock this host wrote (`isOurs`, e.g.
+    /// ``HeartbeatService/wrote(_:)``).
+    /// - Parameter isOurs: whether this host wrote `ub` (its last sync or one of its heartbeats).
+    /// - Throws: ``MultihostError/Code/noUberblock`` when nothing is readable.
+    public func clearCheck(
+        isOurs: @escaping @Sendable (Uberblock) -> Bool,
+        progress: @escaping @Sendable (ActivityProgress) -> Void = { _ in }
+    ) async throws(MultihostError) -> ClearVerdict {
+        guard let first = try await read() else {
+            throw MultihostError(.noUberblock, "pool '\(configuration.pool)': no leaf holds a valid uberblock; the pool cannot be resumed")
+        }
+        guard let label = first.label else { return .refused(.labelMissing) }
+        if let hostID = label.host.hostID, hostID != configuration.localHostID { return .refused(.otherHostID(label.host)) }
+        let ub = first.uberblock
+        guard ub.isMMPValid, let fail = ub.mmpFailIntervals, fail != 0 else { return .refused(.notProtected) }
+        guard isOurs(ub) else { return .refused(.changed(ub)) }
+        // Run the polling loop directly (the required-rules do not apply to a clear).
+        let plan = self.plan(for: ub)
+        let start = time.now()
+        var machine = ActivityCheckStateMachine(
+            reference: ub, host: label.host, duration: plan.extendedDuration, pollInterval: plan.pollInterval, now: start)
+        var action = machine.event(now: start)
+        while true {
+            switch action {
+            case .readBestUberblock:
+                let now = time.now()
+                let reading = try? await read()
+                action = machine.observed(reading?.uberblock, now: now)
+            case .sleep(let until):
+                let elapsed = min(time.now() - start, plan.extendedDuration)
+                progress(ActivityProgress(phase: .activityCheck, elapsed: elapsed, remaining: plan.extendedDuration - elapsed, total: plan.extendedDuration))
+                do { try await time.sleepUntil(until) } catch { action = machine.interrupt(); continue }
+                action = machine.event(now: time.now())
+            case .activeElsewhere(let found):
+                let seen = found.lastSeen ?? ub
+                return .refused(.activity(ActiveHost(
+                    hostname: label.host.hostname, hostID: label.host.hostID,
+                    lastHeartbeatAge: max(.zero, wallClock.sinceEpoch - .seconds(Int64(clamping: seen.timestampInSeconds))),
+                    intervalInMilliseconds: seen.mmpWriteIntervalInMilliseconds, failIntervals: seen.mmpFailIntervals,
+                    mmpDelay: .nanoseconds(Int64(clamping: seen.mmpDelayInNanoseconds)), detectedAfter: found.elapsed,
+                    reference: ub, changed: found.lastSeen)))
+            case .inactive:
+                return .allowed(waited: time.now() - start)
+            case .interrupted:
+                return .refused(.interrupted)
+            }
+        }
     }
 
     private func writeClaim(_ ub: Uberblock, writer: any ClaimWriter) async -> ClaimOutcome? {

@@ -320,6 +320,13 @@ public final class HeartbeatService: Service, Sendable {
         }
     }
 
+    /// Whether this service wrote `ub` (its last synced uberblock or one of its last 4096
+    /// heartbeats) — the `isOurs` test of ``ActivityCheckDriver/clearCheck(isOurs:progress:)``.
+    public func wrote(_ ub: Uberblock) -> Bool {
+        let key = HeartbeatKey(txg: ub.txg, timestamp: ub.timestampInSeconds, sequence: ub.mmpSequence)
+        return state.withLock { $0.ours.contains(key) }
+    }
+
     /// Loop iterations so far (tests synchronise on it).
     var iterationCount: Int { state.withLock { $0.iterations } }
 
@@ -499,8 +506,8 @@ public final class HeartbeatService: Service, Sendable {
                     return notice
                 }
                 if let foreign {
-                    eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
                     announce(foreign)
+                    eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
                     return
                 }
             }

@@ -242,3 +242,47 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
         #expect(!ActivityCheck.verify(.init(txg: TXG(100), timestampInSeconds: 1000, sequence: 0), against: mmpUB(seq: nil)))
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct ClearCheckTests {
+    let ub = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
+
+    func clear(_ probe: ScriptedProbe, clock: ManualClock, isOurs: @escaping @Sendable (Uberblock) -> Bool) async throws -> ClearVerdict {
+        let d = ActivityCheckDriver(configuration: .init(pool: "tank", localHostID: 0xA), probe: probe, clock: clock, random: ZeroRNG(), logger: Logger(label: "t"))
+        return try await withThrowingTaskGroup(of: ClearVerdict?.self) { group in
+            group.addTask { try await d.clearCheck(isOurs: isOurs) }
+            group.addTask {
+                while !Task.isCancelled { if await clock.waitForSleepers(1, timeout: .milliseconds(200)) { clock.advanceToNextDeadline() } }
+                return nil
+            }
+            var out: ClearVerdict = .refused(.interrupted)
+            for try await v in group { if let v { out = v; group.cancelAll() } }
+            return out
+        }
+    }
+
+    @Test func allowedWhenOursAndQuietForTheWholeDuration() async throws {
+        let clock = ManualClock()
+        let ub = self.ub
+        let probe = ScriptedProbe(clock: clock) { _ in reading(ub, hostID: 0xA) }
+        #expect(try await clear(probe, clock: clock) { $0 == ub } == .allowed(waited: .seconds(2)))
+    }
+
+    @Test func refusals() async throws {
+        let clock = ManualClock()
+        let ub = self.ub
+        let other = ScriptedProbe(clock: clock) { _ in reading(ub, hostID: 0xB) }
+        #expect(try await clear(other, clock: clock) { _ in true } == .refused(.otherHostID(LabelHost(hostname: "nodeA", hostID: 0xB))))
+        let noLabel = ScriptedProbe(clock: clock) { _ in ProbeReading(uberblock: ub, label: nil) }
+        #expect(try await clear(noLabel, clock: clock) { _ in true } == .refused(.labelMissing))
+        let f0 = mmpUB(fail: 0)
+        let neverSuspends = ScriptedProbe(clock: clock) { _ in reading(f0, hostID: 0xA) }
+        #expect(try await clear(neverSuspends, clock: clock) { _ in true } == .refused(.notProtected))
+        let notOurs = ScriptedProbe(clock: clock) { _ in reading(ub, hostID: 0xA) }
+        #expect(try await clear(notOurs, clock: clock) { _ in false } == .refused(.changed(ub)))
+        let c2 = ManualClock()
+        let changed = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 9, fail: 10, delay: 100_000_000)
+        let busy = ScriptedProbe(clock: c2) { t in reading(t >= .milliseconds(300) ? changed : ub, hostID: 0xA) }
+        guard case .refused(.activity(let host)) = try await clear(busy, clock: c2, isOurs: { $0 == ub }) else { Issue.record("activity not seen"); return }
+        #expect(host.detectedAfter == .milliseconds(300))
+    }
+}
