@@ -131,7 +131,7 @@ import Glibc
             configuration: .init(
                 socketPath: socket, handlers: ["ping": { _, _ in ControlReply(["ok": true]) }], maximumConnections: 3))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await runOnDedicatedThread(server) }
+            group.addTask(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
             defer { group.cancelAll() }
             try await onThread {
                 var stalled: [ControlClient] = []
@@ -173,7 +173,7 @@ import Glibc
         let zpk = try Executable.path("zpk")
         try #require(access(zpk, X_OK) == 0)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await runOnDedicatedThread(server) }
+            group.addTask(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
             defer { group.cancelAll() }
             let stranger = try await onThread {
                 try OpenZFS.run(

@@ -161,15 +161,12 @@ func onThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async thr
     }
 }
 
-/// Runs an in-process server's work (its accept loop's tasks, every handler) on a thread of its
-/// own instead of the cooperative pool.
-///
-/// Why: the cooperative pool has one thread per core — two here — and other suites running at the
-/// same time block those threads while they wait for `zpk`/`zpkd` processes. A server on the pool
-/// then cannot answer, and its client times out (seen: 4 tests failing after 30 s under load).
-func runOnDedicatedThread(_ server: ControlServer) async throws {
-    try await withTaskExecutorPreference(DedicatedThreadExecutor.shared) { try await server.run() }
-}
+// In-process servers in tests run on `DedicatedThreadExecutor.shared`
+// (`group.addTask(executorPreference:)`): the task that runs the server, its accept loop's tasks
+// and every handler then never need the cooperative pool. That pool has one thread per core — two
+// here — and other suites running at the same time block those threads while they wait for
+// `zpk`/`zpkd` processes; a server on the pool could not even start, and its client timed out
+// (seen: 4 tests failing after 30 s under load).
 
 /// A `TaskExecutor` with one thread that runs the jobs enqueued on it, in order.
 ///

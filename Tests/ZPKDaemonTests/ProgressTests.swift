@@ -25,7 +25,7 @@ import ZPKDaemon
                     }
                 ]))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await runOnDedicatedThread(server) }
+            group.addTask(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
             defer { group.cancelAll() }
             try await onThread { try body(socket) }
         }
