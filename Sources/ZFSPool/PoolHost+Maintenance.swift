@@ -53,15 +53,7 @@ extension PoolHost {
 
     func addBlocking(_ pool: Pool, layout: [VdevSpec]) throws(PoolError) {
         let name = pool.name
-        let allPaths = layout.flatMap(\.paths)
-        guard !layout.isEmpty, Set(allPaths).count == allPaths.count,
-            layout.allSatisfy({ if case .mirror(let p) = $0 { p.count >= 2 } else { true } })
-        else {
-            throw PoolError(
-                .invalidLayout,
-                "cannot add to '\(name)': the layout must name at least one vdev, each device once, and every "
-                    + "mirror needs at least 2 devices", pool: name)
-        }
+        let allPaths = try Self.validate(layout: layout, verb: "add to", pool: name)
         let (currentTree, poolGUID) = pool.core.withLock { ($0.io.tree, $0.identity.guid) }
         // Validate every device before writing anything.
         var devices: [String: any BlockDevice] = [:]

@@ -43,6 +43,9 @@ extension PoolHost {
         var faults: FaultTable
         /// Set when the activity check was required (the claim phase must follow).
         var activityReference: Uberblock?
+        /// Set for an OpenZFS pool (a MOS zpk cannot read): thrown after the activity check, so
+        /// that a pool in use on another host is reported as in use (exit 3) first.
+        var foreignPoolRefusal: PoolError?
     }
 
     /// Opens `leaf` (through the pool's fault layer) and keeps it when a label of it belongs to
@@ -105,7 +108,7 @@ extension PoolHost {
             let features = label.list("features_for_read")?.pairs.map(\.name) ?? []
             if version != PoolIdentity.version || features != [PoolIdentity.mosFeature] {
                 let needs = features.filter { $0 != PoolIdentity.mosFeature }
-                throw PoolError(
+                stage.foreignPoolRefusal = PoolError(
                     .notOurPool,
                     "cannot open '\(name)': it is an OpenZFS pool (version \(version)"
                         + (needs.isEmpty ? "" : ", features \(needs.joined(separator: ", "))")
@@ -114,7 +117,7 @@ extension PoolHost {
             }
         }
         guard !stage.devices.isEmpty else {
-            throw PoolError(
+            throw stage.foreignPoolRefusal ?? PoolError(
                 .missingDevices,
                 "cannot open '\(name)': none of its devices could be opened with a matching label (\(stage.missing.joined(separator: ", ")))",
                 pool: name)
@@ -128,7 +131,7 @@ extension PoolHost {
         }
         stage.candidates = byTXG.values.sorted { $0.isBetter(than: $1) }
         guard !stage.candidates.isEmpty else {
-            throw PoolError(.noValidUberblock, "cannot open '\(name)': no valid uberblock found on its devices", pool: name)
+            throw stage.foreignPoolRefusal ?? PoolError(.noValidUberblock, "cannot open '\(name)': no valid uberblock found on its devices", pool: name)
         }
         return stage
     }
@@ -240,7 +243,13 @@ extension PoolHost {
     ) async throws -> Pool {
         var stage = try await BlockingIO.run { try self.openStageLeaves(config: config, mode: mode, newName: newName) }
         do {
-            stage.activityReference = try await activityCheck(stage, progress: progress)
+            do {
+                stage.activityReference = try await activityCheck(stage, progress: progress)
+            } catch let error as PoolError where error.code != .poolInUse {
+                throw stage.foreignPoolRefusal ?? error
+            }
+            // An OpenZFS pool: in use elsewhere was reported above; otherwise refuse it now.
+            if let refusal = stage.foreignPoolRefusal { throw refusal }
             let frozen = stage
             let prepared = try await BlockingIO.run { try self.openStageLoad(frozen) }
             if let reference = frozen.activityReference {

@@ -229,6 +229,21 @@ public final class PoolHost: Sendable {
 
     // MARK: - Create
 
+    /// Checks the shape of a layout for `create` or `add`: at least one vdev, each device once,
+    /// every mirror of two or more. Returns every path, in layout order.
+    static func validate(layout: [VdevSpec], verb: String, pool name: String) throws(PoolError) -> [String] {
+        let allPaths = layout.flatMap(\.paths)
+        guard !layout.isEmpty, Set(allPaths).count == allPaths.count,
+            layout.allSatisfy({ if case .mirror(let p) = $0 { p.count >= 2 } else { true } })
+        else {
+            throw PoolError(
+                .invalidLayout,
+                "cannot \(verb) '\(name)': the layout must name at least one vdev, each device once, and every "
+                    + "mirror needs at least 2 devices", pool: name)
+        }
+        return allPaths
+    }
+
     static func validate(poolName name: String) throws(PoolError) {
         let reserved = ["mirror", "raidz", "draid", "spare", "log", "cache", "special", "dedup"]
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
@@ -260,15 +275,7 @@ public final class PoolHost: Sendable {
         for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
             validatedProperties[key] = try Pool.validatedProperty(key, value, pool: name)
         }
-        let allPaths = layout.flatMap(\.paths)
-        guard !layout.isEmpty, Set(allPaths).count == allPaths.count,
-            layout.allSatisfy({ if case .mirror(let p) = $0 { p.count >= 2 } else { true } })
-        else {
-            throw PoolError(
-                .invalidLayout,
-                "cannot create '\(name)': the layout must name at least one vdev, each device once, and every "
-                    + "mirror needs at least 2 devices", pool: name)
-        }
+        let allPaths = try Self.validate(layout: layout, verb: "create", pool: name)
         // Validate every device before writing anything.
         var devices: [String: any BlockDevice] = [:]
         for path in allPaths {

@@ -83,7 +83,7 @@ extension ZPK {
             let tunables = MultihostTunables(
                 intervalInMilliseconds: zfsMultihostInterval, importIntervals: zfsMultihostImportIntervals)
             let (searchPaths, cacheFile, pool, json) = (directories, cachefile, self.pool, self.json)
-            let environment = Environment.current
+            let environment = ProcessEnvironment.current
             let output = blockingAwait {
                 await Self.run(
                     searchPaths: searchPaths, cacheFile: cacheFile, pool: pool, json: json, tunables: tunables,

@@ -101,7 +101,7 @@ extension ZPK.Cache {
         var directories: [String] = []
 
         func run() throws {
-            let output = CacheEdit.add(pool: pool, searchPaths: directories, cacheFile: cachefile, environment: Environment.current)
+            let output = CacheEdit.add(pool: pool, searchPaths: directories, cacheFile: cachefile, environment: ProcessEnvironment.current)
             try output.emitAndThrow()
         }
     }

@@ -2,6 +2,7 @@
 // error replies turned into messages and exit statuses (ZPK.swift's table), and progress events
 // rendered on stderr while a request runs.
 
+import ZFSImport
 import ArgumentParser
 import ZPKDaemon
 
@@ -20,7 +21,7 @@ struct DaemonOptions: ParsableArguments {
     static let defaultSocketPath = "/run/zpk.sock"
 
     /// --socket, else `$ZPK_SOCKET`, else /run/zpk.sock.
-    func socketPath(environment: [String: String] = Environment.current) -> String {
+    func socketPath(environment: [String: String] = ProcessEnvironment.current) -> String {
         if let socket { return socket }
         if let fromEnvironment = environment["ZPK_SOCKET"], !fromEnvironment.isEmpty { return fromEnvironment }
         return Self.defaultSocketPath
@@ -41,7 +42,7 @@ struct DaemonSession {
             emitError(error.message)
             throw ExitCode(error.exitStatus)
         }
-        progress = ProgressRenderer(mode: ProgressRenderer.Mode.choose(json: json, environment: Environment.current))
+        progress = ProgressRenderer(mode: ProgressRenderer.Mode.choose(json: json, environment: ProcessEnvironment.current))
     }
 
     /// Sends a request; renders its progress events; on an error reply prints the message

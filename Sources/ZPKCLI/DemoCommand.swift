@@ -12,6 +12,7 @@
 // Each step says what it expects and what happened; the exit status is 0 only when every step
 // behaved as expected (a test runs this). The directory is removed at the end unless --keep.
 
+import ZFSImport
 import ArgumentParser
 import Foundation
 import Logging
@@ -60,7 +61,7 @@ extension ZPK {
         var directory: String?
 
         func run() throws {
-            let parent = directory ?? Environment.current["TMPDIR"] ?? "/tmp"
+            let parent = directory ?? ProcessEnvironment.current["TMPDIR"] ?? "/tmp"
             let keep = self.keep
             let passed = blockingAwait { await DemoScript(parent: parent, keep: keep).run() }
             if !passed { throw ExitCode(1) }
@@ -188,7 +189,7 @@ struct DemoScript: Sendable {
         let failWindow = Duration.milliseconds(Int64(t.intervalInMilliseconds * t.failIntervals))
         let minimumWait = failWindow * 2
         say("4. host B imports again: the activity check must wait at least \(Self.format(minimumWait)) (2 × \(t.failIntervals) intervals × \(t.intervalInMilliseconds) ms), plus a random 0-25 %")
-        let renderer = Mutex(ProgressRenderer(mode: .choose(json: false, environment: Environment.current)))
+        let renderer = Mutex(ProgressRenderer(mode: .choose(json: false, environment: ProcessEnvironment.current)))
         let started = ContinuousClock.now
         let poolB: Pool
         do {

@@ -30,7 +30,7 @@ extension ZPK.Import {
     }
 
     func importAll() throws {
-        let environment = Environment.current
+        let environment = ProcessEnvironment.current
         let scanner = ImportScanner(
             options: .init(
                 searchPaths: directories, selector: nil, destroyedPools: destroyed ? .only : .exclude,

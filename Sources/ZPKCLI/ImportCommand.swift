@@ -134,7 +134,7 @@ extension ZPK {
             }
             let output = Self.run(
                 searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
-                environment: Environment.current, cacheFile: cachefile)
+                environment: ProcessEnvironment.current, cacheFile: cachefile)
             emit(output.stdout)
             if !output.stderr.isEmpty { emitError(String(output.stderr.dropLast())) }
             if output.status != 0 { throw ExitCode(output.status) }
@@ -213,7 +213,7 @@ extension ZPK {
             let candidate: PoolCandidate
             switch Self.scanForImport(
                 selector: selector, searchPaths: directories, destroyed: destroyed, cacheFile: cachefile,
-                environment: Environment.current)
+                environment: ProcessEnvironment.current)
             {
             case .success(let found): candidate = found
             case .failure(let failure):
@@ -302,21 +302,6 @@ extension ZPK {
     }
 }
 
-/// The process environment, read once.
-enum Environment {
-    static var current: [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
-    }
-}
 
 #if canImport(Glibc)
 import Glibc
