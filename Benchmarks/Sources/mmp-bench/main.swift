@@ -225,6 +225,7 @@ func measureLive(directory: String, count: Int) async throws -> LiveResult {
     let runner = start(a.multihostService)
     try await Task.sleep(for: .milliseconds(500))  // the heartbeat is in its stride
     log.clear()
+    let heartbeatsBefore = pool.status().multihost?.heartbeatsWritten ?? 0
     let clock = ContinuousClock()
     var detections: [Double] = [], detectedAfter: [Double] = []
     for index in 0..<count {
@@ -238,7 +239,7 @@ func measureLive(directory: String, count: Int) async throws -> LiveResult {
         detectedAfter.append(seconds(holder.detectedAfter))
     }
     let times = log.snapshot
-    let heartbeats = pool.status().multihost?.heartbeatsWritten ?? 0
+    let heartbeats = (pool.status().multihost?.heartbeatsWritten ?? 0) - heartbeatsBefore
     runner.cancel()
     _ = try? await runner.value
     try await a.export(pool.name)
