@@ -7,6 +7,7 @@
 //   swift run -c release zpk-fuzz              # 1,000,000 seeded mutations of real labels
 //   swift run -c release scan-bench            # pool discovery over 100…5,000 devices vs a C pread loop and dd
 //   swift run -c release pool-bench            # pool host puts/sync/open/export vs dd and POSIX writes
+//   swift run -c release mmp-bench             # multihost activity check, detection, heartbeat cadence, CPU
 //   swift package --allow-writing-to-package-directory benchmark   # ordo-one: mallocs per op
 //
 // See BENCHMARKS.md at the repository root for the recorded results.
@@ -25,6 +26,8 @@ let package = Package(
         .package(path: "../"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // mmp-bench runs `PoolHost.multihostService`, a ServiceLifecycle `Service` (the root's own dependency).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // The default trait RuntimeInterposer pulls a package that is not mirrored here (STYLE.md §7).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
@@ -58,6 +61,18 @@ let package = Package(
                 .product(name: "ZFSFormat", package: root),
                 .product(name: "ZFSPool", package: root),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "mmp-bench",
+            dependencies: [
+                .product(name: "ZFSFormat", package: root),
+                .product(name: "ZFSDevice", package: root),
+                .product(name: "ZFSMultihost", package: root),
+                .product(name: "ZFSImport", package: root),
+                .product(name: "ZFSPool", package: root),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
