@@ -15,6 +15,7 @@
 
 import Logging
 import Synchronization
+import ZFSDevice
 import ZFSFormat
 
 /// The label facts that go with a best uberblock (`vdev_uberblock_load`'s label config).
@@ -327,7 +328,7 @@ public final class ActivityCheckDriver: Sendable {
     private func read() async throws(MultihostError) -> ProbeReading? {
         let probe = self.probe
         do {
-            return try await OffPool.run { try probe.readBestUberblock() }
+            return try await BlockingIO.run { try probe.readBestUberblock() }
         } catch let error as MultihostError {
             throw error
         } catch {
@@ -524,7 +525,7 @@ public final class ActivityCheckDriver: Sendable {
 
     private func writeClaim(_ ub: Uberblock, writer: any ClaimWriter) async -> ClaimOutcome? {
         do {
-            let counts = try await OffPool.run { try writer.writeClaim(ub) }
+            let counts = try await BlockingIO.run { try writer.writeClaim(ub) }
             return ActivityCheck.claimWriteFailure(counts)
         } catch {
             return .writeFailed(nil)

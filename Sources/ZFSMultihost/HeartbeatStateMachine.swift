@@ -74,6 +74,8 @@ public struct HeartbeatStateMachine: Sendable {
     private var lastLeaf: Int?
     private var pending: [Duration?]
     private var skipError: SkipMask = []
+    /// The instant the previous iteration asked to be woken at.
+    private var scheduled: Duration?
 
     /// Thread start (`mmp_thread_start`): `last_write = now`, `delay = I`, `fail_ns = F × I`.
     public init(tunables: MultihostTunables, multihost: Bool, leaves: [Leaf], lastSynced: Uberblock, now: Duration) {
@@ -149,7 +151,15 @@ public struct HeartbeatStateMachine: Sendable {
             failNanoseconds = target
         }
         if intervalNS != prevInterval || failIntervals != prevFail { skipWait += leafCount }
-        if multihost { next = now + .nanoseconds(Int64(clamping: intervalNS / UInt64(leafCount))) }
+        if multihost {
+            // Ours: the period runs from the instant this iteration was scheduled for, not from
+            // `now` (mmp.c), so the loop's wake-up latency does not add to every gap. Woken
+            // early (a tunable change), or late by a whole period, it runs from `now`.
+            let period = Duration.nanoseconds(Int64(clamping: intervalNS / UInt64(leafCount)))
+            var anchor = now
+            if let scheduled, now >= scheduled, now - scheduled < period { anchor = scheduled }
+            next = anchor + period
+        }
         if (!prevMultihost && multihost) || (prevSuspended && !suspended) {
             lastWrite = now
             delayNanoseconds = intervalNS
@@ -178,6 +188,7 @@ public struct HeartbeatStateMachine: Sendable {
             let deadline = lastWrite + .nanoseconds(Int64(clamping: failNanoseconds)) + .nanoseconds(1)
             if deadline > now { next = min(next, deadline) }
         }
+        scheduled = next
         actions.append(.sleep(until: next))
         return actions
     }

@@ -1,6 +1,6 @@
 // What the MMP drivers need from the world, injected (STYLE §5): a monotonic clock for delays
-// and deadlines, a wall clock for `ub_timestamp`, a place to run blocking device I/O that is not
-// the cooperative pool, a wake-up signal, the shared tunables store, and this module's error.
+// and deadlines, a wall clock for `ub_timestamp`, an interruptible sleep, the shared tunables
+// store, and this module's error. Blocking device I/O runs on `ZFSDevice.BlockingIO`.
 
 import Foundation
 import Synchronization
@@ -53,63 +53,93 @@ struct MonotonicTime: Sendable {
     private init<C: Clock>(opening clock: C) where C.Duration == Duration {
         let start = clock.now
         now = { start.duration(to: clock.now) }
-        sleepUntil = { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: nil) }
+        // An explicit tolerance: with `nil` the runtime lets the timer fire up to 10 % late
+        // (Dispatch's default leeway), which was the heartbeat's cadence tail.
+        sleepUntil = { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: .zero) }
     }
 }
 
-// MARK: - Blocking I/O off the cooperative pool
+// MARK: - Interruptible sleep
 
-/// Runs blocking device work on a thread of its own, so a slow or hung device never blocks the
-/// cooperative pool — nor another leaf's heartbeat (mmp.c issues each write as its own zio).
-enum OffPool {
-    static func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
-    }
-}
-
-// MARK: - Wake-up signal
-
-/// A one-bit mailbox: `signal()` wakes the current (or next) `wait()`. Cancelling the waiter
-/// resumes it.
+/// A sleep on the injected clock that ``signal()`` ends early. A signal that arrives while
+/// nobody sleeps is kept, so the next ``sleep(until:on:)`` returns at once.
+///
+/// One task per sleep (the sleeper, which `signal` cancels): the heartbeat sleeps ~100 times a
+/// second on a host with 10 pools, so this is kept as cheap as a sleep can be.
 final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var nextID: UInt64 = 0
-        var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+        var sleeper: Task<Void, Never>?
     }
     private let state = Mutex(State())
 
     func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiter { s.waiter = nil; return w.continuation }
-            s.pending = true
-            return nil
+        let sleeper = state.withLock { s -> Task<Void, Never>? in
+            guard let sleeper = s.sleeper else {
+                s.pending = true
+                return nil
+            }
+            s.sleeper = nil
+            return sleeper
         }
-        waiter?.resume()
+        sleeper?.cancel()
     }
 
-    func wait() async {
-        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
+    /// Sleeps until `deadline` on `time`, until ``signal()``, or until the calling task is cancelled.
+    func sleep(until deadline: Duration, on time: MonotonicTime) async {
+        let sleeper = Task { _ = try? await time.sleepUntil(deadline) }
+        let signalled = state.withLock { s -> Bool in
+            if s.pending {
+                s.pending = false
+                return true
+            }
+            s.sleeper = sleeper
+            return false
+        }
+        if signalled { sleeper.cancel() }
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if s.pending || Task.isCancelled { s.pending = false; return true }
-                    s.waiter = (id, continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            await sleeper.value
         } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                guard let w = s.waiter, w.id == id else { return nil }
-                s.waiter = nil
-                return w.continuation
+            sleeper.cancel()
+        }
+        state.withLock { s in
+            if s.sleeper == sleeper { s.sleeper = nil }
+        }
+    }
+}
+
+// MARK: - Writes in flight
+
+/// Counts work started outside structured concurrency (heartbeats on worker threads) so that a
+/// driver can wait, when it stops, until all of it has finished.
+final class InFlightCount: Sendable {
+    private struct State {
+        var count = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func begin() { state.withLock { $0.count += 1 } }
+
+    func end() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.count -= 1
+            guard s.count == 0 else { return [] }
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once nothing is in flight.
+    func drained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { s -> Bool in
+                if s.count == 0 { return true }
+                s.waiters.append(continuation)
+                return false
             }
-            waiter?.resume()
+            if idle { continuation.resume() }
         }
     }
 }

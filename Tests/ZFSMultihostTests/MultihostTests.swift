@@ -174,6 +174,25 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
         #expect(a[0] == .skipped(.writePending))
         #expect(HeartbeatStateMachine.slotIndex(slotCount: 128) == 127)
     }
+    @Test("the period runs from the scheduled instant: wake-up latency does not add up; early or very late wakes restart from now")
+    func scheduleIsAnchored() {
+        var m = machine()  // period 200 ms / 2 leaves = 100 ms
+        var rng = SeededRNG(state: 3)
+        func sleep(_ actions: [HeartbeatStateMachine.Action]) -> Duration? {
+            for case .sleep(let until) in actions { return until }
+            return nil
+        }
+        #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(100))
+        m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))
+        // Woken 3 ms late: the next heartbeat is still due at 200 ms, not 203 ms (mmp.c: 203 ms).
+        #expect(sleep(m.event(now: .milliseconds(103), wallClockSeconds: 1, using: &rng)) == .milliseconds(200))
+        m.writeCompleted(leaf: 0, success: true, now: .milliseconds(104))
+        // Woken early (a tunable change at 150 ms): the period runs from now.
+        #expect(sleep(m.event(now: .milliseconds(150), wallClockSeconds: 1, using: &rng)) == .milliseconds(250))
+        m.writeCompleted(leaf: 1, success: true, now: .milliseconds(151))
+        // Late by a whole period or more (a stalled host): no burst to catch up, from now.
+        #expect(sleep(m.event(now: .milliseconds(400), wallClockSeconds: 1, using: &rng)) == .milliseconds(500))
+    }
     @Test func labelsSpread() {
         var m = machine(leaves: 1)
         var rng = SeededRNG(state: 9)

@@ -1,5 +1,6 @@
 // Running blocking device work off the cooperative pool (STYLE §2): the caller suspends while a
-// worker thread does the work, as NIOFS does with its thread pool.
+// worker thread does the work, as NIOFS does with its thread pool. Shared by every module of the
+// package that touches devices (the pool host, the heartbeat, the activity check), hence `package`.
 //
 // The workers are an elastic pool: a job goes to an idle worker when there is one, otherwise a new
 // worker is started, so jobs never wait behind each other (an activity check that waits 20 s on
@@ -9,8 +10,9 @@
 
 import Foundation
 
-enum BlockingIO {
-    static func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+package enum BlockingIO {
+    /// Runs `body` on a worker thread and returns (or throws) what it did.
+    package static func run<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             WorkerThreads.shared.submit { continuation.resume(with: Result { try body() }) }
         }
@@ -20,8 +22,8 @@ enum BlockingIO {
 /// An elastic set of worker threads for blocking jobs.
 ///
 /// `@unchecked Sendable`: every stored `var` is read and written only with `condition` locked.
-final class WorkerThreads: @unchecked Sendable {
-    static let shared = WorkerThreads()
+package final class WorkerThreads: @unchecked Sendable {
+    package static let shared = WorkerThreads()
 
     /// How long an idle worker waits for a job before it exits.
     static let idleLifetime: TimeInterval = 10
@@ -33,7 +35,7 @@ final class WorkerThreads: @unchecked Sendable {
     private var idleWorkers = 0
 
     /// Queues `job`; starts a worker when the idle ones cannot take every queued job at once.
-    func submit(_ job: @escaping @Sendable () -> Void) {
+    package func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
         jobs.append(job)
         let needsWorker = idleWorkers < jobs.count
