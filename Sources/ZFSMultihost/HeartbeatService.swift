@@ -24,6 +24,7 @@
 // writes already issued are awaited (mmp_thread_stop waits for outstanding zios too), then
 // `run()` returns. A write hung in the device keeps shutdown waiting, as in OpenZFS.
 
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -215,7 +216,7 @@ public final class HeartbeatService: Service, Sendable {
     private let logger: Logger
     private let onSuspend: @Sendable (HeartbeatSuspension) -> Void
     private let state: Mutex<State>
-    private let wake = WakeSignal()
+    private let wake: WakeSignal
     private let inFlight = InFlightCount()
     private let eventContinuation: AsyncStream<HeartbeatEvent>.Continuation
     /// Everything the service does, in order (one consumer; the newest 4096 are buffered).
@@ -246,6 +247,7 @@ public final class HeartbeatService: Service, Sendable {
         self.io = io
         self.tunables = tunables
         self.time = MonotonicTime(clock)
+        self.wake = WakeSignal(time)
         self.wallClock = wallClock
         self.logger = logger
         self.onSuspend = onSuspend
@@ -354,7 +356,11 @@ public final class HeartbeatService: Service, Sendable {
         // Pick up a change made between init and run.
         tunablesChanged(tunables.current)
         await withGracefulShutdownHandler {
-            await self.loop()
+            await withTaskCancellationHandler {
+                await self.runLoopThread()
+            } onCancel: {
+                self.stop()
+            }
             // mmp_thread_stop waits for outstanding zios too.
             await self.inFlight.drained()
         } onGracefulShutdown: {
@@ -376,8 +382,22 @@ public final class HeartbeatService: Service, Sendable {
         var issuedAt: Duration
     }
 
-    private func loop() async {
-        while !Task.isCancelled && !state.withLock({ $0.stopping }) {
+    /// Runs ``loop()`` on a thread of its own (OpenZFS: `mmp_thread`) and returns when it ends.
+    private func runLoopThread() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                self.loop()
+                continuation.resume()
+            }
+            thread.name = "zpk-mmp-\(configuration.pool)"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// The heartbeat loop (blocking; on the service's own thread).
+    private func loop() {
+        while !state.withLock({ $0.stopping }) {
             let now = time.now()
             let wall = wallClock.seconds
             let leaves = io.heartbeatLeaves()
@@ -450,7 +470,7 @@ public final class HeartbeatService: Service, Sendable {
             for event in events { eventContinuation.yield(event) }
             if let suspension { announce(suspension) }
             for write in writes { issue(write) }
-            await sleepOrWake(until: sleepUntil)
+            wake.sleep(until: sleepUntil)
         }
     }
 
@@ -561,9 +581,5 @@ public final class HeartbeatService: Service, Sendable {
         } catch {
             return .written(success: false, error: "\(error)")
         }
-    }
-
-    private func sleepOrWake(until deadline: Duration) async {
-        await wake.sleep(until: deadline, on: time)
     }
 }

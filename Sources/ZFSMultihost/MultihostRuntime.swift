@@ -45,6 +45,8 @@ public struct WallClock: Sendable {
 struct MonotonicTime: Sendable {
     let now: @Sendable () -> Duration
     let sleepUntil: @Sendable (Duration) async throws -> Void
+    /// The clock is `ContinuousClock`: a thread may wait on `CLOCK_MONOTONIC` instead of a task.
+    let isRealTime: Bool
 
     init(_ clock: any Clock<Duration>) {
         self.init(opening: clock)
@@ -52,6 +54,7 @@ struct MonotonicTime: Sendable {
 
     private init<C: Clock>(opening clock: C) where C.Duration == Duration {
         let start = clock.now
+        isRealTime = C.self == ContinuousClock.self
         now = { start.duration(to: clock.now) }
         // An explicit tolerance: with `nil` the runtime lets the timer fire up to 10 % late
         // (Dispatch's default leeway), which was the heartbeat's cadence tail.
@@ -61,50 +64,103 @@ struct MonotonicTime: Sendable {
 
 // MARK: - Interruptible sleep
 
-/// A sleep on the injected clock that ``signal()`` ends early. A signal that arrives while
-/// nobody sleeps is kept, so the next ``sleep(until:on:)`` returns at once.
+/// The sleep of the heartbeat's own thread, which ``signal()`` ends early. A signal that arrives
+/// while the thread does not sleep is kept, so the next ``sleep(until:)`` returns at once.
 ///
-/// One task per sleep (the sleeper, which `signal` cancels): the heartbeat sleeps ~100 times a
-/// second on a host with 10 pools, so this is kept as cheap as a sleep can be.
-final class WakeSignal: Sendable {
-    private struct State {
-        var pending = false
-        var sleeper: Task<Void, Never>?
-    }
-    private let state = Mutex(State())
+/// With the real clock (`ContinuousClock`, production) the thread waits on a condition variable
+/// bound to `CLOCK_MONOTONIC` (a wall-clock step cannot move the deadline) — one thread wake-up
+/// per heartbeat, no task and no dispatch timer: the heartbeat sleeps ~100 times a second on a
+/// host with 10 pools of 10 leaves, and every wake-up shows in the CPU time. With any other
+/// (injected) clock, a task sleeps on that clock and wakes the thread, so virtual-time tests drive
+/// the same loop.
+///
+/// `@unchecked Sendable`: `pending`, `fired` and `generation` are read and written only with
+/// `mutex` locked; the pthread objects live at fixed addresses from `init` to `deinit`.
+final class WakeSignal: @unchecked Sendable {
+    private let time: MonotonicTime
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pending = false
+    private var fired = false
+    private var generation: UInt64 = 0
 
+    init(_ time: MonotonicTime) {
+        self.time = time
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Ends the current sleep, or the next one at once.
     func signal() {
-        let sleeper = state.withLock { s -> Task<Void, Never>? in
-            guard let sleeper = s.sleeper else {
-                s.pending = true
-                return nil
-            }
-            s.sleeper = nil
-            return sleeper
-        }
-        sleeper?.cancel()
+        pthread_mutex_lock(mutex)
+        pending = true
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
     }
 
-    /// Sleeps until `deadline` on `time`, until ``signal()``, or until the calling task is cancelled.
-    func sleep(until deadline: Duration, on time: MonotonicTime) async {
-        let sleeper = Task { _ = try? await time.sleepUntil(deadline) }
-        let signalled = state.withLock { s -> Bool in
-            if s.pending {
-                s.pending = false
-                return true
+    /// Blocks the calling thread until `deadline` (an offset on `time`) or ``signal()``.
+    func sleep(until deadline: Duration) {
+        if time.isRealTime {
+            sleepOnMonotonicClock(until: deadline)
+        } else {
+            sleepOnInjectedClock(until: deadline)
+        }
+    }
+
+    private func sleepOnMonotonicClock(until deadline: Duration) {
+        pthread_mutex_lock(mutex)
+        while !pending {
+            let remaining = deadline - time.now()
+            if remaining <= .zero { break }
+            var wakeAt = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &wakeAt)
+            let (seconds, attoseconds) = remaining.components
+            let nanoseconds = Int(wakeAt.tv_nsec) + Int(attoseconds / 1_000_000_000)
+            wakeAt.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
+            wakeAt.tv_nsec = nanoseconds % 1_000_000_000
+            _ = pthread_cond_timedwait(condition, mutex, &wakeAt)
+        }
+        pending = false
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func sleepOnInjectedClock(until deadline: Duration) {
+        pthread_mutex_lock(mutex)
+        if pending {
+            pending = false
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        generation &+= 1
+        let mine = generation
+        fired = false
+        pthread_mutex_unlock(mutex)
+        let time = self.time
+        let timer = Task {
+            _ = try? await time.sleepUntil(deadline)
+            pthread_mutex_lock(self.mutex)
+            if self.generation == mine {
+                self.fired = true
+                pthread_cond_signal(self.condition)
             }
-            s.sleeper = sleeper
-            return false
+            pthread_mutex_unlock(self.mutex)
         }
-        if signalled { sleeper.cancel() }
-        await withTaskCancellationHandler {
-            await sleeper.value
-        } onCancel: {
-            sleeper.cancel()
-        }
-        state.withLock { s in
-            if s.sleeper == sleeper { s.sleeper = nil }
-        }
+        pthread_mutex_lock(mutex)
+        while !pending && !fired { pthread_cond_wait(condition, mutex) }
+        pending = false
+        pthread_mutex_unlock(mutex)
+        timer.cancel()
     }
 }
 
