@@ -151,6 +151,7 @@ public struct MultihostActivityReport: Sendable {
         case .exportedBySameHost: "this host exported it"
         case .destroyed: "the pool was destroyed"
         case .notActive: "the pool was exported, so no host has it imported"
+        case .exportedByAnotherHost: "another host exported it; an import claims it before writing"
         }
     }
 }
@@ -187,7 +188,7 @@ public enum MultihostActivity {
         var configuration = ActivityCheckDriver.Configuration(
             pool: pool.name, localHostID: hostID, tunables: tunables, policy: policy,
             configState: PoolStateValue(rawValue: pool.state.rawValue))
-        configuration.exportedIsInactive = true
+        configuration.exportedPool = .inactive
         let driver = ActivityCheckDriver(
             configuration: configuration,
             probe: probe ?? PoolDevicesProbe(candidate: pool), clock: clock, wallClock: wallClock, logger: logger)

@@ -218,6 +218,11 @@ extension ActivityCheck {
     /// `MMP_IMPORT_VERIFY_ITERS`: claim rounds.
     public static let claimRounds = 10
 
+    /// The claim round of an import of a pool another host exported (ours; master claims at the
+    /// pool's heartbeat interval after a full wait). Ten rounds, 0.5 s: long enough that a racing
+    /// importer's claim, or its claiming sync that follows within milliseconds, is seen.
+    public static let exportedClaimRound = Duration.milliseconds(50)
+
     /// The claim's random sequence: `s0 + 1 + random`, `random` in `0 ..< 65535 − s0`, where
     /// `s0` is the found sequence or 0 when it is 65535 (the range is exhausted). ∈ [s0+1, 65535].
     public static func claimSequence(base: UInt16, using rng: inout some RandomNumberGenerator) -> UInt16 {
@@ -266,10 +271,9 @@ public final class ActivityCheckDriver: Sendable {
         public var skipMMP: Bool
         /// 2.1.11 only: the tryimport shortcut.
         public var tryImport: ActivityCheck.TryImportRecord?
-        /// For a read-only verdict (`zpk activity`): a pool whose best label says EXPORTED is
-        /// imported nowhere, so answer `.notRequired(.notActive)` at once. Importers keep it
-        /// false: master still waits (and claims) for a pool another host exported.
-        public var exportedIsInactive: Bool = false
+        /// What to do with a pool whose newest label says EXPORTED by another hostid (master
+        /// requires the whole check for it).
+        public var exportedPool: ExportedPool = .waitAndClaim
 
         public init(
             pool: String, localHostID: UInt32, tunables: MultihostTunables = MultihostTunables(),
@@ -279,6 +283,20 @@ public final class ActivityCheckDriver: Sendable {
             self.pool = pool; self.localHostID = localHostID; self.tunables = tunables; self.policy = policy
             self.configState = configState; self.skipMMP = skipMMP; self.tryImport = tryImport
         }
+    }
+
+    /// The rule for a pool another host exported (spec §4.1: master requires the check, 2.1.11
+    /// skips it). See docs/design/multihost.md, "A pool exported by another host".
+    public enum ExportedPool: Hashable, Sendable {
+        /// OpenZFS master: the whole wait, then the claim.
+        case waitAndClaim
+        /// ZPoolKit's imports: no wait (the pool is imported nowhere, as 2.1.11 decides), but the
+        /// importer still claims, in rounds of ``ActivityCheck/exportedClaimRound``, so that two
+        /// hosts racing for the same exported pool cannot both get it:
+        /// `.notRequired(.exportedByAnotherHost)`, then ``claim(reference:writer:roundPeriod:progress:)``.
+        case claimOnly
+        /// A read-only verdict (`zpk activity`): imported nowhere, `.notRequired(.notActive)` at once.
+        case inactive
     }
 
     public let configuration: Configuration
@@ -349,7 +367,7 @@ public final class ActivityCheckDriver: Sendable {
                 "pool '\(configuration.pool)': no leaf holds a valid uberblock, so there is nothing to watch; check that the devices are the pool's and readable")
         }
         let c = configuration
-        if c.exportedIsInactive, first.label?.state == .exported {
+        if c.exportedPool == .inactive, first.label?.state == .exported {
             return .notRequired(.notActive, first)
         }
         let requirement = ActivityCheck.requirement(
@@ -360,6 +378,10 @@ public final class ActivityCheckDriver: Sendable {
         case .notRequired(let reason): return .notRequired(reason, first)
         case .refusedNoHostID: return .refusedNoHostID(first)
         case .required: break
+        }
+        // The newest label, read now (not the scan's), says EXPORTED: imported nowhere.
+        if c.exportedPool == .claimOnly, first.label?.state == .exported {
+            return .notRequired(.exportedByAnotherHost, first)
         }
         let plan = self.plan(for: first.uberblock)
         let host = first.label?.host ?? LabelHost(hostname: nil, hostID: nil)
@@ -420,9 +442,11 @@ public final class ActivityCheckDriver: Sendable {
     /// - Parameters:
     ///   - reference: the best uberblock the check approved (compared byte for byte).
     ///   - writer: writes label 0's MMP slot of the expected leaves.
+    ///   - roundPeriod: the wait between a round's write and its read-back; `nil` = the pool's
+    ///     heartbeat interval (master).
     ///   - progress: phase `claim`, before each sleep.
     public func claim(
-        reference: Uberblock, writer: any ClaimWriter,
+        reference: Uberblock, writer: any ClaimWriter, roundPeriod: Duration? = nil,
         progress: @escaping @Sendable (ActivityProgress) -> Void = { _ in }
     ) async -> ClaimOutcome {
         let start = time.now()
@@ -433,7 +457,7 @@ public final class ActivityCheckDriver: Sendable {
         }
         guard cur.isMMPValid, cur.mmpConfig.isIntervalValid, cur.mmpConfig.isSequenceValid, cur.mmpConfig.isFailIntervalsValid
         else { return .notEnabled }
-        let interval = Duration.milliseconds(Int64(cur.mmpConfig.writeIntervalInMilliseconds))
+        let interval = roundPeriod ?? Duration.milliseconds(Int64(cur.mmpConfig.writeIntervalInMilliseconds))
         let total = interval * ActivityCheck.claimRounds
         let base = cur.mmpConfig.sequence
         var outcome: ClaimOutcome = .interrupted

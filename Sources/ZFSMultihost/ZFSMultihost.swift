@@ -123,6 +123,9 @@ public enum ActivityCheck {
         case exportedBySameHost
         case destroyed
         case notActive
+        /// Ours (``ActivityCheckDriver/ExportedPool/claimOnly``): the newest label says another
+        /// host exported the pool; no wait, but an importer claims before it writes.
+        case exportedByAnotherHost
     }
 
     /// Whether the importing host must run an activity check.

@@ -41,8 +41,8 @@ extension PoolHost {
         var uberblocks: [Uberblock] = []
         var candidates: [Uberblock] = []
         var faults: FaultTable
-        /// Set when the activity check was required (the claim phase must follow).
-        var activityReference: Uberblock?
+        /// Set when the claim must run: what the check approved, and the claim's round period.
+        var pendingClaim: PendingClaim?
         /// Set for an OpenZFS pool (a MOS zpk cannot read): thrown after the activity check, so
         /// that a pool in use on another host is reported as in use (exit 3) first.
         var foreignPoolRefusal: PoolError?
@@ -136,13 +136,22 @@ extension PoolHost {
         return stage
     }
 
+    /// What the claim phase starts from.
+    struct PendingClaim: Sendable {
+        /// The best uberblock the check approved (the claim compares it byte for byte).
+        var reference: Uberblock
+        /// `nil`: the pool's heartbeat interval (master); shorter for a pool another host exported.
+        var roundPeriod: Duration?
+    }
+
     /// Stage 2 (async): the multihost activity check (`spa_ld_select_uberblock` →
     /// `spa_activity_check_required` / `spa_ld_activity_check`, OpenZFS master rules), for an
-    /// import and for an open from the cache file alike. Returns the uberblock the check
-    /// approved when one ran (the claim phase must then follow), `nil` when none was required.
+    /// import and for an open from the cache file alike. A pool another host exported is not
+    /// waited for (ours, `ExportedPool.claimOnly`). Returns what the claim phase must start
+    /// from when one must follow, `nil` when none is required.
     func activityCheck(
         _ stage: OpenStage, progress: (@Sendable (ActivityProgress) -> Void)?
-    ) async throws -> Uberblock? {
+    ) async throws -> PendingClaim? {
         let devices = Array(stage.devices.values)
         let probe = PoolLeavesProbe(poolGUID: stage.poolGUID, devices: { devices })
         let driver = makeActivityDriver(pool: stage.name, probe: probe)
@@ -155,6 +164,8 @@ extension PoolHost {
         }
         let verb = stage.mode == .cacheFile ? "open" : "import"
         switch verdict {
+        case .notRequired(.exportedByAnotherHost, let reading):
+            return PendingClaim(reference: reading.uberblock, roundPeriod: ActivityCheck.exportedClaimRound)
         case .notRequired:
             return nil
         case .noActivity(let waited, let plan, let reading):
@@ -164,7 +175,7 @@ extension PoolHost {
                     "pool.name": "\(stage.name)", "mmp.waited_ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)",
                     "mmp.case": "\(plan.durationCase)",
                 ])
-            return reading.uberblock
+            return PendingClaim(reference: reading.uberblock, roundPeriod: nil)
         case .active(let host, _):
             throw PoolError(
                 .poolInUse,
@@ -184,10 +195,12 @@ extension PoolHost {
     }
 
     func makeActivityDriver(pool: String, probe: any ActivityProbe) -> ActivityCheckDriver {
-        ActivityCheckDriver(
-            configuration: .init(
-                pool: pool, localHostID: UInt32(truncatingIfNeeded: environment.hostID),
-                tunables: environment.multihostTunables.current, policy: .openZFSMaster),
+        var configuration = ActivityCheckDriver.Configuration(
+            pool: pool, localHostID: UInt32(truncatingIfNeeded: environment.hostID),
+            tunables: environment.multihostTunables.current, policy: .openZFSMaster)
+        configuration.exportedPool = .claimOnly
+        return ActivityCheckDriver(
+            configuration: configuration,
             probe: probe, clock: environment.clock, wallClock: environment.wallClock,
             random: HostRandom(source: environment.multihostRandom), logger: environment.logger)
     }
@@ -196,7 +209,7 @@ extension PoolHost {
     /// sequence written into label 0's MMP slot of every leaf, each read back after one
     /// interval. Any other writer makes it fail with `.poolInUse`.
     func claim(
-        _ stage: OpenStage, reference: Uberblock, tree: VdevTree,
+        _ stage: OpenStage, _ pending: PendingClaim, tree: VdevTree,
         progress: (@Sendable (ActivityProgress) -> Void)?
     ) async throws {
         let devices = Array(stage.devices.values)
@@ -206,7 +219,8 @@ extension PoolHost {
             top.leaves.map { MultihostLeaf(guid: $0.guid, path: $0.path, ashift: top.ashift, device: stage.devices[$0.guid]) }
         }
         let outcome = await driver.claim(
-            reference: reference, writer: PoolClaimWriter(leaves: leaves), progress: progress ?? { _ in })
+            reference: pending.reference, writer: PoolClaimWriter(leaves: leaves), roundPeriod: pending.roundPeriod,
+            progress: progress ?? { _ in })
         let verb = stage.mode == .cacheFile ? "open" : "import"
         switch outcome {
         case .claimed:
@@ -244,7 +258,7 @@ extension PoolHost {
         var stage = try await BlockingIO.run { try self.openStageLeaves(config: config, mode: mode, newName: newName) }
         do {
             do {
-                stage.activityReference = try await activityCheck(stage, progress: progress)
+                stage.pendingClaim = try await activityCheck(stage, progress: progress)
             } catch let error as PoolError where error.code != .poolInUse {
                 throw stage.foreignPoolRefusal ?? error
             }
@@ -252,8 +266,8 @@ extension PoolHost {
             if let refusal = stage.foreignPoolRefusal { throw refusal }
             let frozen = stage
             let prepared = try await BlockingIO.run { try self.openStageLoad(frozen) }
-            if let reference = frozen.activityReference {
-                try await claim(frozen, reference: reference, tree: prepared.core.io.tree, progress: progress)
+            if let pending = frozen.pendingClaim {
+                try await claim(frozen, pending, tree: prepared.core.io.tree, progress: progress)
             }
             return try await BlockingIO.run {
                 let pool = try self.openStageClaim(prepared, faults: frozen.faults)

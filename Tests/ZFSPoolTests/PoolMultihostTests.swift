@@ -233,7 +233,7 @@ struct PoolMultihostTests {
         #expect(imported.config.string("hostname") == "host-b")
     }
 
-    @Test("A exported: A reimports at once; B (another hostid) still waits the check, as OpenZFS master does")
+    @Test("A exported: A reimports at once; B (another hostid) imports without the wait, after a 0.5 s claim")
     func importAfterExport() async throws {
         let rig = MultihostRig()
         let a = rig.host(id: 0xA11CE, name: "host-a")
@@ -247,13 +247,41 @@ struct PoolMultihostTests {
         let again = try await a.open(config: config, mode: .import())
         #expect(rig.now == start)
         try await a.export("tank")
-        // Another host: no --force needed (exported), but the check runs.
-        let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import()) }
+        // Another host: no --force needed (exported) and no wait (master would wait ≥ 2 s plus
+        // 10 claim rounds of 100 ms); only ten claim rounds of 50 ms.
+        let claimed = Mutex<[ActivityProgress]>([])
+        let (outcome, _) = Outcome<Pool>.start {
+            try await b.open(config: config, mode: .import(), progress: { p in claimed.withLock { $0.append(p) } })
+        }
         await rig.run(for: .seconds(5), sleepers: 1, until: { outcome.isDone })
         let imported = try #require(try outcome.get())
-        #expect(rig.now - start >= .seconds(3))
+        let took = rig.now - start
+        #expect(took >= ActivityCheck.exportedClaimRound * 10 && took <= ActivityCheck.exportedClaimRound * 10 + MultihostRig.step * 2)
+        let phases = Set(claimed.withLock { $0.map(\.phase) })
+        #expect(phases == [.claim], "no activity-check wait, only the claim")
         #expect(try await imported.get("precious") == Array("A's data".utf8))
         _ = again
+    }
+
+    @Test("two hosts import a pool a third exported at the same instant: never both (the claims see each other)")
+    func racingImportsOfAnExportedPool() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let b = rig.host(id: 0xB0B, name: "host-b")
+        let c = rig.host(id: 0xC0C, name: "host-c")
+        let (pool, runner) = try await holdPool(rig, a)
+        let config = pool.config
+        try await a.export("tank")
+        runner.cancel()
+        let (fromB, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import()) }
+        let (fromC, _) = Outcome<Pool>.start { try await c.open(config: config, mode: .import()) }
+        await rig.run(for: .seconds(5), sleepers: 1, until: { fromB.isDone && fromC.isDone })
+        #expect(fromB.isDone && fromC.isDone)
+        let winners = [fromB, fromC].filter { (try? $0.get()) != nil }
+        #expect(winners.count <= 1, "both hosts imported the pool")
+        for loser in [fromB, fromC] where (try? loser.get()) == nil {
+            #expect(loser.error?.code == .poolInUse, "\(String(describing: loser.error))")
+        }
     }
 
     @Test("all leaves failing: A suspends within one tick of fail_intervals × interval; writes throw .poolSuspended")

@@ -162,7 +162,7 @@ func makeHost(
 /// B's read-only check of the pool on `paths` (`zpk activity`'s driver), on the real clocks.
 func checkDriver(guid: PoolGUID, paths: [String]) -> ActivityCheckDriver {
     var configuration = ActivityCheckDriver.Configuration(pool: "mmp", localHostID: hostB, tunables: shortTunables)
-    configuration.exportedIsInactive = true
+    configuration.exportedPool = .inactive
     return ActivityCheckDriver(
         configuration: configuration, probe: PoolDevicesProbe(poolGUID: guid, paths: paths), logger: quiet)
 }
