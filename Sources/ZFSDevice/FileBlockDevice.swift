@@ -56,8 +56,12 @@ public final class FileBlockDevice: BlockDevice {
     /// How the device was opened.
     public let mode: Mode
 
-    private let descriptor: FileDescriptor
-    private let usage = Mutex(Usage())
+    let descriptor: FileDescriptor
+    let usage = Mutex(Usage())
+    /// The second, `O_DIRECT` descriptor of the uncached path, opened on first use.
+    let direct = Mutex(DirectDescriptor.unresolved)
+    /// Tests only: take the `O_DIRECT` path on a regular file too.
+    let forcesDirectIO: Bool
 
     /// Opens a block device or regular file.
     ///
@@ -72,7 +76,14 @@ public final class FileBlockDevice: BlockDevice {
     ///
     /// The corresponding C functions are `stat(2)`, `open(2)`, `fstat(2)` and, for a block device,
     /// `ioctl(BLKGETSIZE64)`.
-    public init(path: String, mode: Mode = .readOnly) throws(DeviceError) {
+    public convenience init(path: String, mode: Mode = .readOnly) throws(DeviceError) {
+        try self.init(path: path, mode: mode, forceDirectIO: false)
+    }
+
+    /// Opens a device, optionally taking the `O_DIRECT` path of the uncached calls even for a
+    /// regular file — so that tests without a block device exercise it. Production code uses
+    /// ``init(path:mode:)``.
+    package init(path: String, mode: Mode, forceDirectIO: Bool) throws(DeviceError) {
         let filePath = FilePath(path)
 
         // 1. Look before opening: opening a FIFO for reading blocks until a writer appears, and
@@ -111,12 +122,14 @@ public final class FileBlockDevice: BlockDevice {
         self.mode = mode
         self.descriptor = descriptor
         self.isBlockDevice = kind == .blockDevice
+        self.forcesDirectIO = forceDirectIO
     }
 
     deinit {
         let shouldClose = usage.withLock { usage in usage.beginClose() == .closeNow }
         if shouldClose {
             // Nobody can observe an error here; callers who care call `close()` themselves.
+            closeDirectDescriptor()
             _ = try? descriptor.close()
         }
     }
@@ -133,6 +146,7 @@ public final class FileBlockDevice: BlockDevice {
     /// The corresponding C function is `close(2)`.
     public func close() throws(DeviceError) {
         guard usage.withLock({ $0.beginClose() }) == .closeNow else { return }
+        closeDirectDescriptor()
         do {
             try descriptor.close()
         } catch {
@@ -400,7 +414,7 @@ extension FileBlockDevice {
     }
 
     /// Runs `body` with the descriptor, holding it open for the duration.
-    private func withDescriptor(
+    func withDescriptor(
         verb: String,
         count: Int,
         offset: UInt64?,
@@ -417,6 +431,7 @@ extension FileBlockDevice {
         }
         defer {
             if usage.withLock({ $0.endOperation() }) {
+                closeDirectDescriptor()
                 _ = try? descriptor.close()
             }
         }
@@ -424,7 +439,7 @@ extension FileBlockDevice {
     }
 
     /// `offset` as an `off_t`, checking that `offset + count` fits too.
-    private func fileOffset(_ offset: UInt64, count: Int, verb: String) throws(DeviceError) -> Int64 {
+    func fileOffset(_ offset: UInt64, count: Int, verb: String) throws(DeviceError) -> Int64 {
         guard offset <= UInt64(Int64.max), UInt64(count) <= UInt64(Int64.max) - offset else {
             throw DeviceError(
                 code: .invalidArgument,
