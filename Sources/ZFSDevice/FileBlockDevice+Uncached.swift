@@ -56,7 +56,7 @@ extension FileBlockDevice {
     static let bounceBufferMinimumAlignment = 4096
 
     /// Why a regular file takes the ordinary path.
-    static let regularFileReason =
+    package static let regularFileReason =
         "a regular file: every process on this machine shares its page cache, so buffered I/O is coherent"
 
     /// How uncached calls reach this device, or `nil` before the first uncached call.
