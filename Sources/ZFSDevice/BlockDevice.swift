@@ -20,7 +20,8 @@
 // Mechanism. `FileBlockDevice` wraps one file descriptor (SystemPackage `FileDescriptor`): `pread`
 // and `pwrite` in loops until every byte moved, each retried on EINTR, `fsync` for `flush()`. The
 // size is `st_size` for a regular file and `ioctl(BLKGETSIZE64)` for a block device, read once at
-// open. Tests use `InMemoryBlockDevice` (module `ZFSTestSupport`), which injects faults and records
+// open. `readUncached`/`writeUncached` bypass the page cache for multihost on shared block devices
+// (`O_DIRECT`, see FileBlockDevice+Uncached.swift). Tests use `InMemoryBlockDevice` (module `ZFSTestSupport`), which injects faults and records
 // a call trace.
 //
 // Invariants.

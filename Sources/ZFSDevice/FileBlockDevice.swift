@@ -19,13 +19,24 @@ import SystemPackage
 /// by a FIFO between the `stat` and the `open`. A symbolic link is followed; a dangling one is
 /// ``DeviceError/Code/notFound``.
 ///
+/// ## Uncached I/O
+///
+/// ``readUncached(into:atAbsoluteOffset:)`` and ``writeUncached(from:atAbsoluteOffset:)`` on a
+/// block device go through a second descriptor, opened with `O_DIRECT` (same access mode) at the
+/// first such call and checked with `fstat` to be the same device, in whole logical blocks
+/// (`ioctl(BLKSSZGET)`) through an aligned bounce buffer; an unaligned write reads its edge blocks
+/// first. If `O_DIRECT` cannot be opened they throw, naming the reason — they never fall back to
+/// buffered I/O on a block device. On a regular file they are the ordinary calls: one machine's
+/// page cache is coherent, and `O_DIRECT` is not available on every file system.
+///
 /// ## Sendability
 ///
 /// The class is `Sendable` without `@unchecked`: the descriptor, path, mode, size and kind are
 /// immutable `let`s fixed at open, and `pread`/`pwrite`/`fsync` on one descriptor are safe from
 /// many threads because they take explicit offsets and share no file position. The only mutable
 /// state is whether the descriptor is open and how many operations are using it, kept in a
-/// `Mutex`. Each operation registers itself under that lock before its system call, and
+/// `Mutex`, and the lazily opened `O_DIRECT` descriptor, in another `Mutex`. Each operation
+/// registers itself under the first lock before its system call, and
 /// ``close()`` closes the descriptor only when no operation is using it (otherwise the last one
 /// to finish closes it). So a concurrent `close()` can never make an in-flight `pread` hit a
 /// descriptor number the process has since reused for another file.
