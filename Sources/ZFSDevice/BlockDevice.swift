@@ -20,7 +20,8 @@
 // Mechanism. `FileBlockDevice` wraps one file descriptor (SystemPackage `FileDescriptor`): `pread`
 // and `pwrite` in loops until every byte moved, each retried on EINTR, `fsync` for `flush()`. The
 // size is `st_size` for a regular file and `ioctl(BLKGETSIZE64)` for a block device, read once at
-// open. Tests use `InMemoryBlockDevice` (module `ZFSTestSupport`), which injects faults and records
+// open. `readUncached`/`writeUncached` bypass the page cache for multihost on shared block devices
+// (`O_DIRECT`, see FileBlockDevice+Uncached.swift). Tests use `InMemoryBlockDevice` (module `ZFSTestSupport`), which injects faults and records
 // a call trace.
 //
 // Invariants.
@@ -91,6 +92,151 @@ public protocol BlockDevice: Sendable {
     ///
     /// The corresponding C function is `fsync(2)`.
     func flush() throws(DeviceError)
+
+    /// Reads exactly `buffer.count` bytes at the given offset from the device itself, bypassing
+    /// this host's page cache.
+    ///
+    /// Multihost (MMP) needs this on a block device shared by several hosts: a buffered read can
+    /// return a block this host cached earlier and miss another host's heartbeat. Use it for the
+    /// activity check's uberblock reads and the heartbeat's read-back; everything else reads
+    /// through ``read(into:atAbsoluteOffset:)``.
+    ///
+    /// The default implementation calls ``read(into:atAbsoluteOffset:)``, which is right for any
+    /// device without a cache of its own (an in-memory device). ``FileBlockDevice`` uses `O_DIRECT`
+    /// on a block device; see its "Uncached I/O" section.
+    ///
+    /// - Parameters:
+    ///   - buffer: The memory to fill; any alignment. When its `count` is 0, nothing is read.
+    ///   - offset: The absolute byte offset on the device where reading begins; any alignment.
+    /// - Throws: Everything ``read(into:atAbsoluteOffset:)`` throws, and
+    ///   ``DeviceError/Code/permissionDenied`` or ``DeviceError/Code/invalidArgument`` when the
+    ///   device cannot be opened for uncached I/O (the message says so).
+    func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError)
+
+    /// Writes all the bytes of a buffer at the given offset to the device itself, bypassing this
+    /// host's page cache, so that another host reading the device sees them without waiting for
+    /// writeback.
+    ///
+    /// The write is not a durability barrier (the device may still cache it); call ``flush()``
+    /// for that. OpenZFS writes heartbeats without a flush and claims with one.
+    ///
+    /// The default implementation calls ``write(from:atAbsoluteOffset:)``. ``FileBlockDevice``
+    /// uses `O_DIRECT` on a block device; see its "Uncached I/O" section.
+    ///
+    /// - Parameters:
+    ///   - buffer: The bytes to write; any alignment.
+    ///   - offset: The absolute byte offset on the device where writing begins; any alignment
+    ///     (an unaligned write reads its edge blocks first).
+    /// - Throws: Everything ``write(from:atAbsoluteOffset:)`` throws, and
+    ///   ``DeviceError/Code/permissionDenied`` or ``DeviceError/Code/invalidArgument`` when the
+    ///   device cannot be opened for uncached I/O (the message says so).
+    func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError)
+}
+
+extension BlockDevice {
+    /// Calls ``read(into:atAbsoluteOffset:)``: a device without a page cache of its own has
+    /// nothing to bypass.
+    public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try read(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    /// Calls ``write(from:atAbsoluteOffset:)``: a device without a page cache of its own has
+    /// nothing to bypass.
+    public func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try write(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    /// Reads exactly `count` bytes at the given offset, bypassing this host's page cache (see
+    /// ``readUncached(into:atAbsoluteOffset:)``).
+    ///
+    /// - Parameters:
+    ///   - count: The number of bytes to read; must not be negative.
+    ///   - offset: The absolute byte offset on the device where reading begins.
+    /// - Returns: An array of exactly `count` bytes.
+    /// - Throws: ``DeviceError/Code/invalidArgument`` for a negative `count`, and everything
+    ///   ``readUncached(into:atAbsoluteOffset:)`` throws.
+    /// - Complexity: O(`count`).
+    public func readUncached(count: Int, atAbsoluteOffset offset: UInt64) throws(DeviceError) -> [UInt8] {
+        guard count >= 0 else {
+            throw DeviceError(
+                code: .invalidArgument,
+                message: "cannot read \(count) bytes at offset \(hexadecimal(offset)) of \(path): "
+                    + "a byte count cannot be negative",
+                path: path,
+                offset: offset
+            )
+        }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result: Result<Void, DeviceError> = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(DeviceError) in try readUncached(into: buffer, atAbsoluteOffset: offset) }
+        }
+        try result.get()
+        return bytes
+    }
+
+    /// Writes all of `bytes` at the given offset, bypassing this host's page cache (see
+    /// ``writeUncached(from:atAbsoluteOffset:)``).
+    ///
+    /// - Parameters:
+    ///   - bytes: The bytes to write.
+    ///   - offset: The absolute byte offset on the device where writing begins.
+    /// - Throws: Everything ``writeUncached(from:atAbsoluteOffset:)`` throws.
+    /// - Complexity: O(`bytes.count`).
+    public func writeUncached(_ bytes: some Collection<UInt8>, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        let copy = Array(bytes)
+        let result: Result<Void, DeviceError> = copy.withUnsafeBytes { buffer in
+            Result { () throws(DeviceError) in try writeUncached(from: buffer, atAbsoluteOffset: offset) }
+        }
+        try result.get()
+    }
+
+    /// A view of this device whose reads and writes bypass the page cache: its
+    /// ``read(into:atAbsoluteOffset:)`` is this device's ``readUncached(into:atAbsoluteOffset:)``,
+    /// and so on. Hand it to code that reads through the ordinary calls (a label reader) when
+    /// every byte must come from the device itself.
+    public var uncached: UncachedBlockDevice { UncachedBlockDevice(self) }
+}
+
+/// A ``BlockDevice`` that routes every read and write of another device through that device's
+/// uncached calls (``BlockDevice/readUncached(into:atAbsoluteOffset:)``,
+/// ``BlockDevice/writeUncached(from:atAbsoluteOffset:)``). Create one with
+/// ``BlockDevice/uncached``.
+public struct UncachedBlockDevice: BlockDevice {
+    /// The device whose uncached calls this view makes.
+    public let base: any BlockDevice
+
+    /// Wraps `base`.
+    public init(_ base: any BlockDevice) { self.base = base }
+
+    public var path: String { base.path }
+    public var sizeInBytes: UInt64 { base.sizeInBytes }
+    public var isBlockDevice: Bool { base.isBlockDevice }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try base.readUncached(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    public func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try base.writeUncached(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try base.readUncached(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    public func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try base.writeUncached(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    public func flush() throws(DeviceError) { try base.flush() }
 }
 
 extension BlockDevice {

@@ -1,5 +1,5 @@
-// Linux-only system calls that SystemPackage 1.8.1 does not wrap: the block-device size ioctl,
-// fsync, and clearing O_NONBLOCK. Each shim returns `Result<_, Errno>` the way SystemPackage's
+// Linux-only system calls that SystemPackage 1.8.1 does not wrap: the block-device size and
+// logical-block-size ioctls, fsync, clearing O_NONBLOCK, and the O_DIRECT open flag. Each shim returns `Result<_, Errno>` the way SystemPackage's
 // internal `_read` does, and retries EINTR where the call can be interrupted.
 
 #if os(Linux)
@@ -10,7 +10,42 @@ import SystemPackage
 /// `u64`. (`BLKGETSIZE`, `0x1260`, reports 512-byte sectors in an `unsigned long` and is not used.)
 let blockGetSize64Request: UInt = 0x8008_1272
 
+/// `BLKSSZGET` from `<linux/fs.h>`: `_IO(0x12, 104)`, the logical block size in bytes as an
+/// `int` — the unit of offset and length that O_DIRECT I/O on the device must respect.
+let blockGetLogicalBlockSizeRequest: UInt = 0x1268
+
+/// `O_DIRECT` from `<asm/fcntl.h>`, which Glibc's Swift module does not export (it needs
+/// `_GNU_SOURCE`). Its value differs between architectures.
+#if arch(x86_64) || arch(i386)
+let openDirectFlag: CInt = 0o40000
+#elseif arch(arm64) || arch(arm)
+let openDirectFlag: CInt = 0o200000
+#else
+#error("O_DIRECT: add this architecture's value from <asm/fcntl.h>.")
+#endif
+
+extension FileDescriptor.OpenOptions {
+    /// Transfer data between the device and the caller's memory directly, bypassing the page
+    /// cache. Offsets, lengths and memory addresses must then be multiples of the device's
+    /// logical block size.
+    ///
+    /// The corresponding C constant is `O_DIRECT`.
+    static var direct: FileDescriptor.OpenOptions { .init(rawValue: openDirectFlag) }
+}
+
 extension FileDescriptor {
+    /// The logical block size in bytes of the block device this descriptor refers to.
+    ///
+    /// The corresponding C function is `ioctl(fd, BLKSSZGET, &size)`.
+    func logicalBlockSize() -> Result<Int, Errno> {
+        var size: CInt = 0
+        let status = withUnsafeMutablePointer(to: &size) { pointer in
+            ioctl(rawValue, blockGetLogicalBlockSizeRequest, UnsafeMutableRawPointer(pointer))
+        }
+        guard status == 0 else { return .failure(Errno(rawValue: errno)) }
+        return .success(Int(size))
+    }
+
     /// The size in bytes of the block device this descriptor refers to.
     ///
     /// The corresponding C function is `ioctl(fd, BLKGETSIZE64, &size)`.

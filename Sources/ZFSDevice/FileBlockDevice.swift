@@ -19,13 +19,24 @@ import SystemPackage
 /// by a FIFO between the `stat` and the `open`. A symbolic link is followed; a dangling one is
 /// ``DeviceError/Code/notFound``.
 ///
+/// ## Uncached I/O
+///
+/// ``readUncached(into:atAbsoluteOffset:)`` and ``writeUncached(from:atAbsoluteOffset:)`` on a
+/// block device go through a second descriptor, opened with `O_DIRECT` (same access mode) at the
+/// first such call and checked with `fstat` to be the same device, in whole logical blocks
+/// (`ioctl(BLKSSZGET)`) through an aligned bounce buffer; an unaligned write reads its edge blocks
+/// first. If `O_DIRECT` cannot be opened they throw, naming the reason — they never fall back to
+/// buffered I/O on a block device. On a regular file they are the ordinary calls: one machine's
+/// page cache is coherent, and `O_DIRECT` is not available on every file system.
+///
 /// ## Sendability
 ///
 /// The class is `Sendable` without `@unchecked`: the descriptor, path, mode, size and kind are
 /// immutable `let`s fixed at open, and `pread`/`pwrite`/`fsync` on one descriptor are safe from
 /// many threads because they take explicit offsets and share no file position. The only mutable
 /// state is whether the descriptor is open and how many operations are using it, kept in a
-/// `Mutex`. Each operation registers itself under that lock before its system call, and
+/// `Mutex`, and the lazily opened `O_DIRECT` descriptor, in another `Mutex`. Each operation
+/// registers itself under the first lock before its system call, and
 /// ``close()`` closes the descriptor only when no operation is using it (otherwise the last one
 /// to finish closes it). So a concurrent `close()` can never make an in-flight `pread` hit a
 /// descriptor number the process has since reused for another file.
@@ -56,8 +67,12 @@ public final class FileBlockDevice: BlockDevice {
     /// How the device was opened.
     public let mode: Mode
 
-    private let descriptor: FileDescriptor
-    private let usage = Mutex(Usage())
+    let descriptor: FileDescriptor
+    let usage = Mutex(Usage())
+    /// The second, `O_DIRECT` descriptor of the uncached path, opened on first use.
+    let direct = Mutex(DirectDescriptor.unresolved)
+    /// Tests only: take the `O_DIRECT` path on a regular file too.
+    let forcesDirectIO: Bool
 
     /// Opens a block device or regular file.
     ///
@@ -72,7 +87,14 @@ public final class FileBlockDevice: BlockDevice {
     ///
     /// The corresponding C functions are `stat(2)`, `open(2)`, `fstat(2)` and, for a block device,
     /// `ioctl(BLKGETSIZE64)`.
-    public init(path: String, mode: Mode = .readOnly) throws(DeviceError) {
+    public convenience init(path: String, mode: Mode = .readOnly) throws(DeviceError) {
+        try self.init(path: path, mode: mode, forceDirectIO: false)
+    }
+
+    /// Opens a device, optionally taking the `O_DIRECT` path of the uncached calls even for a
+    /// regular file — so that tests without a block device exercise it. Production code uses
+    /// ``init(path:mode:)``.
+    package init(path: String, mode: Mode, forceDirectIO: Bool) throws(DeviceError) {
         let filePath = FilePath(path)
 
         // 1. Look before opening: opening a FIFO for reading blocks until a writer appears, and
@@ -111,12 +133,14 @@ public final class FileBlockDevice: BlockDevice {
         self.mode = mode
         self.descriptor = descriptor
         self.isBlockDevice = kind == .blockDevice
+        self.forcesDirectIO = forceDirectIO
     }
 
     deinit {
         let shouldClose = usage.withLock { usage in usage.beginClose() == .closeNow }
         if shouldClose {
             // Nobody can observe an error here; callers who care call `close()` themselves.
+            closeDirectDescriptor()
             _ = try? descriptor.close()
         }
     }
@@ -133,6 +157,7 @@ public final class FileBlockDevice: BlockDevice {
     /// The corresponding C function is `close(2)`.
     public func close() throws(DeviceError) {
         guard usage.withLock({ $0.beginClose() }) == .closeNow else { return }
+        closeDirectDescriptor()
         do {
             try descriptor.close()
         } catch {
@@ -400,7 +425,7 @@ extension FileBlockDevice {
     }
 
     /// Runs `body` with the descriptor, holding it open for the duration.
-    private func withDescriptor(
+    func withDescriptor(
         verb: String,
         count: Int,
         offset: UInt64?,
@@ -417,6 +442,7 @@ extension FileBlockDevice {
         }
         defer {
             if usage.withLock({ $0.endOperation() }) {
+                closeDirectDescriptor()
                 _ = try? descriptor.close()
             }
         }
@@ -424,7 +450,7 @@ extension FileBlockDevice {
     }
 
     /// `offset` as an `off_t`, checking that `offset + count` fits too.
-    private func fileOffset(_ offset: UInt64, count: Int, verb: String) throws(DeviceError) -> Int64 {
+    func fileOffset(_ offset: UInt64, count: Int, verb: String) throws(DeviceError) -> Int64 {
         guard offset <= UInt64(Int64.max), UInt64(count) <= UInt64(Int64.max) - offset else {
             throw DeviceError(
                 code: .invalidArgument,

@@ -3,7 +3,10 @@
 // `zpk activity` and the import path make to get a verdict with a report for humans.
 //
 // Writes nothing: every device is opened `O_RDONLY` for each poll and closed again (a reopened
-// descriptor also sees a device that was replaced under the same path).
+// descriptor also sees a device that was replaced under the same path). Every label is read
+// uncached (`O_DIRECT` on a block device): on a device shared with the host that may be writing
+// heartbeats, this host's page cache can hold blocks older than the disk's, and a poll that reads
+// them would miss the other host's heartbeats (docs/design/multihost.md, "Shared block devices").
 
 import Logging
 import ZFSDevice
@@ -36,7 +39,7 @@ public struct PoolDevicesProbe: ActivityProbe {
         for path in paths {
             guard let device = try? FileBlockDevice(path: path, mode: .readOnly) else { continue }
             defer { try? device.close() }
-            let labels = DeviceLabels(reading: device)
+            let labels = DeviceLabels(reading: device.uncached)
             for label in labels.labels where label.status == .valid {
                 guard let config = label.config, config.uint64("pool_guid") == poolGUID.rawValue else { continue }
                 for slot in label.slots where slot.isUsable {

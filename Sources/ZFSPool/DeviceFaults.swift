@@ -140,6 +140,20 @@ struct FaultInjectingDevice: BlockDevice {
         try inner.write(from: buffer, atAbsoluteOffset: offset)
     }
 
+    /// The heartbeat's and the activity check's uncached reads meet the same faults as any read.
+    func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try faults.admit(guid, path: path, verb: "read", offset: offset)
+        try inner.readUncached(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    /// Heartbeat and claim writes (uncached) meet the same faults as any write.
+    func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try faults.admit(guid, path: path, verb: "write", offset: offset)
+        try inner.writeUncached(from: buffer, atAbsoluteOffset: offset)
+    }
+
     func flush() throws(DeviceError) {
         try faults.admit(guid, path: path, verb: "flush", offset: 0)
         try inner.flush()

@@ -118,6 +118,11 @@ final class MultihostShared: Sendable {
 }
 
 /// The heartbeat's view of a pool's leaves: MMP slot writes and read-backs.
+///
+/// Every byte goes through the uncached calls (`O_DIRECT` on a block device): on a device that
+/// another host shares, a heartbeat must reach the disk now, not at writeback, and the read-back
+/// must see what the disk holds, not what this host cached (docs/design/multihost.md, "Shared
+/// block devices").
 struct PoolHeartbeatIO: HeartbeatIO {
     let shared: MultihostShared
 
@@ -144,7 +149,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
         shared.state.withLock { $0.inFlight += 1 }
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
-        try device.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+        try device.writeUncached(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
         shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = uberblock }
     }
 
@@ -152,7 +157,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
         shared.state.withLock { $0.inFlight += 1 }
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
-        let bytes = try device.read(count: ring.slotByteCount, atAbsoluteOffset: offset)
+        let bytes = try device.readUncached(count: ring.slotByteCount, atAbsoluteOffset: offset)
         guard let found = Self.decodeSlot(bytes, ring: ring, absoluteOffset: offset) else {
             return MMPSlotReading(uberblock: nil, host: nil)
         }
@@ -168,7 +173,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
     static func labelHost(_ device: any BlockDevice, label: Int) -> LabelHost? {
         guard let labelOffset = LabelLayout.labelOffset(index: label, deviceSize: device.sizeInBytes) else { return nil }
         let blockOffset = labelOffset + UInt64(VdevLabel.configBlockOffset)
-        guard let block = try? device.read(count: VdevLabel.configBlockByteCount, atAbsoluteOffset: blockOffset),
+        guard let block = try? device.readUncached(count: VdevLabel.configBlockByteCount, atAbsoluteOffset: blockOffset),
             (try? EmbeddedChecksum.verify(block, absoluteOffset: blockOffset))?.isValid == true,
             let config = try? NVList(decoding: block[0..<VdevLabel.configCapacity])
         else { return nil }
@@ -213,7 +218,8 @@ struct PoolLeavesProbe: ActivityProbe {
     }
 }
 
-/// Master's claim writes: label 0's MMP slot of every leaf of every top-level vdev.
+/// Master's claim writes: label 0's MMP slot of every leaf of every top-level vdev, uncached
+/// (`O_DIRECT` on a block device) and flushed, so that another host's activity check sees them.
 struct PoolClaimWriter: ClaimWriter {
     let leaves: [MultihostLeaf]
 
@@ -226,7 +232,7 @@ struct PoolClaimWriter: ClaimWriter {
             guard let labelOffset = LabelLayout.labelOffset(index: 0, deviceSize: device.sizeInBytes) else { continue }
             let offset = ring.slotOffset(ring.mmpSlotIndex, labelOffset: labelOffset)
             do {
-                try device.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+                try device.writeUncached(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
                 try device.flush()
                 good += 1
             } catch {

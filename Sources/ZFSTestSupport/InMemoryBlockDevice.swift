@@ -30,11 +30,35 @@ public final class InMemoryBlockDevice: BlockDevice {
         case read(offset: UInt64, count: Int)
         /// `write(from:atAbsoluteOffset:)` (or `write(_:atAbsoluteOffset:)`).
         case write(offset: UInt64, count: Int)
+        /// `readUncached(into:atAbsoluteOffset:)` (or `readUncached(count:atAbsoluteOffset:)`).
+        case readUncached(offset: UInt64, count: Int)
+        /// `writeUncached(from:atAbsoluteOffset:)` (or `writeUncached(_:atAbsoluteOffset:)`).
+        case writeUncached(offset: UInt64, count: Int)
         /// `flush()`.
         case flush
 
+        /// Whether the call is a write, cached or not.
+        public var isWrite: Bool {
+            switch self {
+            case .write, .writeUncached: true
+            case .read, .readUncached, .flush: false
+            }
+        }
+
+        /// Whether the call is a read, cached or not.
+        public var isRead: Bool {
+            switch self {
+            case .read, .readUncached: true
+            case .write, .writeUncached, .flush: false
+            }
+        }
+
         public var description: String {
             switch self {
+            case .readUncached(let offset, let count):
+                "readUncached(offset: 0x\(String(offset, radix: 16)), count: \(count))"
+            case .writeUncached(let offset, let count):
+                "writeUncached(offset: 0x\(String(offset, radix: 16)), count: \(count))"
             case .read(let offset, let count): "read(offset: 0x\(String(offset, radix: 16)), count: \(count))"
             case .write(let offset, let count): "write(offset: 0x\(String(offset, radix: 16)), count: \(count))"
             case .flush: "flush"
@@ -151,9 +175,35 @@ public final class InMemoryBlockDevice: BlockDevice {
     // MARK: BlockDevice
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try read(into: buffer, atAbsoluteOffset: offset, recording: .read(offset: offset, count: buffer.count))
+    }
+
+    /// Memory has no page cache: the same bytes and the same faults as
+    /// ``read(into:atAbsoluteOffset:)``, recorded as ``Call/readUncached(offset:count:)``.
+    public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try read(into: buffer, atAbsoluteOffset: offset, recording: .readUncached(offset: offset, count: buffer.count))
+    }
+
+    public func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try write(from: buffer, atAbsoluteOffset: offset, recording: .write(offset: offset, count: buffer.count))
+    }
+
+    /// Memory has no page cache: the same effect and the same faults as
+    /// ``write(from:atAbsoluteOffset:)``, recorded as ``Call/writeUncached(offset:count:)``.
+    public func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try write(from: buffer, atAbsoluteOffset: offset, recording: .writeUncached(offset: offset, count: buffer.count))
+    }
+
+    private func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64, recording call: Call)
+        throws(DeviceError)
+    {
         let count = buffer.count
         let outcome: Result<Void, DeviceError> = state.withLock { state in
-            state.calls.append(.read(offset: offset, count: count))
+            state.calls.append(call)
             guard count > 0 else { return .success(()) }
             let end = offset.addingReportingOverflow(UInt64(count))
             if state.firstFault(where: { fault in
@@ -185,10 +235,12 @@ public final class InMemoryBlockDevice: BlockDevice {
         try outcome.get()
     }
 
-    public func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+    private func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64, recording call: Call)
+        throws(DeviceError)
+    {
         let count = buffer.count
         let outcome: Result<Void, DeviceError> = state.withLock { state in
-            state.calls.append(.write(offset: offset, count: count))
+            state.calls.append(call)
             guard offset <= sizeInBytes, UInt64(count) <= sizeInBytes - offset else {
                 return .failure(.writePastEnd(path: path, offset: offset, count: count, deviceSize: sizeInBytes))
             }

@@ -51,6 +51,42 @@ struct LoopDeviceTests {
             #expect(pastEnd?.code == .outOfRange)
         }
     }
+
+    /// Two loop devices over one file stand in for two hosts that see one shared disk: each has
+    /// its own page cache. Host B caches a block, host A writes a heartbeat there uncached; B's
+    /// uncached read must see it (a buffered read may return B's stale copy — the split-brain
+    /// bug), and A's write must be on the shared medium at once (no writeback, no flush).
+    @Test func uncachedIOSeesTheOtherHostsWritesOnASharedDisk() throws {
+        try withTemporaryDirectory { directory in
+            let backing = "\(directory)/shared.img"
+            try makeSparseFile(at: backing, size: 4 * 1024 * 1024)
+            let loopA = try LoopDevice(attaching: backing)
+            defer { loopA.detach() }
+            let loopB = try LoopDevice(attaching: backing)
+            defer { loopB.detach() }
+
+            let hostA = try FileBlockDevice(path: loopA.path, mode: .readWrite)
+            defer { try? hostA.close() }
+            let hostB = try FileBlockDevice(path: loopB.path, mode: .readOnly)
+            defer { try? hostB.close() }
+            let slot: UInt64 = 0x3fc00  // label 0's MMP slot at ashift 10
+            let before = try hostB.read(count: 1024, atAbsoluteOffset: slot)  // now in B's page cache
+            #expect(before == [UInt8](repeating: 0, count: 1024))
+
+            let heartbeat = patternBytes(count: 1024, seed: 42)
+            try hostA.writeUncached(heartbeat, atAbsoluteOffset: slot)
+            #expect(hostA.uncachedPath == .direct(logicalBlockSize: 512))
+            #expect(try hostB.readUncached(count: 1024, atAbsoluteOffset: slot) == heartbeat)
+            #expect(hostB.uncachedPath == .direct(logicalBlockSize: 512))
+            #expect(Array(try contentsOfFile(at: backing)[Int(slot)..<Int(slot) + 1024]) == heartbeat)
+
+            // Unaligned uncached I/O on a real block device: read-modify-write of the edges.
+            try hostA.writeUncached([1, 2, 3], atAbsoluteOffset: slot + 1)
+            var expected = heartbeat
+            expected.replaceSubrange(1..<4, with: [1, 2, 3])
+            #expect(try hostB.readUncached(count: 1024, atAbsoluteOffset: slot) == expected)
+        }
+    }
 }
 
 /// A loop device attached with `losetup --find --show`, detached with `losetup --detach`.

@@ -219,7 +219,7 @@ import ZFSTestSupport
             let error = error as? PoolError
             return error?.code == .deviceInUse && error?.message.contains("exported pool 'first'") == true
         }
-        #expect(!rack.devices["/dev/b"]!.calls.dropFirst(before).contains { if case .write = $0 { true } else { false } })
+        #expect(!rack.devices["/dev/b"]!.calls.dropFirst(before).contains { $0.isWrite })
     }
 
     @Test func badLayoutsAndNamesAndObjects() async throws {

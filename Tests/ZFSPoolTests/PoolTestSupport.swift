@@ -37,7 +37,7 @@ final class DeviceRack: Sendable {
     }
 
     var writeCount: Int {
-        devices.values.reduce(0) { $0 + $1.calls.filter { if case .write = $0 { true } else { false } }.count }
+        devices.values.reduce(0) { $0 + $1.calls.filter(\.isWrite).count }
     }
 }
 
