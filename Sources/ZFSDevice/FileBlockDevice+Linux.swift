@@ -24,6 +24,14 @@ let openDirectFlag: CInt = 0o200000
 #error("O_DIRECT: add this architecture's value from <asm/fcntl.h>.")
 #endif
 
+extension FileDescriptor {
+    /// Drops this host's cached pages of the whole file or device (`posix_fadvise(fd, 0, 0,
+    /// POSIX_FADV_DONTNEED)`); dirty pages are not dropped. Advice: the result is not reported.
+    func dropCachedPages() {
+        _ = posix_fadvise(rawValue, 0, 0, POSIX_FADV_DONTNEED)
+    }
+}
+
 extension FileDescriptor.OpenOptions {
     /// Transfer data between the device and the caller's memory directly, bypassing the page
     /// cache. Offsets, lengths and memory addresses must then be multiples of the device's

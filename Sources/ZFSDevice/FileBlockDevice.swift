@@ -134,6 +134,11 @@ public final class FileBlockDevice: BlockDevice {
         self.descriptor = descriptor
         self.isBlockDevice = kind == .blockDevice
         self.forcesDirectIO = forceDirectIO
+
+        // 4. A shared block device may have been written by another host since this host last
+        //    read it: drop this host's cached pages of it, so that what the open reads (labels,
+        //    uberblocks, the MOS) is what is on the disk now.
+        if kind == .blockDevice { descriptor.dropCachedPages() }
     }
 
     deinit {

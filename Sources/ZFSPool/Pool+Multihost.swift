@@ -197,7 +197,7 @@ struct PoolLeavesProbe: ActivityProbe {
     func readBestUberblock() throws -> ProbeReading? {
         var best: ProbeReading?
         for device in devices() {
-            let labels = DeviceLabels(reading: device)
+            let labels = DeviceLabels(reading: device.uncached)
             for label in labels.labels where label.status == .valid {
                 guard let config = label.config, config.uint64("pool_guid") == poolGUID.rawValue else { continue }
                 for slot in label.slots where slot.isUsable {
