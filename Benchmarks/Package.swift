@@ -51,6 +51,7 @@ let package = Package(
         .executableTarget(
             name: "scan-bench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "ZFSFormat", package: root),
                 .product(name: "ZFSImport", package: root),
             ]
@@ -58,6 +59,7 @@ let package = Package(
         .executableTarget(
             name: "pool-bench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "ZFSFormat", package: root),
                 .product(name: "ZFSPool", package: root),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,6 +68,7 @@ let package = Package(
         .executableTarget(
             name: "mmp-bench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "ZFSFormat", package: root),
                 .product(name: "ZFSDevice", package: root),
                 .product(name: "ZFSMultihost", package: root),

@@ -6,7 +6,9 @@
 // changes (`setMultihost`), and learns of suspensions through `events` or the `onSuspend`
 // callback. Tunables come from a `MultihostTunablesStore` shared by every pool of the host.
 //
-// Mechanism: the loop asks the state machine what to do at monotonic `now` (injected clock)
+// Mechanism: the loop runs on a thread of its own (`mmp_thread`) that sleeps on
+// `CLOCK_MONOTONIC` (a task on the injected clock in tests, `WakeSignal`). It asks the state
+// machine what to do at monotonic `now` (injected clock)
 // and wall-clock seconds (injected `WallClock`), hands each write to a worker thread of
 // `ZFSDevice`'s `WorkerThreads` (a hung leaf holds its worker and stays "pending" and skipped, as
 // in mmp.c, while other leaves' writes get other workers; the write's bookkeeping is done there
@@ -54,8 +56,8 @@ public struct MMPSlotReading: Hashable, Sendable {
 
 /// The pool's side of the heartbeat: what a `ZFSPool` host implements.
 ///
-/// `write` and `readMMPSlot` block; the service calls them on a thread of their own, never on
-/// the cooperative pool. `heartbeatLeaves` is called at every iteration and must not block.
+/// `write` and `readMMPSlot` block; the service calls them on worker threads, never on the
+/// cooperative pool. `heartbeatLeaves` is called at every iteration and must not block.
 public protocol HeartbeatIO: Sendable {
     /// The pool's leaves in a stable order (holes and missing placeholders included, unwritable).
     func heartbeatLeaves() -> [HeartbeatLeaf]

@@ -48,8 +48,8 @@
 // Drivers. ``HeartbeatService`` (a ServiceLifecycle `Service`, one per imported pool) and
 // ``ActivityCheckDriver`` run the machines against an injected `any Clock<Duration>`, a
 // ``WallClock``, an injected random generator and device protocols the pool implements
-// (``HeartbeatIO``, ``ActivityProbe``, ``ClaimWriter``); blocking device calls run on threads of
-// their own, never on the cooperative pool. Tunables come from a host-wide
+// (``HeartbeatIO``, ``ActivityProbe``, ``ClaimWriter``); blocking device calls run on worker
+// threads (`ZFSDevice.BlockingIO`), never on the cooperative pool. Tunables come from a host-wide
 // ``MultihostTunablesStore``. What is NOT guaranteed by the drivers: a device write hung in the
 // kernel keeps its leaf pending forever (the pool then suspends on time, since other leaves are
 // still tried) and keeps graceful shutdown waiting, as in OpenZFS. Failure between steps: a

@@ -17,7 +17,8 @@ extension PoolHost {
         var time = time_t(seconds)
         var buffer = [CChar](repeating: 0, count: 64)
         guard ctime_r(&time, &buffer) != nil else { return "\(seconds)\n" }
-        return String(cString: buffer)
+        let text = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     struct Loaded: Sendable {

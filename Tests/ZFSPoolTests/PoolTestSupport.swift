@@ -145,7 +145,7 @@ final class SparseFiles {
         directory = String(cString: made)
         paths = (0..<count).map { "\(String(cString: made))/\(prefix)\($0).img" }
         for path in paths {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             guard truncate(path, off_t(size)) == 0 else { throw PoolError(.ioFailure, "truncate \(path) failed") }
         }
     }

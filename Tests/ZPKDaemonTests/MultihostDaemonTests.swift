@@ -99,7 +99,7 @@ extension Duration {
 
 @Suite(.serialized) struct MultihostDaemonTests {
     @Test func aLiveHolderRefusesImportAndAKilledOneIsImportedAfterTheFormula() async throws {
-        var hosts = try await TwoHosts.make("zpkd-mmp-kill")
+        let hosts = try await TwoHosts.make("zpkd-mmp-kill")
         let directory = hosts.workspace.path
 
         // A is alive: B's import -f is refused with exit 3, naming A, soon (A heartbeats every 100 ms).
@@ -136,7 +136,7 @@ extension Duration {
     }
 
     @Test func aPoolExportedByTheHolderIsImportedAtOnce() async throws {
-        var hosts = try await TwoHosts.make("zpkd-mmp-export")
+        let hosts = try await TwoHosts.make("zpkd-mmp-export")
         #expect(try await hosts.onA(["export", "mh"]).status == 0)
         let (imported, importTime) = try await timed {
             try await hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
@@ -199,7 +199,7 @@ extension Duration {
     }
 
     @Test func errorsOnEveryLeafSuspendOnTimeAndClearResumesWhenNoOneElseWrote() async throws {
-        var hosts = try await TwoHosts.make("zpkd-mmp-suspend")
+        let hosts = try await TwoHosts.make("zpkd-mmp-suspend")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
         for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "error"]).status == 0) }
         let injected = ContinuousClock.now
@@ -234,7 +234,7 @@ extension Duration {
     }
 
     @Test func clearIsRefusedWhileAnotherHostHoldsThePool() async throws {
-        var hosts = try await TwoHosts.make("zpkd-mmp-clear-refused")
+        let hosts = try await TwoHosts.make("zpkd-mmp-clear-refused")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
         for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
         let injected = ContinuousClock.now
@@ -287,7 +287,7 @@ extension Duration {
     }
 
     @Test func importAllRunsTheChecksConcurrently() async throws {
-        var hosts = try await TwoHosts.make("zpkd-mmp-import-all", pool: "p1", object: "one\n")
+        let hosts = try await TwoHosts.make("zpkd-mmp-import-all", pool: "p1", object: "one\n")
         let second = try hosts.workspace.devices(["p2-d1", "p2-d2"])
         try await hosts.createPool("p2", paths: second, object: "two\n")
         let directory = hosts.workspace.path

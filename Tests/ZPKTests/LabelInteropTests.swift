@@ -134,7 +134,7 @@ struct LabelInteropTests {
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
         try Data(bytes).write(to: URL(fileURLWithPath: random))
         let empty = directory.path + "/empty"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         let sub = directory.path + "/subdir"
         try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
         for path in [random, empty, sub, "/dev/null", directory.path + "/missing"] {

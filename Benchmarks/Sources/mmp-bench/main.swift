@@ -23,6 +23,7 @@
 //      `multihostService` running for T s: getrusage(RUSAGE_SELF) user+sys / wall, as % of one
 //      core. Reference: the same layout with multihost off, same service, same T.
 
+import BenchSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -72,35 +73,12 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("mmp-bench: \(message)\n".utf8))
-    exit(1)
-}
 
 // MARK: - Helpers
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let mid = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
-    return sorted[index]
-}
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
 
-func makeSparseFile(_ path: String, bytes: Int) {
-    unlink(path)
-    let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
-    guard fd >= 0, ftruncate(fd, off_t(bytes)) == 0 else { fail("cannot create \(path): \(String(cString: strerror(errno)))") }
-    close(fd)
-}
 
 /// CPU time (user + system) of this process so far.
 func processCPUSeconds() -> Double {

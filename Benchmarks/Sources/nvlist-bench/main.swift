@@ -76,10 +76,6 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("nvlist-bench: \(message)\n".utf8))
-    exit(1)
-}
 
 func shell(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
     let process = Process()

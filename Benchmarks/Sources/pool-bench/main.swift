@@ -23,6 +23,7 @@
 // Every ratio is ours/reference in throughput (higher is better for us) or reference/ours in time
 // (same meaning): > 1 means we are faster. Reported: the median and min..max of the per-round ratio.
 
+import BenchSupport
 import Foundation
 import Logging
 import ZFSFormat
@@ -70,54 +71,13 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("pool-bench: \(message)\n".utf8))
-    exit(1)
-}
 
 // MARK: - Helpers
 
-struct Generator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        out.withUnsafeMutableBytes { raw in
-            let words = raw.bindMemory(to: UInt64.self)
-            for i in words.indices { words[i] = next() }
-        }
-        return out
-    }
-}
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let mid = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
-    return sorted[index]
-}
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
 
-func makeSparseFile(_ path: String, bytes: Int) {
-    unlink(path)
-    let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
-    guard fd >= 0, ftruncate(fd, off_t(bytes)) == 0 else { fail("cannot create \(path): \(String(cString: strerror(errno)))") }
-    close(fd)
-}
 
 func writeAll(_ path: String, _ chunks: [[UInt8]]) {
     let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
@@ -269,7 +229,7 @@ func makeCachedPools(directory: String, count: Int, round: Int) async throws -> 
     var configs: [NVList] = []
     var paths: [String] = []
     let host = PoolHost(environment: environment)
-    var generator = Generator(state: UInt64(round))
+    var generator = SplitMix64(seed: UInt64(round))
     for index in 0..<count {
         let path = "\(directory)/open-\(round)-\(index).img"
         makeSparseFile(path, bytes: 128 << 20)
@@ -328,7 +288,7 @@ let directory = options.directory ?? {
 }()
 defer { if !options.keep && options.directory == nil { try? FileManager.default.removeItem(atPath: directory) } }
 
-var generator = Generator(state: 0x0BE0_C4)
+var generator = SplitMix64(seed: 0x0BE0_C4)
 let bigObjects = (0..<options.megabytes).map { _ in generator.bytes(1 << 20) }
 let source = "\(directory)/dd-source.bin"
 writeAll(source, bigObjects)

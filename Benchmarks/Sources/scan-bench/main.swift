@@ -26,6 +26,7 @@
 // each measurement `sync; echo 3 > /proc/sys/vm/drop_caches` (root only; skipped otherwise).
 // Reported: median time of each side and the median (min..max) of the per-round ratio.
 
+import BenchSupport
 import Foundation
 import ZFSFormat
 import ZFSImport
@@ -87,10 +88,6 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("scan-bench: \(message)\n".utf8))
-    exit(1)
-}
 
 let options = Options.parse(CommandLine.arguments)
 
@@ -112,17 +109,6 @@ let configOffset: UInt64 = 16 << 10
 let leavesPerTop = 10
 let topsPerPool = 10
 
-/// SplitMix64, for guids that look like guids.
-struct GUIDs {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The four label offsets of a device (`vdev_label_offset`).
 func labelOffsets(size: UInt64) -> [UInt64] {
@@ -132,7 +118,7 @@ func labelOffsets(size: UInt64) -> [UInt64] {
 
 /// Writes `count` devices (pools of 100 leaves) into `directory`; returns their paths.
 func makeDevices(count: Int, in directory: String, seed: UInt64) throws -> [String] {
-    var guids = GUIDs(state: seed)
+    var guids = SplitMix64(seed: seed)
     var paths: [String] = []
     for pool in 0..<(count / (leavesPerTop * topsPerPool)) {
         let poolGUID = guids.next()
@@ -236,9 +222,6 @@ func shell(_ executable: String, _ arguments: [String]) -> (status: Int32, outpu
 
 let clock = ContinuousClock()
 
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
 
 /// Ours: a full scan of `directory`, checked.
 func scanOnce(_ directory: String, expectedPools: Int) -> Double {
@@ -286,10 +269,6 @@ func dropCaches() {
 
 // MARK: - Statistics
 
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
 
 func ms(_ s: Double) -> String { String(format: "%.1f ms", s * 1000) }
 func ratio(_ values: [Double]) -> String {

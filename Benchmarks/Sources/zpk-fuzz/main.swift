@@ -112,10 +112,6 @@ func installCrashReporter() {
 
 // MARK: - Inputs
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("zpk-fuzz: \(message)\n".utf8))
-    exit(1)
-}
 
 let labelBase: [UInt8]
 let cacheBase: [UInt8]

@@ -1,0 +1,41 @@
+// Small helpers every benchmark executable shares: statistics, time, random payloads, scratch
+// files and the one way to give up.
+
+import Foundation
+
+/// Prints `PROGRAM: message` on standard error and exits with status 1.
+public func fail(_ message: String) -> Never {
+    let program = URL(fileURLWithPath: CommandLine.arguments.first ?? "bench").lastPathComponent
+    FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
+    exit(1)
+}
+
+/// The value below which a fraction `p` (0…1) of a non-empty list lies (nearest rank).
+public func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
+    return sorted[index]
+}
+
+/// `duration` in seconds, as a `Double`.
+public func seconds(_ duration: Duration) -> Double { duration.seconds }
+
+/// Creates (or empties) `path` as a sparse file of `bytes` bytes; exits on failure.
+public func makeSparseFile(_ path: String, bytes: Int) {
+    unlink(path)
+    let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+    guard fd >= 0, ftruncate(fd, off_t(bytes)) == 0 else { fail("cannot create \(path): \(String(cString: strerror(errno)))") }
+    close(fd)
+}
+
+extension SplitMix64 {
+    /// `count` pseudo-random bytes (whole 64-bit words; `count` a multiple of 8).
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for i in words.indices { words[i] = next() }
+        }
+        return out
+    }
+}
