@@ -82,15 +82,24 @@ final class HeartbeatHarness: Sendable {
         for await e in service.events { log.withLock { $0.append(e) } }
     }
 
-    /// Waits until the loop has run past iteration `after`, sleeps again, and every issued
-    /// write has landed.
+    /// Waits until the loop has run past iteration `after`, sleeps again, every write it issued
+    /// (per its history) has reached the collected events, and every issued write has landed.
+    /// (The loop runs on a thread of its own, so its events reach `collect()` a little later.)
     func settle(after: Int) async {
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(20) {
-            if service.iterationCount > after && clock.sleeperCount > 0 && outstanding == 0 { return }
+            if service.iterationCount > after && clock.sleeperCount > 0 && newestWriteIsCollected && outstanding == 0 {
+                return
+            }
             await Task.yield()
         }
         Issue.record("the heartbeat loop did not settle")
+    }
+
+    /// The newest write in the service's history has reached the collected events.
+    var newestWriteIsCollected: Bool {
+        guard let newest = service.history.last(where: { !$0.isSkip })?.id else { return true }
+        return events.contains { if case .issued(let id, _, _, _, _) = $0 { id == newest } else { false } }
     }
 
     var outstanding: Int {
