@@ -17,6 +17,9 @@
 
 struct XDRReader {
     var cursor: ByteCursor
+    /// For the pair being read: how many more bytes its string values take as Swift UTF-8 than
+    /// on disk (invalid UTF-8 decoded as U+FFFD); size checks subtract it.
+    private var stringBytesNotInUTF8 = 0
 
     init(_ raw: UnsafeRawBufferPointer, position: Int) {
         cursor = ByteCursor(raw, position: position)
@@ -48,6 +51,15 @@ struct XDRReader {
     }
 
     private mutating func readString(maximumLength: Int, what: @autoclosure () -> String) throws(FormatError) -> String {
+        try readStringAndLength(maximumLength: maximumLength, what: what()).string
+    }
+
+    /// A string and its length in bytes on disk. The two differ in UTF-8 length when the bytes are
+    /// not valid UTF-8 (a damaged label): each bad byte becomes U+FFFD (3 bytes), as zdb prints
+    /// the raw byte, and every size check must use the on-disk length.
+    private mutating func readStringAndLength(
+        maximumLength: Int, what: @autoclosure () -> String
+    ) throws(FormatError) -> (string: String, byteCount: Int) {
         let at = cursor.position
         let length = Int(try cursor.readUInt32(.big, what()))
         guard length <= maximumLength else {
@@ -58,12 +70,13 @@ struct XDRReader {
         if bytes.contains(0) {
             throw FormatError(.invalidValue, "\(what()) contains a NUL byte", offset: at + 4)
         }
-        return String(cBytes: bytes)
+        return (String(cBytes: bytes), length)
     }
 
     private mutating func readPair(decodedSize: Int, depth: Int, start: Int) throws(FormatError) -> NVPair {
         // The name must leave room for its NUL inside the pair's in-memory image.
-        let name = try readString(maximumLength: decodedSize - NativeLayout.pairHeaderSize - 1, what: "a pair name")
+        let (name, nameByteCount) = try readStringAndLength(
+            maximumLength: decodedSize - NativeLayout.pairHeaderSize - 1, what: "a pair name")
         guard !name.isEmpty else {
             throw FormatError(.invalidName, "a pair has an empty name", offset: start + 8)
         }
@@ -76,14 +89,16 @@ struct XDRReader {
         guard type.allows(elementCount: count) else {
             throw FormatError(.invalidType, "pair '\(name)' of type \(type) cannot hold \(count) elements", offset: typeAt + 4)
         }
-        let valueOffset = NativeLayout.align8(NativeLayout.pairHeaderSize + name.utf8.count + 1)
+        let valueOffset = NativeLayout.align8(NativeLayout.pairHeaderSize + nameByteCount + 1)
         let room = decodedSize - valueOffset
         guard room >= type.nativeElementSize * count else {
             throw FormatError(.invalidSize, "pair '\(name)' holds \(count) elements of type \(type), more than its decoded size \(decodedSize) allows", offset: start + 4)
         }
+        stringBytesNotInUTF8 = 0
         let value = try readValue(type: type, count: count, room: room, name: name, depth: depth)
-        guard room == NativeLayout.align8(value.nativeValueSize) else {
-            throw FormatError(.invalidSize, "pair '\(name)' has decoded size \(decodedSize), but its value needs \(valueOffset + NativeLayout.align8(value.nativeValueSize))", offset: start + 4)
+        let valueSize = value.nativeValueSize - stringBytesNotInUTF8
+        guard room == NativeLayout.align8(valueSize) else {
+            throw FormatError(.invalidSize, "pair '\(name)' has decoded size \(decodedSize), but its value needs \(valueOffset + NativeLayout.align8(valueSize))", offset: start + 4)
         }
         return NVPair(name, value)
     }
@@ -157,7 +172,9 @@ struct XDRReader {
         case .hrtime: return .hrtime(Int64(bitPattern: try cursor.readUInt64(.big, what())))
         case .double: return .double(Double(bitPattern: try cursor.readUInt64(.big, what())))
         case .string:
-            return .string(try readString(maximumLength: room - 1, what: what()))
+            let (string, byteCount) = try readStringAndLength(maximumLength: room - 1, what: what())
+            stringBytesNotInUTF8 += string.utf8.count - byteCount
+            return .string(string)
         case .byteArray:
             let bytes = try cursor.readSlice(count, what())
             try cursor.skip(NativeLayout.align4(count) - count, "the padding of \(what())")
@@ -200,8 +217,9 @@ struct XDRReader {
             strings.reserveCapacity(count)
             var left = room - 8 * count
             for _ in 0..<count {
-                let s = try readString(maximumLength: left - 1, what: what())
-                left -= s.utf8.count + 1
+                let (s, byteCount) = try readStringAndLength(maximumLength: left - 1, what: what())
+                left -= byteCount + 1
+                stringBytesNotInUTF8 += s.utf8.count - byteCount
                 strings.append(s)
             }
             return .stringArray(strings)

@@ -146,6 +146,28 @@ import ZFSTestSupport
         packed.replaceSubrange((packed.count - 12)..<(packed.count - 8), with: [0xFF, 0xFF, 0xFF, 0xFE])
         #expect(try NVList(decoding: packed)["b"] == .uint8(0xFE))
     }
+
+    @Test("a damaged byte that makes a name or string invalid UTF-8 still decodes, as zdb prints it (sizes use the on-disk length)")
+    func invalidUTF8InNamesAndStringsDecodes() throws {
+        let list = NVList(pairs: [
+            NVPair("errata", .uint64(0)), NVPair("hostname", .string("nodea")),
+            NVPair("paths", .stringArray(["/dev/sda", "/dev/sdb"])), NVPair("txg", .uint64(4)),
+        ])
+        var packed = try list.encoded(as: .xdr)
+        func flip(_ text: String, at index: Int) throws {
+            let needle = Array(text.utf8)
+            let at = try #require((0...(packed.count - needle.count)).first { Array(packed[$0..<($0 + needle.count)]) == needle })
+            packed[at + index] = 0xE1  // a lead byte with no continuation: invalid UTF-8
+        }
+        try flip("errata", at: 3)
+        try flip("nodea", at: 1)
+        try flip("/dev/sda", at: 5)
+        let decoded = try NVList(decoding: packed)
+        #expect(decoded.pairs.map(\.name) == ["err\u{FFFD}ta", "hostname", "paths", "txg"])
+        #expect(decoded["hostname"] == .string("n\u{FFFD}dea"))
+        #expect(decoded["paths"] == .stringArray(["/dev/\u{FFFD}da", "/dev/sdb"]))
+        #expect(decoded["txg"] == .uint64(4))
+    }
 }
 
 /// Round trips and refusals on generated input.
