@@ -152,8 +152,15 @@ struct NativeReader {
             pending = .many(name: name, lists: lists)
             decoded = .nvlistArray(lists)
         }
-        guard room == NativeLayout.align8(decoded.nativeValueSize) else {
-            throw FormatError(.invalidSize, "pair '\(name)' is \(image.count) bytes, but its value needs \(valueOffset + NativeLayout.align8(decoded.nativeValueSize))", offset: start)
+        // Strings are measured as read (their on-disk bytes): bytes that are not valid UTF-8 (a
+        // damaged file) become U+FFFD, 3 bytes, in the Swift string.
+        let valueSize: Int
+        switch type {
+        case .string, .stringArray: valueSize = value.position
+        default: valueSize = decoded.nativeValueSize
+        }
+        guard room == NativeLayout.align8(valueSize) else {
+            throw FormatError(.invalidSize, "pair '\(name)' is \(image.count) bytes, but its value needs \(valueOffset + NativeLayout.align8(valueSize))", offset: start)
         }
         return (NVPair(name, decoded), pending)
     }

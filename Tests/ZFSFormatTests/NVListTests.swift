@@ -147,13 +147,14 @@ import ZFSTestSupport
         #expect(try NVList(decoding: packed)["b"] == .uint8(0xFE))
     }
 
-    @Test("a damaged byte that makes a name or string invalid UTF-8 still decodes, as zdb prints it (sizes use the on-disk length)")
-    func invalidUTF8InNamesAndStringsDecodes() throws {
+    @Test("a damaged byte that makes a name or string invalid UTF-8 still decodes, as zdb prints it (sizes use the on-disk length)",
+          arguments: [NVList.Encoding.xdr, .native])
+    func invalidUTF8InNamesAndStringsDecodes(encoding: NVList.Encoding) throws {
         let list = NVList(pairs: [
             NVPair("errata", .uint64(0)), NVPair("hostname", .string("nodea")),
             NVPair("paths", .stringArray(["/dev/sda", "/dev/sdb"])), NVPair("txg", .uint64(4)),
         ])
-        var packed = try list.encoded(as: .xdr)
+        var packed = try list.encoded(as: encoding)
         func flip(_ text: String, at index: Int) throws {
             let needle = Array(text.utf8)
             let at = try #require((0...(packed.count - needle.count)).first { Array(packed[$0..<($0 + needle.count)]) == needle })
