@@ -151,7 +151,7 @@ import ZFSTestSupport
           arguments: [NVList.Encoding.xdr, .native])
     func invalidUTF8InNamesAndStringsDecodes(encoding: NVList.Encoding) throws {
         let list = NVList(pairs: [
-            NVPair("errata", .uint64(0)), NVPair("hostname", .string("nodea")),
+            NVPair("errata", .uint64(0)), NVPair("hostname", .string("nodeabc")),
             NVPair("paths", .stringArray(["/dev/sda", "/dev/sdb"])), NVPair("txg", .uint64(4)),
         ])
         var packed = try list.encoded(as: encoding)
@@ -161,11 +161,11 @@ import ZFSTestSupport
             packed[at + index] = 0xE1  // a lead byte with no continuation: invalid UTF-8
         }
         try flip("errata", at: 3)
-        try flip("nodea", at: 1)
+        try flip("nodeabc", at: 1)  // 7 bytes + NUL: one more byte would cross an 8-byte boundary
         try flip("/dev/sda", at: 5)
         let decoded = try NVList(decoding: packed)
         #expect(decoded.pairs.map(\.name) == ["err\u{FFFD}ta", "hostname", "paths", "txg"])
-        #expect(decoded["hostname"] == .string("n\u{FFFD}dea"))
+        #expect(decoded["hostname"] == .string("n\u{FFFD}deabc"))
         #expect(decoded["paths"] == .stringArray(["/dev/\u{FFFD}da", "/dev/sdb"]))
         #expect(decoded["txg"] == .uint64(4))
     }
