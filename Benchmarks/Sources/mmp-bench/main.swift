@@ -16,7 +16,8 @@
 //      running; after a random pause of 0–interval, B's check starts; time until `.active`.
 //      Compared with A's heartbeat period (interval / leaves) and with OpenZFS's 1 s poll (its
 //      first re-read happens one 1 s sleep after the start).
-//   3. Heartbeat cadence. Every write A's devices receive in the label areas during part 2 is
+//   3. Heartbeat cadence. Every write A's devices receive in the label areas during part 2 (and
+//      then for --cpu-seconds with A alone, no check of B running in the process) is
 //      timed (a recording `BlockDevice` from `openDevice`); gaps between successive writes against
 //      interval / leaves: median and p99 absolute error as % of interval / leaves.
 //   4. CPU. 10 pools × 10 leaves (sparse 64 MiB files), default interval 1000 ms, the host's
@@ -191,9 +192,11 @@ struct LiveResult {
     var gaps: [Double]
     var heartbeats: UInt64
     var period: Double
+    /// Gaps while A is alone (no check of B running in this process), over `quietSeconds`.
+    var quietGaps: [Double]
 }
 
-func measureLive(directory: String, count: Int) async throws -> LiveResult {
+func measureLive(directory: String, count: Int, quietSeconds: Int) async throws -> LiveResult {
     let leaves = 2
     let paths = (0..<leaves).map { "\(directory)/live-\($0).img" }
     for path in paths { makeSparseFile(path, bytes: leafBytes) }
@@ -218,13 +221,20 @@ func measureLive(directory: String, count: Int) async throws -> LiveResult {
     }
     let times = log.snapshot
     let heartbeats = (pool.status().multihost?.heartbeatsWritten ?? 0) - heartbeatsBefore
+    // The same holder alone: B's checks share this process's two CPUs above.
+    log.clear()
+    try await Task.sleep(for: .seconds(quietSeconds))
+    let quietTimes = log.snapshot
     runner.cancel()
     _ = try? await runner.value
     try await a.export(pool.name)
     for path in paths { unlink(path) }
     let gaps = zip(times.dropFirst(), times).map { seconds($0 - $1) }
     let period = Double(shortTunables.intervalInMilliseconds) / 1000 / Double(leaves)
-    return LiveResult(detections: detections, detectedAfter: detectedAfter, gaps: gaps, heartbeats: heartbeats, period: period)
+    let quietGaps = zip(quietTimes.dropFirst(), quietTimes).map { seconds($0 - $1) }
+    return LiveResult(
+        detections: detections, detectedAfter: detectedAfter, gaps: gaps, heartbeats: heartbeats, period: period,
+        quietGaps: quietGaps)
 }
 
 // MARK: - 4. CPU
@@ -274,7 +284,7 @@ print("mmp-bench in \(directory): interval 100 ms, fail 10, import 10 (parts 1-3
 print("1. activity checks of a stopped holder")
 let checks = try await measureChecks(directory: directory, count: options.checks)
 print("2. detections of a live holder")
-let live = try await measureLive(directory: directory, count: options.detections)
+let live = try await measureLive(directory: directory, count: options.detections, quietSeconds: options.cpuSeconds)
 print("4. CPU, 10 pools x 10 leaves, interval 1000 ms")
 let cpuOn = try await measureCPU(directory: directory, multihost: true, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
 let cpuOff = try await measureCPU(directory: directory, multihost: false, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
@@ -298,6 +308,10 @@ let errors = live.gaps.map { abs($0 - live.period) / live.period * 100 }
 print(String(format: "%-46@ %d label-area writes timed, %llu heartbeats counted; median |err| %.3f %%, p99 %.3f %%, max %.3f %% of %.0f ms (target < 1 %%); mean gap %.3f ms",
              "3. heartbeat cadence error" as NSString, live.gaps.count + 1, live.heartbeats, median(errors), percentile(errors, 0.99), errors.max() ?? 0,
              live.period * 1e3, live.gaps.reduce(0, +) / Double(max(live.gaps.count, 1)) * 1e3))
+let quietErrors = live.quietGaps.map { abs($0 - live.period) / live.period * 100 }
+print(String(format: "%-46@ %d writes in %d s, A alone; median |err| %.3f %%, p99 %.3f %%, max %.3f %% (target < 1 %%); mean gap %.3f ms",
+             "   same holder, no check of B running" as NSString, live.quietGaps.count + 1, options.cpuSeconds, median(quietErrors),
+             percentile(quietErrors, 0.99), quietErrors.max() ?? 0, live.quietGaps.reduce(0, +) / Double(max(live.quietGaps.count, 1)) * 1e3))
 print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s; %llu heartbeats = %.1f/s)",
              "4. CPU, 10 pools x 10 leaves, multihost on" as NSString, cpuOn.cpu / cpuOn.wall * 100, cpuOn.cpu, cpuOn.wall, cpuOn.heartbeats, Double(cpuOn.heartbeats) / cpuOn.wall))
 print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s); difference %.3f %% (target < 1 %%)",
