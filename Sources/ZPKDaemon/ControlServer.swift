@@ -130,15 +130,20 @@ public struct ControlServer: Service {
         /// Connections served at once; one more gets a `busy` error reply and is closed, so
         /// clients that connect and stall cannot take every thread.
         public var maximumConnections: Int
+        /// A connection on which no byte arrives for this long while the server waits for a
+        /// request (or the rest of one) is closed, freeing its slot. Default 5 minutes: longer
+        /// than any pause of `zpk` between connecting and sending (a device scan).
+        public var idleTimeout: Duration
         public var logger: Logger
 
         public init(
             socketPath: String, handlers: [String: ControlHandler],
             describeError: @escaping @Sendable (any Error) -> ControlErrorReply = ControlErrorReply.init(describing:),
             onReady: @escaping @Sendable (String) -> Void = { _ in }, allowedUIDs: Set<UInt32>? = nil,
-            maximumConnections: Int = 64, logger: Logger = Logger.current
+            maximumConnections: Int = 64, idleTimeout: Duration = .seconds(300), logger: Logger = Logger.current
         ) {
             self.maximumConnections = maximumConnections
+            self.idleTimeout = idleTimeout
             self.socketPath = socketPath
             self.handlers = handlers
             self.describeError = describeError
@@ -230,6 +235,7 @@ public struct ControlServer: Service {
             try? await write(reply.frame, to: connection)
             return
         }
+        connection.setReadTimeout(configuration.idleTimeout)
         while true {
             let frame: ControlFrame?
             do {

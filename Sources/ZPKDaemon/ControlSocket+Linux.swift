@@ -59,6 +59,17 @@ public final class ControlConnection: Sendable {
 
     private var fd: Int32 { descriptor.withLock { $0 } }
 
+    /// Makes every later read fail (`EAGAIN`, reported as `.connectionFailed`) when no byte
+    /// arrives for `timeout` (`SO_RCVTIMEO`). Returns false if the kernel refused it.
+    @discardableResult
+    public func setReadTimeout(_ timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        return descriptor.withLock { fd in
+            fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
+        }
+    }
+
     /// Reads exactly `count` bytes; nil when the stream ends before the first byte.
     func readExactly(_ count: Int) throws(ControlError) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: count)
@@ -69,6 +80,10 @@ public final class ControlConnection: Sendable {
             if result < 0 {
                 if errno == EINTR { continue }
                 let error = Errno(rawValue: errno)
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw ControlError(
+                        .connectionFailed, "control connection idle for longer than its read timeout; closed", cause: error)
+                }
                 throw ControlError(.connectionFailed, "control connection read failed: \(error)", cause: error)
             }
             if result == 0 {

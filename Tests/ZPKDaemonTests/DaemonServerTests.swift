@@ -160,6 +160,45 @@ import Glibc
     }
 }
 
+@Suite struct IdleTimeoutTests {
+    /// A client that connects and sends nothing loses its slot after the idle timeout: with one
+    /// slot, the next client is busy at first and served once the server closed the idle one.
+    @Test func anIdleConnectionIsClosedAndItsSlotFreed() async throws {
+        let workspace = try Workspace("zpkd-idle")
+        let socket = workspace.socket
+        let server = try ControlServer(
+            configuration: .init(
+                socketPath: socket, handlers: ["ping": { _, _ in ControlReply(["ok": true]) }], maximumConnections: 1,
+                idleTimeout: .milliseconds(300)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask(executorPreference: DedicatedThreadExecutor.shared) { try await server.run() }
+            defer { group.cancelAll() }
+            try await onThread {
+                let idle = try ControlClient(socketPath: socket)
+                _ = try idle.call("ping")  // served: the connection holds the only slot
+                #expect {
+                    _ = try ControlClient(socketPath: socket).call("ping")
+                } throws: { error in
+                    (error as? ControlError)?.remoteCode == "busy"
+                }
+                let start = ContinuousClock.now
+                var served = false
+                while !served && ContinuousClock.now - start < .seconds(5) {
+                    served = (try? ControlClient(socketPath: socket).call("ping")) != nil
+                    if !served { usleep(20_000) }
+                }
+                let waited = ContinuousClock.now - start
+                #expect(served, "the idle connection was never closed")
+                #expect(waited >= .milliseconds(200), "served after \(waited): the slot was free before the timeout")
+                // The idle client's own next request finds its connection closed.
+                #expect(throws: ControlError.self) { _ = try idle.call("ping") }
+                idle.close()
+            }
+        }
+        withExtendedLifetime(workspace) {}
+    }
+}
+
 @Suite struct PeerCredentialTests {
     /// Even with the socket opened to everyone (chmod 0666, a mistake the daemon never makes),
     /// SO_PEERCRED keeps other users out: uid 65534 gets a permissionDenied reply.
