@@ -87,6 +87,34 @@ struct LoopDeviceTests {
             #expect(try hostB.readUncached(count: 1024, atAbsoluteOffset: slot) == expected)
         }
     }
+
+    /// Opening a block device drops this host's cached pages of it, so that an import's ordinary
+    /// (buffered) reads of labels, uberblocks and the MOS see what another host wrote since.
+    @Test func openingABlockDeviceDropsItsStaleCachedPages() throws {
+        try withTemporaryDirectory { directory in
+            let backing = "\(directory)/shared.img"
+            try makeSparseFile(at: backing, size: 4 * 1024 * 1024)
+            let loopA = try LoopDevice(attaching: backing)
+            defer { loopA.detach() }
+            let loopB = try LoopDevice(attaching: backing)
+            defer { loopB.detach() }
+            let hostA = try FileBlockDevice(path: loopA.path, mode: .readWrite)
+            defer { try? hostA.close() }
+            let block: UInt64 = 0x20000
+            let earlier = try FileBlockDevice(path: loopB.path, mode: .readOnly)
+            #expect(try earlier.read(count: 4096, atAbsoluteOffset: block) == [UInt8](repeating: 0, count: 4096))
+            let written = patternBytes(count: 4096, seed: 7)
+            try hostA.writeUncached(written, atAbsoluteOffset: block)
+            // The premise: B's page cache still holds the old block.
+            #expect(try earlier.read(count: 4096, atAbsoluteOffset: block) == [UInt8](repeating: 0, count: 4096))
+            // A new open (an import) reads the disk, though B still has the device open (the
+            // kernel drops a block device's cache itself only at its last close).
+            let reopened = try FileBlockDevice(path: loopB.path, mode: .readOnly)
+            defer { try? reopened.close() }
+            #expect(try reopened.read(count: 4096, atAbsoluteOffset: block) == written)
+            try earlier.close()
+        }
+    }
 }
 
 /// A loop device attached with `losetup --find --show`, detached with `losetup --detach`.
