@@ -150,50 +150,6 @@ extension BlockDevice {
         try write(from: buffer, atAbsoluteOffset: offset)
     }
 
-    /// Reads exactly `count` bytes at the given offset, bypassing this host's page cache (see
-    /// ``readUncached(into:atAbsoluteOffset:)``).
-    ///
-    /// - Parameters:
-    ///   - count: The number of bytes to read; must not be negative.
-    ///   - offset: The absolute byte offset on the device where reading begins.
-    /// - Returns: An array of exactly `count` bytes.
-    /// - Throws: ``DeviceError/Code/invalidArgument`` for a negative `count`, and everything
-    ///   ``readUncached(into:atAbsoluteOffset:)`` throws.
-    /// - Complexity: O(`count`).
-    public func readUncached(count: Int, atAbsoluteOffset offset: UInt64) throws(DeviceError) -> [UInt8] {
-        guard count >= 0 else {
-            throw DeviceError(
-                code: .invalidArgument,
-                message: "cannot read \(count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                    + "a byte count cannot be negative",
-                path: path,
-                offset: offset
-            )
-        }
-        var bytes = [UInt8](repeating: 0, count: count)
-        let result: Result<Void, DeviceError> = bytes.withUnsafeMutableBytes { buffer in
-            Result { () throws(DeviceError) in try readUncached(into: buffer, atAbsoluteOffset: offset) }
-        }
-        try result.get()
-        return bytes
-    }
-
-    /// Writes all of `bytes` at the given offset, bypassing this host's page cache (see
-    /// ``writeUncached(from:atAbsoluteOffset:)``).
-    ///
-    /// - Parameters:
-    ///   - bytes: The bytes to write.
-    ///   - offset: The absolute byte offset on the device where writing begins.
-    /// - Throws: Everything ``writeUncached(from:atAbsoluteOffset:)`` throws.
-    /// - Complexity: O(`bytes.count`).
-    public func writeUncached(_ bytes: some Collection<UInt8>, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
-        let copy = Array(bytes)
-        let result: Result<Void, DeviceError> = copy.withUnsafeBytes { buffer in
-            Result { () throws(DeviceError) in try writeUncached(from: buffer, atAbsoluteOffset: offset) }
-        }
-        try result.get()
-    }
-
     /// A view of this device whose reads and writes bypass the page cache: its
     /// ``read(into:atAbsoluteOffset:)`` is this device's ``readUncached(into:atAbsoluteOffset:)``,
     /// and so on. Hand it to code that reads through the ordinary calls (a label reader) when

@@ -294,31 +294,19 @@ extension FileBlockDevice {
         at start: UInt64,
         describing request: String
     ) throws(DeviceError) -> Int {
-        var done = 0
-        while done < bounce.count {
-            let got: Int
-            do {
-                got = try target.descriptor.read(
-                    fromAbsoluteOffset: Int64(start) + Int64(done),
-                    into: UnsafeMutableRawBufferPointer(rebasing: bounce[done...]),
-                    retryOnInterrupt: true
-                )
-            } catch {
-                let errno = asErrno(error)
-                throw DeviceError(
-                    code: DeviceError.Code(errno: errno),
-                    message: "cannot \(request) of \(path) bypassing the page cache: O_DIRECT pread of "
-                        + "\(bounce.count) bytes at \(hexadecimal(start)) failed after \(done) bytes: \(errno)",
-                    path: path,
-                    offset: start,
-                    systemCall: "pread",
-                    cause: errno
-                )
-            }
-            if got == 0 { break }
-            done += got
+        do throws(PartialTransfer) {
+            return try target.descriptor.readFully(into: bounce, at: Int64(start))
+        } catch {
+            throw DeviceError(
+                code: DeviceError.Code(errno: error.errno),
+                message: "cannot \(request) of \(path) bypassing the page cache: O_DIRECT pread of "
+                    + "\(bounce.count) bytes at \(hexadecimal(start)) failed after \(error.done) bytes: \(error.errno)",
+                path: path,
+                offset: start,
+                systemCall: "pread",
+                cause: error.errno
+            )
         }
-        return done
     }
 
     private func directRead(_ target: DirectTarget, into buffer: UnsafeMutableRawBufferPointer, offset: UInt64)
@@ -379,39 +367,29 @@ extension FileBlockDevice {
         }
         UnsafeMutableRawBufferPointer(rebasing: bounce[extent.leadingBytes..<(extent.leadingBytes + buffer.count)])
             .copyMemory(from: buffer)
-        var done = 0
-        while done < bounce.count {
-            let wrote: Int
-            do {
-                wrote = try target.descriptor.write(
-                    toAbsoluteOffset: Int64(extent.alignedOffset) + Int64(done),
-                    UnsafeRawBufferPointer(rebasing: bounce[done...]),
-                    retryOnInterrupt: true
-                )
-            } catch {
-                let errno = asErrno(error)
-                throw DeviceError(
-                    code: DeviceError.Code(errno: errno),
-                    message: "cannot \(request) of \(path) bypassing the page cache: O_DIRECT pwrite of "
-                        + "\(bounce.count) bytes at \(hexadecimal(extent.alignedOffset)) failed after \(done) bytes "
-                        + "landed: \(errno)",
-                    path: path,
-                    offset: offset,
-                    systemCall: "pwrite",
-                    cause: errno
-                )
-            }
-            guard wrote > 0 else {
+        do throws(PartialTransfer) {
+            try target.descriptor.writeFully(UnsafeRawBufferPointer(bounce), at: Int64(extent.alignedOffset))
+        } catch {
+            guard !error.madeNoProgress else {
                 throw DeviceError(
                     code: .ioError,
                     message: "cannot \(request) of \(path) bypassing the page cache: O_DIRECT pwrite made no "
-                        + "progress after \(done) bytes landed",
+                        + "progress after \(error.done) bytes landed",
                     path: path,
                     offset: offset,
                     systemCall: "pwrite"
                 )
             }
-            done += wrote
+            throw DeviceError(
+                code: DeviceError.Code(errno: error.errno),
+                message: "cannot \(request) of \(path) bypassing the page cache: O_DIRECT pwrite of "
+                    + "\(bounce.count) bytes at \(hexadecimal(extent.alignedOffset)) failed after \(error.done) bytes "
+                    + "landed: \(error.errno)",
+                path: path,
+                offset: offset,
+                systemCall: "pwrite",
+                cause: error.errno
+            )
         }
     }
 }

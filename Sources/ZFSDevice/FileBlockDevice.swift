@@ -181,37 +181,28 @@ public final class FileBlockDevice: BlockDevice {
         let start = try fileOffset(offset, count: buffer.count, verb: "read")
         guard buffer.count > 0 else { return }
         try withDescriptor(verb: "read", count: buffer.count, offset: offset) { descriptor throws(DeviceError) in
-            var done = 0
-            while done < buffer.count {
-                let got: Int
-                do {
-                    got = try descriptor.read(
-                        fromAbsoluteOffset: start + Int64(done),
-                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
-                        retryOnInterrupt: true
-                    )
-                } catch {
-                    let errno = asErrno(error)
-                    throw DeviceError(
-                        code: DeviceError.Code(errno: errno),
-                        message: "cannot read \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                            + "pread failed after \(done) bytes: \(errno)",
-                        path: path,
-                        offset: offset,
-                        systemCall: "pread",
-                        cause: errno
-                    )
-                }
-                guard got > 0 else {
-                    throw DeviceError.shortRead(
-                        path: path,
-                        offset: offset,
-                        requested: buffer.count,
-                        available: done,
-                        deviceSize: sizeInBytes
-                    )
-                }
-                done += got
+            let got: Int
+            do throws(PartialTransfer) {
+                got = try descriptor.readFully(into: buffer, at: start)
+            } catch {
+                throw DeviceError(
+                    code: DeviceError.Code(errno: error.errno),
+                    message: "cannot read \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
+                        + "pread failed after \(error.done) bytes: \(error.errno)",
+                    path: path,
+                    offset: offset,
+                    systemCall: "pread",
+                    cause: error.errno
+                )
+            }
+            guard got == buffer.count else {
+                throw DeviceError.shortRead(
+                    path: path,
+                    offset: offset,
+                    requested: buffer.count,
+                    available: got,
+                    deviceSize: sizeInBytes
+                )
             }
         }
     }
@@ -232,41 +223,28 @@ public final class FileBlockDevice: BlockDevice {
         }
         guard buffer.count > 0 else { return }
         try withDescriptor(verb: "write", count: buffer.count, offset: offset) { descriptor throws(DeviceError) in
-            // Not `writeAll(toAbsoluteOffset:)`: it forgets how many bytes landed before an error,
-            // which is exactly what a caller needs to know about a torn write, and it would spin
-            // forever if `pwrite` ever returned 0.
-            var done = 0
-            while done < buffer.count {
-                let wrote: Int
-                do {
-                    wrote = try descriptor.write(
-                        toAbsoluteOffset: start + Int64(done),
-                        UnsafeRawBufferPointer(rebasing: buffer[done...]),
-                        retryOnInterrupt: true
-                    )
-                } catch {
-                    let errno = asErrno(error)
-                    throw DeviceError(
-                        code: DeviceError.Code(errno: errno),
-                        message: "cannot write \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                            + "pwrite failed after \(done) bytes landed: \(errno)",
-                        path: path,
-                        offset: offset,
-                        systemCall: "pwrite",
-                        cause: errno
-                    )
-                }
-                guard wrote > 0 else {
+            do throws(PartialTransfer) {
+                try descriptor.writeFully(buffer, at: start)
+            } catch {
+                guard !error.madeNoProgress else {
                     throw DeviceError(
                         code: .ioError,
                         message: "cannot write \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                            + "pwrite made no progress after \(done) bytes landed",
+                            + "pwrite made no progress after \(error.done) bytes landed",
                         path: path,
                         offset: offset,
                         systemCall: "pwrite"
                     )
                 }
-                done += wrote
+                throw DeviceError(
+                    code: DeviceError.Code(errno: error.errno),
+                    message: "cannot write \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
+                        + "pwrite failed after \(error.done) bytes landed: \(error.errno)",
+                    path: path,
+                    offset: offset,
+                    systemCall: "pwrite",
+                    cause: error.errno
+                )
             }
         }
     }
@@ -492,4 +470,55 @@ extension DeviceError.Code {
 /// SystemPackage's untyped `throws` only ever throws `Errno`; this recovers it.
 func asErrno(_ error: any Error) -> Errno {
     (error as? Errno) ?? .ioError
+}
+
+// MARK: - Whole positioned transfers
+
+/// How far a positioned transfer got before it stopped.
+struct PartialTransfer: Error {
+    /// Bytes moved before the stop.
+    var done: Int
+    /// The error (`EIO` when `pwrite` returned 0).
+    var errno: Errno
+    /// `pwrite` returned 0: no error, but no progress either.
+    var madeNoProgress = false
+}
+
+extension FileDescriptor {
+    /// `pread`s at `offset` until `buffer` is full or the file ends; returns the bytes read.
+    func readFully(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(PartialTransfer) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let got: Int
+            do {
+                got = try read(
+                    fromAbsoluteOffset: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
+                    retryOnInterrupt: true)
+            } catch {
+                throw PartialTransfer(done: done, errno: asErrno(error))
+            }
+            if got == 0 { break }
+            done += got
+        }
+        return done
+    }
+
+    /// `pwrite`s all of `buffer` at `offset`. Not SystemPackage's `writeAll(toAbsoluteOffset:)`:
+    /// it forgets how many bytes landed before an error, which is exactly what a caller needs to
+    /// know about a torn write, and it would spin forever if `pwrite` ever returned 0.
+    func writeFully(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(PartialTransfer) {
+        var done = 0
+        while done < buffer.count {
+            let wrote: Int
+            do {
+                wrote = try write(
+                    toAbsoluteOffset: offset + Int64(done), UnsafeRawBufferPointer(rebasing: buffer[done...]),
+                    retryOnInterrupt: true)
+            } catch {
+                throw PartialTransfer(done: done, errno: asErrno(error))
+            }
+            guard wrote > 0 else { throw PartialTransfer(done: done, errno: .ioError, madeNoProgress: true) }
+            done += wrote
+        }
+    }
 }

@@ -39,14 +39,23 @@ public struct PoolDevicesProbe: ActivityProbe {
         for path in paths {
             guard let device = try? FileBlockDevice(path: path, mode: .readOnly) else { continue }
             defer { try? device.close() }
-            let labels = DeviceLabels(reading: device.uncached)
-            for label in labels.labels where label.status == .valid {
-                guard let config = label.config, config.uint64("pool_guid") == poolGUID.rawValue else { continue }
-                for slot in label.slots where slot.isUsable {
-                    guard let ub = slot.uberblock else { continue }
-                    if let current = best, !ub.isBetter(than: current.uberblock) { continue }
-                    best = ProbeReading(uberblock: ub, label: Self.labelFacts(config), devicePath: path)
-                }
+            best = Self.bestUberblock(of: poolGUID, on: device, betterThan: best)
+        }
+        return best
+    }
+
+    /// The best uberblock of pool `poolGUID` on `device` (every valid label, every slot, read
+    /// uncached), or `best` when `device` holds none better.
+    public static func bestUberblock(
+        of poolGUID: PoolGUID, on device: any BlockDevice, betterThan best: ProbeReading?
+    ) -> ProbeReading? {
+        var best = best
+        for label in DeviceLabels(reading: device.uncached).labels where label.status == .valid {
+            guard let config = label.config, config.uint64("pool_guid") == poolGUID.rawValue else { continue }
+            for slot in label.slots where slot.isUsable {
+                guard let ub = slot.uberblock else { continue }
+                if let current = best, !ub.isBetter(than: current.uberblock) { continue }
+                best = ProbeReading(uberblock: ub, label: labelFacts(config), devicePath: device.path)
             }
         }
         return best

@@ -409,7 +409,7 @@ public final class HeartbeatService: Service, Sendable {
             var newSkip: HeartbeatStateMachine.SkipMask?
             var sleepUntil = now + .seconds(1)
             state.withLock { s in
-                if leaves.map(\.guid) != s.leaves.map(\.guid) {
+                if !leaves.elementsEqual(s.leaves, by: { $0.guid == $1.guid }) {
                     s.machine.setLeaves(leaves.map { .init(isWritable: $0.isWritable) })
                 } else if leaves != s.leaves {
                     s.machine.setWritability(leaves.map { .init(isWritable: $0.isWritable) })

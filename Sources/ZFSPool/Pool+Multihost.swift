@@ -149,7 +149,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
         shared.state.withLock { $0.inFlight += 1 }
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
-        try device.writeUncached(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+        try device.uncached.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
         shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = uberblock }
     }
 
@@ -157,7 +157,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
         shared.state.withLock { $0.inFlight += 1 }
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
-        let bytes = try device.readUncached(count: ring.slotByteCount, atAbsoluteOffset: offset)
+        let bytes = try device.uncached.read(count: ring.slotByteCount, atAbsoluteOffset: offset)
         guard let found = Self.decodeSlot(bytes, ring: ring, absoluteOffset: offset) else {
             return MMPSlotReading(uberblock: nil, host: nil)
         }
@@ -173,7 +173,7 @@ struct PoolHeartbeatIO: HeartbeatIO {
     static func labelHost(_ device: any BlockDevice, label: Int) -> LabelHost? {
         guard let labelOffset = LabelLayout.labelOffset(index: label, deviceSize: device.sizeInBytes) else { return nil }
         let blockOffset = labelOffset + UInt64(VdevLabel.configBlockOffset)
-        guard let block = try? device.readUncached(count: VdevLabel.configBlockByteCount, atAbsoluteOffset: blockOffset),
+        guard let block = try? device.uncached.read(count: VdevLabel.configBlockByteCount, atAbsoluteOffset: blockOffset),
             (try? EmbeddedChecksum.verify(block, absoluteOffset: blockOffset))?.isValid == true,
             let config = try? NVList(decoding: block[0..<VdevLabel.configCapacity])
         else { return nil }
@@ -195,26 +195,7 @@ struct PoolLeavesProbe: ActivityProbe {
     let devices: @Sendable () -> [any BlockDevice]
 
     func readBestUberblock() throws -> ProbeReading? {
-        var best: ProbeReading?
-        for device in devices() {
-            let labels = DeviceLabels(reading: device.uncached)
-            for label in labels.labels where label.status == .valid {
-                guard let config = label.config, config.uint64("pool_guid") == poolGUID.rawValue else { continue }
-                for slot in label.slots where slot.isUsable {
-                    guard let ub = slot.uberblock else { continue }
-                    if let current = best, !ub.isBetter(than: current.uberblock) { continue }
-                    best = ProbeReading(
-                        uberblock: ub,
-                        label: ProbeLabel(
-                            host: LabelHost(
-                                hostname: config.string("hostname"),
-                                hostID: config.uint64("hostid").map { UInt32(truncatingIfNeeded: $0) }),
-                            state: config.uint64("state").map(PoolStateValue.init(rawValue:))),
-                        devicePath: device.path)
-                }
-            }
-        }
-        return best
+        devices().reduce(nil) { best, device in PoolDevicesProbe.bestUberblock(of: poolGUID, on: device, betterThan: best) }
     }
 }
 
@@ -232,7 +213,7 @@ struct PoolClaimWriter: ClaimWriter {
             guard let labelOffset = LabelLayout.labelOffset(index: 0, deviceSize: device.sizeInBytes) else { continue }
             let offset = ring.slotOffset(ring.mmpSlotIndex, labelOffset: labelOffset)
             do {
-                try device.writeUncached(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+                try device.uncached.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
                 try device.flush()
                 good += 1
             } catch {

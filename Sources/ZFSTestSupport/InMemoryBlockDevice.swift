@@ -30,9 +30,9 @@ public final class InMemoryBlockDevice: BlockDevice {
         case read(offset: UInt64, count: Int)
         /// `write(from:atAbsoluteOffset:)` (or `write(_:atAbsoluteOffset:)`).
         case write(offset: UInt64, count: Int)
-        /// `readUncached(into:atAbsoluteOffset:)` (or `readUncached(count:atAbsoluteOffset:)`).
+        /// `readUncached(into:atAbsoluteOffset:)` (also through the `uncached` view).
         case readUncached(offset: UInt64, count: Int)
-        /// `writeUncached(from:atAbsoluteOffset:)` (or `writeUncached(_:atAbsoluteOffset:)`).
+        /// `writeUncached(from:atAbsoluteOffset:)` (also through the `uncached` view).
         case writeUncached(offset: UInt64, count: Int)
         /// `flush()`.
         case flush

@@ -57,13 +57,7 @@ struct LoopDeviceTests {
     /// uncached read must see it (a buffered read may return B's stale copy — the split-brain
     /// bug), and A's write must be on the shared medium at once (no writeback, no flush).
     @Test func uncachedIOSeesTheOtherHostsWritesOnASharedDisk() throws {
-        try withTemporaryDirectory { directory in
-            let backing = "\(directory)/shared.img"
-            try makeSparseFile(at: backing, size: 4 * 1024 * 1024)
-            let loopA = try LoopDevice(attaching: backing)
-            defer { loopA.detach() }
-            let loopB = try LoopDevice(attaching: backing)
-            defer { loopB.detach() }
+        try withSharedDisk { backing, loopA, loopB in
 
             let hostA = try FileBlockDevice(path: loopA.path, mode: .readWrite)
             defer { try? hostA.close() }
@@ -74,37 +68,31 @@ struct LoopDeviceTests {
             #expect(before == [UInt8](repeating: 0, count: 1024))
 
             let heartbeat = patternBytes(count: 1024, seed: 42)
-            try hostA.writeUncached(heartbeat, atAbsoluteOffset: slot)
+            try hostA.uncached.write(heartbeat, atAbsoluteOffset: slot)
             #expect(hostA.uncachedPath == .direct(logicalBlockSize: 512))
-            #expect(try hostB.readUncached(count: 1024, atAbsoluteOffset: slot) == heartbeat)
+            #expect(try hostB.uncached.read(count: 1024, atAbsoluteOffset: slot) == heartbeat)
             #expect(hostB.uncachedPath == .direct(logicalBlockSize: 512))
             #expect(Array(try contentsOfFile(at: backing)[Int(slot)..<Int(slot) + 1024]) == heartbeat)
 
             // Unaligned uncached I/O on a real block device: read-modify-write of the edges.
-            try hostA.writeUncached([1, 2, 3], atAbsoluteOffset: slot + 1)
+            try hostA.uncached.write([1, 2, 3], atAbsoluteOffset: slot + 1)
             var expected = heartbeat
             expected.replaceSubrange(1..<4, with: [1, 2, 3])
-            #expect(try hostB.readUncached(count: 1024, atAbsoluteOffset: slot) == expected)
+            #expect(try hostB.uncached.read(count: 1024, atAbsoluteOffset: slot) == expected)
         }
     }
 
     /// Opening a block device drops this host's cached pages of it, so that an import's ordinary
     /// (buffered) reads of labels, uberblocks and the MOS see what another host wrote since.
     @Test func openingABlockDeviceDropsItsStaleCachedPages() throws {
-        try withTemporaryDirectory { directory in
-            let backing = "\(directory)/shared.img"
-            try makeSparseFile(at: backing, size: 4 * 1024 * 1024)
-            let loopA = try LoopDevice(attaching: backing)
-            defer { loopA.detach() }
-            let loopB = try LoopDevice(attaching: backing)
-            defer { loopB.detach() }
+        try withSharedDisk { _, loopA, loopB in
             let hostA = try FileBlockDevice(path: loopA.path, mode: .readWrite)
             defer { try? hostA.close() }
             let block: UInt64 = 0x20000
             let earlier = try FileBlockDevice(path: loopB.path, mode: .readOnly)
             #expect(try earlier.read(count: 4096, atAbsoluteOffset: block) == [UInt8](repeating: 0, count: 4096))
             let written = patternBytes(count: 4096, seed: 7)
-            try hostA.writeUncached(written, atAbsoluteOffset: block)
+            try hostA.uncached.write(written, atAbsoluteOffset: block)
             // The premise: B's page cache still holds the old block.
             #expect(try earlier.read(count: 4096, atAbsoluteOffset: block) == [UInt8](repeating: 0, count: 4096))
             // A new open (an import) reads the disk, though B still has the device open (the
@@ -114,6 +102,20 @@ struct LoopDeviceTests {
             #expect(try reopened.read(count: 4096, atAbsoluteOffset: block) == written)
             try earlier.close()
         }
+    }
+}
+
+/// Two loop devices over one 4 MiB file: two hosts that see one shared disk, each with its
+/// own page cache. `body` gets the file's path and the two devices.
+func withSharedDisk(_ body: (String, LoopDevice, LoopDevice) throws -> Void) throws {
+    try withTemporaryDirectory { directory in
+        let backing = "\(directory)/shared.img"
+        try makeSparseFile(at: backing, size: 4 * 1024 * 1024)
+        let loopA = try LoopDevice(attaching: backing)
+        defer { loopA.detach() }
+        let loopB = try LoopDevice(attaching: backing)
+        defer { loopB.detach() }
+        try body(backing, loopA, loopB)
     }
 }
 

@@ -82,24 +82,24 @@ struct DirectIOExtentTests {
 struct UncachedIOTests {
     @Test func inMemoryDeviceRecordsUncachedCallsAndAppliesFaults() throws {
         let device = InMemoryBlockDevice(size: 1 << 20)
-        try device.writeUncached(patternBytes(count: 1024, seed: 3), atAbsoluteOffset: 0x3fc00)
-        #expect(try device.readUncached(count: 1024, atAbsoluteOffset: 0x3fc00) == patternBytes(count: 1024, seed: 3))
+        try device.uncached.write(patternBytes(count: 1024, seed: 3), atAbsoluteOffset: 0x3fc00)
+        #expect(try device.uncached.read(count: 1024, atAbsoluteOffset: 0x3fc00) == patternBytes(count: 1024, seed: 3))
         #expect(device.calls == [.writeUncached(offset: 0x3fc00, count: 1024), .readUncached(offset: 0x3fc00, count: 1024)])
         #expect(device.calls.map(\.isWrite) == [true, false])
         #expect(device.calls.map(\.isRead) == [false, true])
         #expect("\(InMemoryBlockDevice.Call.readUncached(offset: 0x40000, count: 512))" == "readUncached(offset: 0x40000, count: 512)")
 
         device.inject(.readError(0x3fc00..<0x40000), times: 1)
-        let readError = #expect(throws: DeviceError.self) { try device.readUncached(count: 1024, atAbsoluteOffset: 0x3fc00) }
+        let readError = #expect(throws: DeviceError.self) { try device.uncached.read(count: 1024, atAbsoluteOffset: 0x3fc00) }
         #expect(readError?.code == .ioError)
         device.inject(.tornWrite(0x3fc00..<0x40000, landing: 100), times: 1)
         let torn = #expect(throws: DeviceError.self) {
-            try device.writeUncached([UInt8](repeating: 0xee, count: 1024), atAbsoluteOffset: 0x3fc00)
+            try device.uncached.write([UInt8](repeating: 0xee, count: 1024), atAbsoluteOffset: 0x3fc00)
         }
         #expect(torn?.code == .ioError)
         #expect(device.bytes(in: 0x3fc00..<0x3fc64) == [UInt8](repeating: 0xee, count: 100))
         #expect(device.bytes(in: 0x3fc64..<0x3fc65) == [patternBytes(count: 1024, seed: 3)[100]])
-        let pastEnd = #expect(throws: DeviceError.self) { try device.writeUncached([1, 2], atAbsoluteOffset: (1 << 20) - 1) }
+        let pastEnd = #expect(throws: DeviceError.self) { try device.uncached.write([1, 2], atAbsoluteOffset: (1 << 20) - 1) }
         #expect(pastEnd?.code == .outOfRange)
     }
 
@@ -120,9 +120,9 @@ struct UncachedIOTests {
             let device = try FileBlockDevice(path: path, mode: .readWrite)
             defer { try? device.close() }
             #expect(device.uncachedPath == nil)
-            #expect(try device.readUncached(count: 100, atAbsoluteOffset: 7) == Array(patternBytes(count: 8192)[7..<107]))
+            #expect(try device.uncached.read(count: 100, atAbsoluteOffset: 7) == Array(patternBytes(count: 8192)[7..<107]))
             #expect(device.uncachedPath == .buffered(reason: FileBlockDevice.regularFileReason))
-            try device.writeUncached([1, 2, 3], atAbsoluteOffset: 8189)
+            try device.uncached.write([1, 2, 3], atAbsoluteOffset: 8189)
             #expect(Array(try contentsOfFile(at: path)[8189...]) == [1, 2, 3])
         }
     }
@@ -141,8 +141,8 @@ struct UncachedIOTests {
 
             // Aligned MMP-slot-sized write and read.
             let slot = patternBytes(count: 1024, seed: 77)
-            try device.writeUncached(slot, atAbsoluteOffset: 0x3c00)
-            #expect(try device.readUncached(count: 1024, atAbsoluteOffset: 0x3c00) == slot)
+            try device.uncached.write(slot, atAbsoluteOffset: 0x3c00)
+            #expect(try device.uncached.read(count: 1024, atAbsoluteOffset: 0x3c00) == slot)
 
             switch try #require(device.uncachedPath) {
             case .direct(let blockSize):
@@ -154,30 +154,30 @@ struct UncachedIOTests {
 
             // Unaligned write: read-modify-write keeps the neighbours.
             let odd = [UInt8](repeating: 0xab, count: 5000)
-            try device.writeUncached(odd, atAbsoluteOffset: 10_001)
+            try device.uncached.write(odd, atAbsoluteOffset: 10_001)
             var expected = original
             expected.replaceSubrange(0x3c00..<0x4000, with: slot)
             expected.replaceSubrange(10_001..<15_001, with: odd)
             #expect(try contentsOfFile(at: path) == expected)
             // Unaligned read, and the ordinary descriptor agrees.
-            #expect(try device.readUncached(count: 5002, atAbsoluteOffset: 10_000) == Array(expected[10_000..<15_002]))
+            #expect(try device.uncached.read(count: 5002, atAbsoluteOffset: 10_000) == Array(expected[10_000..<15_002]))
             #expect(try device.read(count: 5002, atAbsoluteOffset: 10_000) == Array(expected[10_000..<15_002]))
 
             // The end of the device behaves as on the ordinary path.
             let short = #expect(throws: DeviceError.self) {
-                try device.readUncached(count: 1024, atAbsoluteOffset: UInt64(size) - 512)
+                try device.uncached.read(count: 1024, atAbsoluteOffset: UInt64(size) - 512)
             }
             #expect(short?.code == .shortRead)
             #expect(
                 short?.message
                     == "cannot read 1024 bytes at offset 0xfe00 of \(path): only 512 bytes remain (the device is 65536 bytes)")
             let pastEnd = #expect(throws: DeviceError.self) {
-                try device.writeUncached(slot, atAbsoluteOffset: UInt64(size) - 512)
+                try device.uncached.write(slot, atAbsoluteOffset: UInt64(size) - 512)
             }
             #expect(pastEnd?.code == .outOfRange)
 
             try device.close()
-            let closed = #expect(throws: DeviceError.self) { try device.readUncached(count: 512, atAbsoluteOffset: 0) }
+            let closed = #expect(throws: DeviceError.self) { try device.uncached.read(count: 512, atAbsoluteOffset: 0) }
             #expect(closed?.code == .closed)
         }
     }
@@ -189,8 +189,8 @@ struct UncachedIOTests {
             let device = try FileBlockDevice(path: path, mode: .readWrite, forceDirectIO: true)
             defer { try? device.close() }
             // The last 100 bytes are readable (the kernel returns a short block at EOF).
-            #expect(try device.readUncached(count: 100, atAbsoluteOffset: 8192) == Array(patternBytes(count: 8292)[8192...]))
-            let result = Result { () throws(DeviceError) in try device.writeUncached([1], atAbsoluteOffset: 8200) }
+            #expect(try device.uncached.read(count: 100, atAbsoluteOffset: 8192) == Array(patternBytes(count: 8292)[8192...]))
+            let result = Result { () throws(DeviceError) in try device.uncached.write([1], atAbsoluteOffset: 8200) }
             switch try #require(device.uncachedPath) {
             case .direct(let blockSize):
                 let error = try #require(result.failure)
@@ -212,9 +212,9 @@ struct UncachedIOTests {
             try makeFile(at: path, bytes: patternBytes(count: 4096))
             let device = try FileBlockDevice(path: path, mode: .readOnly, forceDirectIO: true)
             defer { try? device.close() }
-            let error = #expect(throws: DeviceError.self) { try device.writeUncached([1], atAbsoluteOffset: 0) }
+            let error = #expect(throws: DeviceError.self) { try device.uncached.write([1], atAbsoluteOffset: 0) }
             #expect(error?.code == .readOnly)
-            #expect(try device.readUncached(count: 4096, atAbsoluteOffset: 0) == patternBytes(count: 4096))
+            #expect(try device.uncached.read(count: 4096, atAbsoluteOffset: 0) == patternBytes(count: 4096))
         }
     }
 }

@@ -15,8 +15,8 @@ struct FaultInjectingUncachedTests {
         let faults = FaultTable(clock: ContinuousClock())
         let device = FaultInjectingDevice(inner: inner, guid: guid, faults: faults)
 
-        try device.writeUncached([1, 2, 3, 4], atAbsoluteOffset: 0x3fc00)
-        #expect(try device.readUncached(count: 4, atAbsoluteOffset: 0x3fc00) == [1, 2, 3, 4])
+        try device.uncached.write([1, 2, 3, 4], atAbsoluteOffset: 0x3fc00)
+        #expect(try device.uncached.read(count: 4, atAbsoluteOffset: 0x3fc00) == [1, 2, 3, 4])
         #expect(try device.uncached.read(count: 4, atAbsoluteOffset: 0x3fc00) == [1, 2, 3, 4])
         #expect(
             inner.calls == [
@@ -26,16 +26,16 @@ struct FaultInjectingUncachedTests {
 
         faults.set(.error, on: guid)
         inner.removeAllCalls()
-        let write = #expect(throws: DeviceError.self) { try device.writeUncached([9], atAbsoluteOffset: 0x3fc00) }
+        let write = #expect(throws: DeviceError.self) { try device.uncached.write([9], atAbsoluteOffset: 0x3fc00) }
         #expect(write?.code == .ioError)
         #expect(write?.message.contains("write of /dev/leaf0 at offset 0x3fc00 failed: EIO (injected fault") == true)
-        let read = #expect(throws: DeviceError.self) { try device.readUncached(count: 4, atAbsoluteOffset: 0x3fc00) }
+        let read = #expect(throws: DeviceError.self) { try device.uncached.read(count: 4, atAbsoluteOffset: 0x3fc00) }
         #expect(read?.code == .ioError)
         #expect(inner.calls.isEmpty, "a faulted uncached I/O never reaches the device")
         #expect(inner.bytes(in: 0x3fc00..<0x3fc04) == [1, 2, 3, 4])
 
         faults.clearAll()
-        try device.writeUncached([9], atAbsoluteOffset: 0x3fc00)
+        try device.uncached.write([9], atAbsoluteOffset: 0x3fc00)
         #expect(inner.calls == [.writeUncached(offset: 0x3fc00, count: 1)])
     }
 }

@@ -146,6 +146,16 @@ final class ProgressLog: Sendable {
 @Suite("Pool multihost (virtual time)", .serialized)
 struct PoolMultihostTests {
     /// Host A creates a mirror with multihost on and runs its heartbeat.
+    /// `a` creates and holds `tank` (see ``holdPool(_:_:)``), then crashes: it forgets the pool
+    /// (labels ACTIVE) and its heartbeat stops. Returns the pool's config.
+    func crashedHolder(_ rig: MultihostRig, _ a: PoolHost) async throws -> NVList {
+        let (pool, runner) = try await holdPool(rig, a)
+        let config = pool.config
+        a.forget("tank")
+        runner.cancel()
+        return config
+    }
+
     func holdPool(_ rig: MultihostRig, _ a: PoolHost) async throws -> (Pool, Task<Void, any Error>) {
         let pool = try await a.create(
             name: "tank", layout: [.mirror(rig.paths)], properties: ["multihost": "on"])
@@ -456,10 +466,7 @@ struct PoolMultihostTests {
     func cacheFileOpenAfterCrashWaits() async throws {
         let rig = MultihostRig()
         let a = rig.host(id: 0xA11CE, name: "host-a")
-        let (pool, runner) = try await holdPool(rig, a)
-        let config = pool.config
-        a.forget("tank")
-        runner.cancel()
+        let config = try await crashedHolder(rig, a)
         let a2 = rig.host(id: 0xA11CE, name: "host-a")
         let log = ProgressLog(clock: rig.clock)
         let start = rig.now
@@ -475,10 +482,7 @@ struct PoolMultihostTests {
     func noHostIDRefused() async throws {
         let rig = MultihostRig()
         let a = rig.host(id: 0xA11CE, name: "host-a")
-        let (pool, runner) = try await holdPool(rig, a)
-        let config = pool.config
-        a.forget("tank")
-        runner.cancel()
+        let config = try await crashedHolder(rig, a)
         let nobody = rig.host(id: 0, name: "nobody")
         let error = await #expect(throws: PoolError.self) { try await nobody.open(config: config, mode: .import(force: true)) }
         #expect(error?.code == .poolInUse)

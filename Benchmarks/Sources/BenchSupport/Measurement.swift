@@ -39,3 +39,36 @@ extension SplitMix64 {
         return out
     }
 }
+
+/// Parses a benchmark's command line into `options`: each flag of `numbers` takes a positive
+/// integer, `--directory DIR` a path, `--keep` sets a flag; `-h` prints `usage` and exits 0; a bad
+/// argument prints the problem and `usage` and exits 64.
+public func parseOptions<Options>(
+    _ arguments: [String], into options: inout Options, numbers: [String: WritableKeyPath<Options, Int>],
+    directory: WritableKeyPath<Options, String?>, keep: WritableKeyPath<Options, Bool>, usage: String
+) {
+    func stop(_ problem: String?) -> Never {
+        if let problem {
+            let program = URL(fileURLWithPath: arguments.first ?? "bench").lastPathComponent
+            FileHandle.standardError.write(Data("\(program): \(problem)\n".utf8))
+        }
+        print(usage)
+        exit(problem == nil ? 0 : 64)
+    }
+    var it = arguments.dropFirst().makeIterator()
+    while let argument = it.next() {
+        if let field = numbers[argument] {
+            guard let text = it.next(), let n = Int(text), n > 0 else { stop("\(argument) takes a positive number") }
+            options[keyPath: field] = n
+            continue
+        }
+        switch argument {
+        case "--directory":
+            guard let path = it.next() else { stop("--directory takes a path") }
+            options[keyPath: directory] = path
+        case "--keep": options[keyPath: keep] = true
+        case "-h", "--help": stop(nil)
+        default: stop("unknown argument '\(argument)'")
+        }
+    }
+}

@@ -46,31 +46,12 @@ struct Options {
 
     static func parse(_ arguments: [String]) -> Options {
         var options = Options()
-        var it = arguments.dropFirst().makeIterator()
-        func number(_ flag: String) -> Int {
-            guard let text = it.next(), let n = Int(text), n > 0 else { usage("\(flag) takes a positive number") }
-            return n
-        }
-        while let arg = it.next() {
-            switch arg {
-            case "--checks": options.checks = number(arg)
-            case "--detections": options.detections = number(arg)
-            case "--cpu-seconds": options.cpuSeconds = number(arg)
-            case "--directory":
-                guard let dir = it.next() else { usage("--directory takes a path") }
-                options.directory = dir
-            case "--keep": options.keep = true
-            case "-h", "--help": usage(nil)
-            default: usage("unknown argument '\(arg)'")
-            }
-        }
+        parseOptions(
+            arguments, into: &options,
+            numbers: ["--checks": \.checks, "--detections": \.detections, "--cpu-seconds": \.cpuSeconds],
+            directory: \.directory, keep: \.keep,
+            usage: "usage: mmp-bench [--checks N] [--detections N] [--cpu-seconds N] [--directory DIR] [--keep]")
         return options
-    }
-
-    static func usage(_ problem: String?) -> Never {
-        if let problem { FileHandle.standardError.write(Data("mmp-bench: \(problem)\n".utf8)) }
-        print("usage: mmp-bench [--checks N] [--detections N] [--cpu-seconds N] [--directory DIR] [--keep]")
-        exit(problem == nil ? 0 : 64)
     }
 }
 

@@ -41,33 +41,12 @@ struct Options {
 
     static func parse(_ arguments: [String]) -> Options {
         var options = Options()
-        var it = arguments.dropFirst().makeIterator()
-        func number(_ flag: String) -> Int {
-            guard let text = it.next(), let n = Int(text), n > 0 else { usage("\(flag) takes a positive number") }
-            return n
-        }
-        while let arg = it.next() {
-            switch arg {
-            case "--megabytes": options.megabytes = number(arg)
-            case "--rounds": options.rounds = number(arg)
-            case "--small": options.small = number(arg)
-            case "--pools": options.pools = number(arg)
-            case "--directory":
-                guard let dir = it.next() else { usage("--directory takes a path") }
-                options.directory = dir
-            case "--keep": options.keep = true
-            case "-h", "--help": usage(nil)
-            default: usage("unknown argument '\(arg)'")
-            }
-        }
+        parseOptions(
+            arguments, into: &options,
+            numbers: ["--megabytes": \.megabytes, "--rounds": \.rounds, "--small": \.small, "--pools": \.pools],
+            directory: \.directory, keep: \.keep,
+            usage: "usage: pool-bench [--megabytes N] [--rounds N] [--small N] [--pools N] [--directory DIR] [--keep]")
         return options
-    }
-
-    static func usage(_ problem: String?) -> Never {
-        if let problem { FileHandle.standardError.write(Data("pool-bench: \(problem)\n".utf8)) }
-        print(
-            "usage: pool-bench [--megabytes N] [--rounds N] [--small N] [--pools N] [--directory DIR] [--keep]")
-        exit(problem == nil ? 0 : 64)
     }
 }
 
