@@ -40,9 +40,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Linux calls the Glibc module does not expose (timerfd), as inline C wrappers.
+        .target(name: "CZFSLinux"),
         .target(
             name: "ZFSMultihost",
             dependencies: [
+                "CZFSLinux",
                 "ZFSFormat",
                 "ZFSDevice",
                 .product(name: "Logging", package: "swift-log"),

@@ -39,8 +39,11 @@ package final class WorkerThreads: @unchecked Sendable {
         condition.lock()
         jobs.append(job)
         let needsWorker = idleWorkers < jobs.count
-        if !needsWorker { condition.signal() }
         condition.unlock()
+        // Signalled after unlocking: a worker woken while the lock is still held would block on
+        // it at once — a second context switch for every job (glibc does not move waiters from
+        // the condition to the mutex).
+        if !needsWorker { condition.signal() }
         if needsWorker {
             let thread = Thread { [self] in work() }
             thread.stackSize = Self.stackByteCount

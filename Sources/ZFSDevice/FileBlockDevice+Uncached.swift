@@ -83,9 +83,16 @@ extension FileBlockDevice {
         }
     }
 
+    /// Already found to take the ordinary (buffered) path: the uncached calls go straight there
+    /// (a heartbeat on a file vdev reads and writes a slot ~100 times a second).
+    private var isKnownBuffered: Bool {
+        direct.withLock { if case .buffered = $0 { true } else { false } }
+    }
+
     public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
         throws(DeviceError)
     {
+        if isKnownBuffered { return try read(into: buffer, atAbsoluteOffset: offset) }
         _ = try fileOffset(offset, count: buffer.count, verb: "read")
         guard buffer.count > 0 else { return }
         var useOrdinaryPath = false
@@ -104,6 +111,7 @@ extension FileBlockDevice {
     public func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
         throws(DeviceError)
     {
+        if isKnownBuffered { return try write(from: buffer, atAbsoluteOffset: offset) }
         guard mode == .readWrite else {
             throw DeviceError(
                 code: .readOnly,

@@ -3,17 +3,23 @@
 // One `HeartbeatService` per imported pool (OpenZFS: one `mmp_thread` per pool). The pool
 // plugs in through `HeartbeatIO` (its leaves, a blocking write of one MMP slot, optionally a
 // blocking read of one), tells the service about txg syncs (`uberblockSynced`) and property
-// changes (`setMultihost`), and learns of suspensions through `events` or the `onSuspend`
-// callback. Tunables come from a `MultihostTunablesStore` shared by every pool of the host.
+// changes (`setMultihost`), and learns of what happens through the `onEvent` and `onSuspend`
+// callbacks (synchronous, on the service's threads) or the `events` stream. Tunables come from a `MultihostTunablesStore` shared by every pool of the host.
 //
 // Mechanism: the loop runs on a thread of its own (`mmp_thread`) that sleeps on
 // `CLOCK_MONOTONIC` (a task on the injected clock in tests, `WakeSignal`). It asks the state
-// machine what to do at monotonic `now` (injected clock)
-// and wall-clock seconds (injected `WallClock`), hands each write to a worker thread of
-// `ZFSDevice`'s `WorkerThreads` (a hung leaf holds its worker and stays "pending" and skipped, as
-// in mmp.c, while other leaves' writes get other workers; the write's bookkeeping is done there
-// too, without a hop back to the cooperative pool), records history, then sleeps until the
-// machine's next instant or until woken (interval change, multihost on/off, resume, shutdown).
+// machine what to do at monotonic `now` (injected clock) and wall-clock seconds (injected
+// `WallClock`), writes the heartbeat, records history, then sleeps until the machine's next
+// instant or until woken (interval change, multihost on/off, resume, shutdown).
+//
+// Writes never hold the loop up, as in mmp.c (whose writes are asynchronous zios); a hung leaf
+// stays "pending" and is skipped while the other leaves get their heartbeats:
+// - With the real clock the loop writes each heartbeat itself, with a kernel timer
+//   (`LoopRescue`) armed for the next instant. A write still under way then makes the timer
+//   start a new loop thread; the old one finishes its write's bookkeeping and ends. A thread
+//   wake-up per heartbeat saved is about a third of the heartbeat's CPU time (BENCHMARKS.md §6).
+// - With an injected clock (virtual-time tests, which hold writes and step time) every write
+//   goes to a worker thread of `ZFSDevice`'s `WorkerThreads`, its bookkeeping done there too.
 //
 // Split-brain alarm (OpenZFS has none): before a write, the service can read back the MMP slot
 // it is about to overwrite. A valid heartbeat there that this service never wrote, and that is
@@ -183,27 +189,30 @@ public final class HeartbeatService: Service, Sendable {
 
     private struct State {
         var machine: HeartbeatStateMachine
-        var rng: any RandomNumberGenerator & Sendable
+        /// Chooses each heartbeat's label (seeded once from the caller's generator: the system
+        /// generator costs a system call per number).
+        var rng: SplitMix64
         var history: MultihostHistory
         var nextID: UInt64 = 1
         var skipRun: (id: UInt64, mask: HeartbeatStateMachine.SkipMask, start: Duration, count: UInt64)?
         var leaves: [HeartbeatLeaf] = []
         var syncedBase: Uberblock
         var lastWritten: [SlotKey: Uberblock] = [:]
-        var ours: Set<HeartbeatKey> = []
-        var oursOrder: [HeartbeatKey] = []
+        var ours = RecentSet<HeartbeatKey>(capacity: HeartbeatService.rememberedHeartbeats)
         var suspension: HeartbeatSuspension?
         var stopping = false
         var iterations = 0
+        /// Which loop thread holds the loop: only it may go on after a write (``LoopRescue``).
+        var loopGeneration: UInt64 = 0
+        /// The holder is inside a heartbeat write of its own.
+        var loopWriting = false
+        /// Resumed by the holder that sees `stopping`.
+        var loopEnded: CheckedContinuation<Void, Never>?
 
         /// Adds `ub` to the heartbeats the split-brain alarm treats as ours (the synced
         /// uberblock counts too: it may sit in an MMP slot when the import reused a heartbeat copy).
         mutating func remember(_ ub: Uberblock) {
-            let key = HeartbeatKey(txg: ub.txg, timestamp: ub.timestampInSeconds, sequence: ub.mmpSequence)
-            if ours.insert(key).inserted {
-                oursOrder.append(key)
-                if oursOrder.count > HeartbeatService.rememberedHeartbeats { ours.remove(oursOrder.removeFirst()) }
-            }
+            ours.insert(HeartbeatKey(txg: ub.txg, timestamp: ub.timestampInSeconds, sequence: ub.mmpSequence))
         }
     }
 
@@ -217,12 +226,26 @@ public final class HeartbeatService: Service, Sendable {
     private let wallClock: WallClock
     private let logger: Logger
     private let onSuspend: @Sendable (HeartbeatSuspension) -> Void
+    private let onEvent: @Sendable (HeartbeatEvent) -> Void
     private let state: Mutex<State>
     private let wake: WakeSignal
     private let inFlight = InFlightCount()
-    private let eventContinuation: AsyncStream<HeartbeatEvent>.Continuation
-    /// Everything the service does, in order (one consumer; the newest 4096 are buffered).
-    public let events: AsyncStream<HeartbeatEvent>
+    /// The running loop's rescue timer (real clock only; `nil` otherwise or before `run()`).
+    private let rescueTimer = Mutex<LoopRescue?>(nil)
+    private let eventStream = Mutex<(stream: AsyncStream<HeartbeatEvent>, continuation: AsyncStream<HeartbeatEvent>.Continuation)?>(nil)
+
+    /// Everything the service does from the first use of this property on, in order (one
+    /// consumer; the newest 4096 are buffered). Made on first use: a stream nobody reads still
+    /// costs a buffered copy of every event, and one that is read wakes its reader twice per
+    /// heartbeat — the pool host counts through `onEvent` instead.
+    public var events: AsyncStream<HeartbeatEvent> {
+        eventStream.withLock { pair in
+            if let pair { return pair.stream }
+            let made = AsyncStream.makeStream(of: HeartbeatEvent.self, bufferingPolicy: .bufferingNewest(4096))
+            pair = made
+            return made.stream
+        }
+    }
 
     /// - Parameters:
     ///   - configuration: pool name, multihost, history size, split-brain alarm.
@@ -231,9 +254,11 @@ public final class HeartbeatService: Service, Sendable {
     ///   - tunables: the host's shared MMP parameters.
     ///   - clock: monotonic time for delays and deadlines (`ContinuousClock` in production).
     ///   - wallClock: seconds for `ub_timestamp`.
-    ///   - random: chooses the label of each heartbeat.
+    ///   - random: seeds the generator that chooses the label of each heartbeat.
     ///   - logger: where warnings (skips, suspension) go.
-    ///   - onSuspend: called (on the service's task) when the pool is suspended.
+    ///   - onSuspend: called (on the service's threads) when the pool is suspended.
+    ///   - onEvent: called with every ``HeartbeatEvent`` as it happens, on the thread that
+    ///     caused it (the loop's or a write's worker; two calls may overlap). Must not block.
     public init(
         configuration: Configuration,
         io: any HeartbeatIO,
@@ -243,7 +268,8 @@ public final class HeartbeatService: Service, Sendable {
         wallClock: WallClock = .system,
         random: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator(),
         logger: Logger,
-        onSuspend: @escaping @Sendable (HeartbeatSuspension) -> Void = { _ in }
+        onSuspend: @escaping @Sendable (HeartbeatSuspension) -> Void = { _ in },
+        onEvent: @escaping @Sendable (HeartbeatEvent) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.io = io
@@ -253,15 +279,17 @@ public final class HeartbeatService: Service, Sendable {
         self.wallClock = wallClock
         self.logger = logger
         self.onSuspend = onSuspend
+        self.onEvent = onEvent
         let leaves = io.heartbeatLeaves()
         let machine = HeartbeatStateMachine(
             tunables: tunables.current, multihost: configuration.multihost,
-            leaves: leaves.map { .init(isWritable: $0.isWritable) }, lastSynced: lastSynced, now: time.now())
-        var initial = State(machine: machine, rng: random, history: MultihostHistory(capacity: configuration.historyCapacity), syncedBase: lastSynced)
+            leaves: leaves.map { .init(isWritable: $0.isWritable) }, lastSynced: lastSynced, now: time.now(),
+            gridOrigin: time.gridOrigin)
+        var seedSource = random
+        var initial = State(machine: machine, rng: SplitMix64(seed: seedSource.next()), history: MultihostHistory(capacity: configuration.historyCapacity), syncedBase: lastSynced)
         initial.leaves = leaves
         initial.remember(lastSynced)
         self.state = Mutex(initial)
-        (events, eventContinuation) = AsyncStream.makeStream(of: HeartbeatEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
     // MARK: inputs from the pool
@@ -300,7 +328,7 @@ public final class HeartbeatService: Service, Sendable {
         }
         if wasSuspended {
             logger.info("multihost heartbeats resumed", metadata: ["zfs.pool": "\(configuration.pool)"])
-            eventContinuation.yield(.resumed(at: now))
+            emit(.resumed(at: now))
         }
         wake.signal()
     }
@@ -352,8 +380,8 @@ public final class HeartbeatService: Service, Sendable {
         let token = tunables.addObserver { [weak self] new in self?.tunablesChanged(new) }
         defer {
             tunables.removeObserver(token)
-            eventContinuation.yield(.stopped)
-            eventContinuation.finish()
+            emit(.stopped)
+            eventStream.withLock { $0?.continuation }?.finish()
         }
         // Pick up a change made between init and run.
         tunablesChanged(tunables.current)
@@ -384,22 +412,61 @@ public final class HeartbeatService: Service, Sendable {
         var issuedAt: Duration
     }
 
-    /// Runs ``loop()`` on a thread of its own (OpenZFS: `mmp_thread`) and returns when it ends.
+    /// Runs ``loop(generation:rescue:)`` on a thread of its own (OpenZFS: `mmp_thread`) and
+    /// returns when the loop ends (on whichever thread holds it then).
     private func runLoopThread() async {
+        let rescue = time.isRealTime
+            ? LoopRescue(time: time, name: "zpk-mmp-r-\(configuration.pool)") { [weak self] in self?.rescueLoop() }
+            : nil
+        rescueTimer.withLock { $0 = rescue }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
-                self.loop()
-                continuation.resume()
+            let generation = state.withLock { s -> UInt64 in
+                s.loopEnded = continuation
+                return s.loopGeneration
             }
-            thread.name = "zpk-mmp-\(configuration.pool)"
-            thread.stackSize = 1 << 20
-            thread.start()
+            startLoopThread(generation: generation, rescue: rescue)
         }
+        rescue?.close()
     }
 
-    /// The heartbeat loop (blocking; on the service's own thread).
-    private func loop() {
-        while !state.withLock({ $0.stopping }) {
+    private func startLoopThread(generation: UInt64, rescue: LoopRescue?) {
+        let name = "zpk-mmp-\(configuration.pool)"
+        let thread = Thread {
+            nameCurrentThread(name)
+            self.loop(generation: generation, rescue: rescue)
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// The rescue timer fired: the loop's write is still under way at the loop's next instant.
+    /// A new thread takes the loop over; the writing one ends when its write returns.
+    private func rescueLoop() {
+        let generation = state.withLock { s -> UInt64? in
+            guard s.loopWriting else { return nil }
+            s.loopWriting = false
+            s.loopGeneration += 1
+            return s.loopGeneration
+        }
+        guard let generation else { return }
+        logger.debug(
+            "multihost heartbeat write still under way at the next heartbeat; the loop goes on on a new thread",
+            metadata: ["zfs.pool": "\(configuration.pool)"])
+        startLoopThread(generation: generation, rescue: rescueTimer.withLock { $0 })
+    }
+
+    /// The heartbeat loop (blocking; on the service's own thread) while it holds `generation`.
+    private func loop(generation: UInt64, rescue: LoopRescue?) {
+        while true {
+            let ended = state.withLock { s -> CheckedContinuation<Void, Never>?? in
+                guard s.stopping else { return .none }
+                defer { s.loopEnded = nil }
+                return .some(s.loopEnded)
+            }
+            if let ended {
+                ended?.resume()
+                return
+            }
             let now = time.now()
             let wall = wallClock.seconds
             let leaves = io.heartbeatLeaves()
@@ -409,12 +476,15 @@ public final class HeartbeatService: Service, Sendable {
             var newSkip: HeartbeatStateMachine.SkipMask?
             var sleepUntil = now + .seconds(1)
             state.withLock { s in
-                if !leaves.elementsEqual(s.leaves, by: { $0.guid == $1.guid }) {
-                    s.machine.setLeaves(leaves.map { .init(isWritable: $0.isWritable) })
-                } else if leaves != s.leaves {
-                    s.machine.setWritability(leaves.map { .init(isWritable: $0.isWritable) })
+                // Usually the very same array (a pointer comparison).
+                if leaves != s.leaves {
+                    if !leaves.elementsEqual(s.leaves, by: { $0.guid == $1.guid }) {
+                        s.machine.setLeaves(leaves.map { .init(isWritable: $0.isWritable) })
+                    } else {
+                        s.machine.setWritability(leaves.map { .init(isWritable: $0.isWritable) })
+                    }
+                    s.leaves = leaves
                 }
-                s.leaves = leaves
                 s.iterations += 1
                 let actions = s.machine.event(now: now, wallClockSeconds: wall, using: &s.rng)
                 for action in actions {
@@ -469,11 +539,53 @@ public final class HeartbeatService: Service, Sendable {
                     "multihost heartbeat skipped: no leaf can take it",
                     metadata: ["zfs.pool": "\(configuration.pool)", "zfs.mmp.skip_mask": "0x\(String(newSkip.rawValue, radix: 16))"])
             }
-            for event in events { eventContinuation.yield(event) }
+            for event in events { emit(event) }
             if let suspension { announce(suspension) }
-            for write in writes { issue(write) }
+            var holdsLoop = true
+            for write in writes {
+                if holdsLoop, let rescue {
+                    holdsLoop = writeItself(write, rescueAt: sleepUntil, generation: generation, rescue: rescue)
+                } else {
+                    issue(write)
+                }
+            }
+            if !holdsLoop { return }
             wake.sleep(until: sleepUntil)
         }
+    }
+
+    /// Writes one heartbeat on the loop's thread, with `rescue` armed for a little after
+    /// `deadline` (the loop's next instant). Returns whether this thread still holds the loop
+    /// (false: the write outlived the deadline and a new thread took over). With the timer gone,
+    /// hands the write to a worker.
+    ///
+    /// The timer is not disarmed after the write: the next iteration re-arms it before it
+    /// expires, one system call per heartbeat instead of two. The slack (a quarter of the time
+    /// to `deadline`, 1–10 ms) is what a loop waking late may take before the timer fires for
+    /// nothing (the rescue then sees no write under way and does nothing).
+    private func writeItself(_ write: PendingWrite, rescueAt deadline: Duration, generation: UInt64, rescue: LoopRescue) -> Bool {
+        state.withLock { $0.loopWriting = true }
+        let slack = min(max((deadline - write.issuedAt) / 4, .milliseconds(1)), .milliseconds(10))
+        guard rescue.arm(at: deadline + slack) else {
+            state.withLock { $0.loopWriting = false }
+            issue(write)
+            return true
+        }
+        inFlight.begin()
+        let landing = land(write)
+        let holdsLoop = state.withLock { s -> Bool in
+            guard s.loopGeneration == generation else { return false }
+            s.loopWriting = false
+            return true
+        }
+        finish(write, landing)
+        inFlight.end()
+        return holdsLoop
+    }
+
+    private func emit(_ event: HeartbeatEvent) {
+        onEvent(event)
+        eventStream.withLock { $0?.continuation }?.yield(event)
     }
 
     private func announce(_ suspension: HeartbeatSuspension) {
@@ -490,15 +602,15 @@ public final class HeartbeatService: Service, Sendable {
                     "zfs.mmp.foreign.txg": "\(foreign.uberblock.txg.rawValue)",
                 ])
         }
-        eventContinuation.yield(.suspended(suspension))
+        emit(.suspended(suspension))
         onSuspend(suspension)
     }
 
     /// The split-brain rule: `found` is a valid heartbeat (MMP magic, sequence valid) that is
     /// not one of `ours`, and not older than `reference` (what we last wrote to that slot, or the
     /// last synced uberblock for a slot we never wrote).
-    static func isForeign(_ found: Uberblock, reference: Uberblock, ours: Set<HeartbeatKey>) -> Bool {
-        guard found.isMMPValid, found.mmpConfig.isSequenceValid else { return false }
+    static func isForeign(_ found: Uberblock, reference: Uberblock, ours: RecentSet<HeartbeatKey>) -> Bool {
+        guard found.isMMPValid, found.mmpConfig.isSequenceValid, found != reference else { return false }
         let key = HeartbeatKey(txg: found.txg, timestamp: found.timestampInSeconds, sequence: found.mmpSequence)
         if ours.contains(key) { return false }
         return Uberblock.compare(found, reference) >= 0
@@ -545,7 +657,7 @@ public final class HeartbeatService: Service, Sendable {
                 return notice
             }
             announce(notice)
-            eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
+            emit(.landed(id: write.id, leaf: write.leaf, label: write.label, success: false, at: now))
         case .written(let success, let error):
             state.withLock { s in
                 s.machine.writeCompleted(leaf: write.index, success: success, now: now)
@@ -560,7 +672,7 @@ public final class HeartbeatService: Service, Sendable {
                     "multihost heartbeat write failed",
                     metadata: ["zfs.pool": "\(configuration.pool)", "zfs.vdev.path": "\(write.leaf.path ?? "-")", "error": "\(error)"])
             }
-            eventContinuation.yield(.landed(id: write.id, leaf: write.leaf, label: write.label, success: success, at: now))
+            emit(.landed(id: write.id, leaf: write.leaf, label: write.label, success: success, at: now))
         }
     }
 

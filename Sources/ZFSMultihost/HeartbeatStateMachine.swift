@@ -76,9 +76,24 @@ public struct HeartbeatStateMachine: Sendable {
     private var skipError: SkipMask = []
     /// The instant the previous iteration asked to be woken at.
     private var scheduled: Duration?
+    /// Where this machine's time zero lies on a grid shared by every pool of the process, or
+    /// `nil` (no grid). See ``init(tunables:multihost:leaves:lastSynced:now:gridOrigin:)``.
+    private let gridOrigin: Duration?
 
     /// Thread start (`mmp_thread_start`): `last_write = now`, `delay = I`, `fail_ns = F × I`.
-    public init(tunables: MultihostTunables, multihost: Bool, leaves: [Leaf], lastSynced: Uberblock, now: Duration) {
+    ///
+    /// - Parameter gridOrigin: ours, not OpenZFS's: when given (the offset of this machine's time
+    ///   zero from an instant common to every heartbeat of the process), each next heartbeat falls
+    ///   on a multiple of the period counted from that common instant — the latest one no later
+    ///   than the plain schedule, so no gap grows. Pools with the same period then wake together:
+    ///   a virtual machine leaves its idle state once for all of them, which measured 3.4 times
+    ///   cheaper than one wake-up each (BENCHMARKS.md §6). The cadence of each pool is unchanged;
+    ///   only its phase moves, once, at start or after a change.
+    public init(
+        tunables: MultihostTunables, multihost: Bool, leaves: [Leaf], lastSynced: Uberblock, now: Duration,
+        gridOrigin: Duration? = nil
+    ) {
+        self.gridOrigin = gridOrigin
         self.tunables = tunables
         self.seenTunables = tunables
         self.multihost = multihost
@@ -158,7 +173,7 @@ public struct HeartbeatStateMachine: Sendable {
             let period = Duration.nanoseconds(Int64(clamping: intervalNS / UInt64(leafCount)))
             var anchor = now
             if let scheduled, now >= scheduled, now - scheduled < period { anchor = scheduled }
-            next = anchor + period
+            next = onGrid(anchor + period, period: period)
         }
         if (!prevMultihost && multihost) || (prevSuspended && !suspended) {
             lastWrite = now
@@ -191,6 +206,16 @@ public struct HeartbeatStateMachine: Sendable {
         scheduled = next
         actions.append(.sleep(until: next))
         return actions
+    }
+
+    /// The latest point of the shared grid of spacing `period` not after `instant` (after
+    /// `instant - period`, so the gap before it never exceeds a period); `instant` without a grid.
+    func onGrid(_ instant: Duration, period: Duration) -> Duration {
+        guard let gridOrigin else { return instant }
+        let spacing = nanoseconds(period)
+        guard spacing > 0 else { return instant }
+        let position = nanoseconds(instant + gridOrigin) % spacing
+        return instant - .nanoseconds(position < 0 ? position + spacing : position)
     }
 
     /// A heartbeat write to `leaf` finished (`mmp_write_done`).

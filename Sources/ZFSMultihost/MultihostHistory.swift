@@ -44,10 +44,19 @@ public struct MultihostHistory: Sendable {
 
     /// Maximum number of records; older ones are dropped. 0: history off.
     public var capacity: Int {
-        didSet { trim() }
+        didSet {
+            let kept = records.suffix(max(0, capacity))
+            ring = Array(kept)
+            oldest = 0
+        }
     }
+    /// The records in a ring (a heartbeat adds one and drops the oldest in O(1)); once the ring
+    /// is full, `oldest` is the index of the oldest.
+    private var ring: [Record] = []
+    private var oldest = 0
+
     /// Oldest first.
-    public private(set) var records: [Record] = []
+    public var records: [Record] { Array(ring[oldest...] + ring[..<oldest]) }
 
     public init(capacity: Int = MultihostHistory.defaultCapacity) {
         self.capacity = max(0, capacity)
@@ -56,21 +65,30 @@ public struct MultihostHistory: Sendable {
     /// Adds a record (dropped at once when history is off).
     public mutating func append(_ record: Record) {
         guard capacity > 0 else { return }
-        records.append(record)
-        trim()
+        if ring.count < capacity {
+            ring.append(record)
+        } else {
+            ring[oldest] = record
+            oldest = (oldest + 1) % capacity
+        }
     }
 
-    /// Changes the record with `id`, if it is still kept.
+    /// Changes the record with `id`, if it is still kept (searched newest first: it is usually
+    /// the newest or close to it).
     public mutating func update(id: UInt64, _ change: (inout Record) -> Void) {
-        guard let index = records.lastIndex(where: { $0.id == id }) else { return }
-        change(&records[index])
+        for age in 0..<ring.count {
+            let index = (oldest + ring.count - 1 - age) % ring.count
+            if ring[index].id == id {
+                change(&ring[index])
+                return
+            }
+        }
     }
 
     /// Empties the history (OpenZFS: writing to the kstat file).
-    public mutating func clear() { records.removeAll() }
-
-    private mutating func trim() {
-        if records.count > capacity { records.removeFirst(records.count - capacity) }
+    public mutating func clear() {
+        ring.removeAll()
+        oldest = 0
     }
 
     /// The kstat file's text: header `%-10s %-10s %-10s %-6s %-10s %-12s %-24s %-10s %s`, rows

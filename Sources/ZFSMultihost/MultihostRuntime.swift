@@ -2,6 +2,7 @@
 // and deadlines, a wall clock for `ub_timestamp`, an interruptible sleep, the shared tunables
 // store, and this module's error. Blocking device I/O runs on `ZFSDevice.BlockingIO`.
 
+import CZFSLinux
 import Foundation
 import Synchronization
 
@@ -38,6 +39,77 @@ public struct WallClock: Sendable {
     public var seconds: UInt64 { UInt64(max(0, sinceEpoch.components.seconds)) }
 }
 
+// MARK: - Thread names
+
+/// Names the calling thread for `top -H`, `perf` and debuggers (Linux keeps 15 bytes).
+/// Foundation's `Thread.name`, set before `start()`, does not reach the kernel on Linux.
+func nameCurrentThread(_ name: String) {
+    var bytes = Array(name.utf8.prefix(15))
+    while !bytes.isEmpty, String(validating: bytes, as: UTF8.self) == nil { bytes.removeLast() }
+    _ = String(decoding: bytes, as: UTF8.self).withCString { czfs_set_current_thread_name($0) }
+}
+
+// MARK: - A bounded set
+
+/// A set that keeps only its `capacity` newest members, in a ring: adding costs a store (no
+/// hashing, no shifting), `contains` a linear search — for sets that grow at every heartbeat
+/// and are searched rarely (the split-brain alarm's "is this ours", a test's "has it landed").
+package struct RecentSet<Element: Equatable & Sendable>: Sendable {
+    package let capacity: Int
+    private var ring: [Element] = []
+    /// Index in `ring` of the oldest member once `ring` is full.
+    private var oldest = 0
+
+    package init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        ring.reserveCapacity(self.capacity)
+    }
+
+    /// Newest first: a recent member is found soonest.
+    package func contains(_ element: Element) -> Bool {
+        for age in 0..<ring.count where ring[(oldest + ring.count - 1 - age) % ring.count] == element { return true }
+        return false
+    }
+
+    /// The members, oldest first.
+    package var elements: [Element] { Array(ring[oldest...] + ring[..<oldest]) }
+
+    /// Adds `element` unless it is the newest member already, forgetting the oldest when full.
+    package mutating func insert(_ element: Element) {
+        if let newest = ring.isEmpty ? nil : ring[(oldest + ring.count - 1) % ring.count], newest == element { return }
+        if ring.count < capacity {
+            ring.append(element)
+        } else {
+            ring[oldest] = element
+            oldest = (oldest + 1) % capacity
+        }
+    }
+}
+
+extension RecentSet: ExpressibleByArrayLiteral {
+    /// A set as big as the literal.
+    package init(arrayLiteral elements: Element...) {
+        self.init(capacity: elements.count)
+        for element in elements { insert(element) }
+    }
+}
+
+// MARK: - A cheap seeded generator
+
+/// SplitMix64 (Steele, Lea and Flood 2014): a few arithmetic operations per number, for choices
+/// that need spread, not secrecy (a heartbeat's label).
+struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 // MARK: - Monotonic time over any clock
 
 /// An `any Clock<Duration>` opened once, so drivers can speak in `Duration` offsets from the
@@ -47,15 +119,29 @@ struct MonotonicTime: Sendable {
     let sleepUntil: @Sendable (Duration) async throws -> Void
     /// The clock is `ContinuousClock`: a thread may wait on `CLOCK_MONOTONIC` instead of a task.
     let isRealTime: Bool
+    /// With `ContinuousClock`: the offset of this time's zero from ``processEpoch``, shared by
+    /// every heartbeat of the process (``HeartbeatStateMachine``'s grid). `nil` otherwise.
+    let gridOrigin: Duration?
+
+    /// An instant common to every `MonotonicTime` of the process on `ContinuousClock`.
+    static let processEpoch = ContinuousClock.now
 
     init(_ clock: any Clock<Duration>) {
         self.init(opening: clock)
     }
 
     private init<C: Clock>(opening clock: C) where C.Duration == Duration {
+        let epoch = Self.processEpoch  // taken no later than `start`
         let start = clock.now
         isRealTime = C.self == ContinuousClock.self
-        now = { start.duration(to: clock.now) }
+        gridOrigin = (start as? ContinuousClock.Instant).map { epoch.duration(to: $0) }
+        if let start = start as? ContinuousClock.Instant {
+            // Read ~200 times a second by the heartbeats of a busy host: a concrete clock, not
+            // generic code that looks up `C`'s witnesses at every call.
+            now = { start.duration(to: ContinuousClock.now) }
+        } else {
+            now = { start.duration(to: clock.now) }
+        }
         // An explicit tolerance: with `nil` the runtime lets the timer fire up to 10 % late
         // (Dispatch's default leeway), which was the heartbeat's cadence tail.
         sleepUntil = { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: .zero) }
@@ -105,8 +191,9 @@ final class WakeSignal: @unchecked Sendable {
     func signal() {
         pthread_mutex_lock(mutex)
         pending = true
-        pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
+        // After unlocking, so that the woken thread does not block on the mutex at once.
+        pthread_cond_signal(condition)
     }
 
     /// Blocks the calling thread until `deadline` (an offset on `time`) or ``signal()``.
@@ -321,5 +408,97 @@ public struct MultihostError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if let cause { return "\(message) (\(cause))" }
         return message
+    }
+}
+
+// MARK: - Loop rescue
+
+/// A kernel timer that runs `handler` on a thread of its own when it expires: the heartbeat
+/// loop arms it before writing a heartbeat itself, for a little after its next instant, and
+/// re-arms it at every heartbeat, so the thread wakes only when a write is still under way then
+/// (OpenZFS's `mmp_thread` never waits for its writes; ours hands the loop to a new thread).
+///
+/// Arming is one `timerfd_settime`, no thread wake-up: at 100 heartbeats a second a wake-up per
+/// write was a third of the heartbeat's CPU time. `handler` must itself check that a write is
+/// under way (the timer also expires once after the loop stops writing).
+///
+/// `@unchecked Sendable`: `fd` is used only with `state` locked and while not closed (the
+/// waiting thread closes it last); `time` and `handler` are immutable.
+final class LoopRescue: @unchecked Sendable {
+    private struct State {
+        /// The instant (on `time`) the armed timer stands for, `nil` when disarmed.
+        var deadline: Duration?
+        var closed = false
+    }
+    private let fd: Int32
+    private let time: MonotonicTime
+    private let state = Mutex(State())
+
+    /// Starts the waiting thread, `nil` when the kernel gives no timer (the caller then hands
+    /// every write to a worker thread instead of writing it itself).
+    init?(time: MonotonicTime, name: String, handler: @escaping @Sendable () -> Void) {
+        let fd = czfs_timerfd_create_monotonic()
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        self.time = time
+        let thread = Thread { [self] in
+            nameCurrentThread(name)
+            wait(handler)
+        }
+        thread.stackSize = 1 << 18
+        thread.start()
+    }
+
+    /// Runs `handler` at `deadline` unless another `arm` comes first. False
+    /// when the timer is gone (closed, or the kernel failed it): nothing will rescue the caller.
+    func arm(at deadline: Duration) -> Bool {
+        state.withLock { s in
+            guard !s.closed else { return false }
+            s.deadline = deadline
+            let remaining = max(1, nanoseconds(deadline - time.now()))
+            if czfs_timerfd_set_relative(fd, remaining) != 0 {
+                s.deadline = nil
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Ends the waiting thread (which closes the timer); later calls do nothing.
+    func close() {
+        state.withLock { s in
+            guard !s.closed else { return }
+            s.closed = true
+            s.deadline = nil
+            _ = czfs_timerfd_set_relative(fd, 1)
+        }
+    }
+
+    private func wait(_ handler: @Sendable () -> Void) {
+        enum Next { case fire, ignore, exit }
+        while true {
+            var expirations: UInt64 = 0
+            let count = read(fd, &expirations, MemoryLayout<UInt64>.size)
+            if count < 0 && errno != EINTR {
+                // The timer is unusable: from now on `arm` says so and the loop hands its writes
+                // to worker threads.
+                state.withLock { $0.closed = true }
+                Glibc.close(fd)
+                return
+            }
+            let next = state.withLock { s -> Next in
+                if s.closed { return .exit }
+                guard let deadline = s.deadline, time.now() >= deadline else { return .ignore }
+                s.deadline = nil
+                return .fire
+            }
+            switch next {
+            case .fire: handler()
+            case .ignore: continue
+            case .exit:
+                Glibc.close(fd)
+                return
+            }
+        }
     }
 }

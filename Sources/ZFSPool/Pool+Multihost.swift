@@ -17,6 +17,7 @@
 // pool's own leaves — with the service suspended nothing of ours is written, so any change of
 // the best uberblock is another host — and resumes, or refuses with `.poolInUse`.
 
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -65,6 +66,9 @@ struct MultihostLeaf: Sendable {
 final class MultihostShared: Sendable {
     struct State {
         var leaves: [MultihostLeaf] = []
+        /// `leaves` as the heartbeat sees them, made when they change (the heartbeat asks at
+        /// every iteration; the same array back lets it see at once that nothing changed).
+        var heartbeatLeaves: [HeartbeatLeaf] = []
         var suspension: HeartbeatSuspension?
         var written: UInt64 = 0
         var failed: UInt64 = 0
@@ -74,10 +78,9 @@ final class MultihostShared: Sendable {
         /// Heartbeat slot reads and writes under way.
         var inFlight = 0
         /// Ids of the recent heartbeats whose completion the service has reported.
-        var landedIDs: Set<UInt64> = []
-        var landedOrder: [UInt64] = []
-        /// What this pool last wrote into each MMP slot (leaf guid, label).
-        var lastWritten: [SlotKey: Uberblock] = [:]
+        var landedIDs = RecentSet<UInt64>(capacity: 4 * MultihostHistory.defaultCapacity)
+        /// What this pool last wrote into each MMP slot (leaf guid, label), and its bytes.
+        var lastWritten: [SlotKey: (uberblock: Uberblock, bytes: [UInt8])] = [:]
     }
     struct SlotKey: Hashable { var guid: VdevGUID; var label: Int }
     let poolName: String
@@ -93,7 +96,11 @@ final class MultihostShared: Sendable {
         let leaves = tree.topLevels.flatMap { top in
             top.leaves.map { MultihostLeaf(guid: $0.guid, path: $0.path, ashift: top.ashift, device: devices[$0.guid]) }
         }
-        state.withLock { $0.leaves = leaves }
+        let heartbeatLeaves = leaves.map { HeartbeatLeaf(guid: $0.guid, path: $0.path, isWritable: $0.device != nil) }
+        state.withLock {
+            $0.leaves = leaves
+            $0.heartbeatLeaves = heartbeatLeaves
+        }
     }
 
     var leaves: [MultihostLeaf] { state.withLock { $0.leaves } }
@@ -104,10 +111,6 @@ final class MultihostShared: Sendable {
             case .landed(let id, _, _, let success, _):
                 if success { s.written += 1 } else { s.failed += 1 }
                 s.landedIDs.insert(id)
-                s.landedOrder.append(id)
-                if s.landedOrder.count > 4 * MultihostHistory.defaultCapacity {
-                    s.landedIDs.remove(s.landedOrder.removeFirst())
-                }
             case .skipped:
                 s.skipped += 1
             default:
@@ -127,11 +130,12 @@ struct PoolHeartbeatIO: HeartbeatIO {
     let shared: MultihostShared
 
     func heartbeatLeaves() -> [HeartbeatLeaf] {
-        shared.leaves.map { HeartbeatLeaf(guid: $0.guid, path: $0.path, isWritable: $0.device != nil) }
+        shared.state.withLock { $0.heartbeatLeaves }
     }
 
     private func slot(_ leaf: HeartbeatLeaf, label: Int) throws -> (any BlockDevice, UberblockRing, UInt64) {
-        guard let entry = shared.leaves.first(where: { $0.guid == leaf.guid }), let device = entry.device else {
+        let entry = shared.state.withLock { s in s.leaves.first { $0.guid == leaf.guid } }
+        guard let entry, let device = entry.device else {
             throw PoolError(
                 .ioFailure, "pool '\(shared.poolName)': leaf \(leaf.path ?? "\(leaf.guid)") is not open",
                 pool: shared.poolName, device: leaf.path)
@@ -149,8 +153,9 @@ struct PoolHeartbeatIO: HeartbeatIO {
         shared.state.withLock { $0.inFlight += 1 }
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
-        try device.uncached.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
-        shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = uberblock }
+        let bytes = uberblock.encodeSlot(in: ring, absoluteOffset: offset)
+        try device.uncached.write(bytes, atAbsoluteOffset: offset)
+        shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = (uberblock, bytes) }
     }
 
     func readMMPSlot(leaf: HeartbeatLeaf, label: Int) throws -> MMPSlotReading? {
@@ -158,15 +163,27 @@ struct PoolHeartbeatIO: HeartbeatIO {
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
         let bytes = try device.uncached.read(count: ring.slotByteCount, atAbsoluteOffset: offset)
+        // The slot as we last wrote it (the usual case) needs no checksum, decoding or label read.
+        let ours = shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] }
+        if let ours, Self.sameBytes(ours.bytes, bytes) {
+            return MMPSlotReading(uberblock: ours.uberblock, host: nil)
+        }
         guard let found = Self.decodeSlot(bytes, ring: ring, absoluteOffset: offset) else {
             return MMPSlotReading(uberblock: nil, host: nil)
         }
-        // Our own last write there needs no label read; anything else may be another host's,
-        // so read who the label says wrote it (one config block, not the whole label).
-        if shared.state.withLock({ $0.lastWritten[.init(guid: leaf.guid, label: label)] }) == found {
+        // Anything else may be another host's, so read who the label says wrote it (one config
+        // block, not the whole label).
+        if ours?.uberblock == found {
             return MMPSlotReading(uberblock: found, host: nil)
         }
         return MMPSlotReading(uberblock: found, host: Self.labelHost(device, label: label))
+    }
+
+    /// `a == b`, with `memcmp` (the generic `==` compares a slot byte by byte).
+    static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
     /// `hostname` / `hostid` of label `label`'s config, `nil` when it does not verify.
@@ -369,18 +386,7 @@ extension Pool {
             return true
         }
         guard start else { return }
-        let service = heartbeat
-        let shared = multihostShared
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await event in service.events {
-                    shared.record(event)
-                    if event == .stopped { break }
-                }
-            }
-            group.addTask { try? await service.run() }
-            await group.waitForAll()
-        }
+        try? await heartbeat.run()
     }
 
     /// Whether every heartbeat in the history has been reported complete (none in flight).

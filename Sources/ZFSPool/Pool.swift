@@ -169,7 +169,8 @@ public final class Pool: Sendable {
                 shared.state.withLock { $0.suspension = suspension }
                 logger.error(
                     "pool suspended", metadata: ["pool.name": "\(poolName)", "pool.suspension": "\(suspension.description)"])
-            })
+            },
+            onEvent: { shared.record($0) })
         heartbeat = service
         var core = core
         core.heartbeat = service

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
@@ -30,7 +31,11 @@ final class FakeHeartbeatIO: HeartbeatIO {
     }
     var writes: [Write] { state.withLock { $0.writes } }
     func heartbeatLeaves() -> [HeartbeatLeaf] { state.withLock { $0.leaves } }
+    /// The name of the thread each write ran on, in order.
+    let writerThreads = Mutex<[String]>([])
     func write(uberblock: Uberblock, leaf: HeartbeatLeaf, label: Int) throws {
+        let thread = Thread.current.name ?? ""
+        writerThreads.withLock { $0.append(thread) }
         if gated.withLock({ $0.contains(leaf.guid) }) { gate.wait() }
         try state.withLock { s in
             if s.failing.contains(leaf.guid) { throw MultihostError(.ioFailed, "EIO on \(leaf.path ?? "-")") }
@@ -57,6 +62,8 @@ final class HeartbeatHarness: Sendable {
     let store: MultihostTunablesStore
     let service: HeartbeatService
     let suspensions = Locked<[HeartbeatSuspension]>([])
+    /// Taken before the service runs: the stream holds events from its first use on.
+    let stream: AsyncStream<HeartbeatEvent>
     static let epoch: Duration = .seconds(1_800_000_000)
 
     init(leaves: Int = 2, tunables: MultihostTunables = .init(), multihost: Bool = true, detect: Bool = true) {
@@ -72,6 +79,7 @@ final class HeartbeatHarness: Sendable {
             wallClock: WallClock { HeartbeatHarness.epoch + clock.now.offset },
             random: SeededRNG(state: 3), logger: Logger(label: "test"),
             onSuspend: { s in suspensions.withLock { $0.append(s) } })
+        stream = service.events
     }
 
     let log = Locked<[HeartbeatEvent]>([])
@@ -79,7 +87,7 @@ final class HeartbeatHarness: Sendable {
 
     /// Collects the service's events until it stops (run it in the test's task group).
     func collect() async {
-        for await e in service.events { log.withLock { $0.append(e) } }
+        for await e in stream { log.withLock { $0.append(e) } }
     }
 
     /// Waits until the loop has run past iteration `after`, sleeps again, every write it issued
@@ -321,8 +329,12 @@ func writes(_ events: [HeartbeatEvent]) -> [(at: Duration, leaf: UInt64, label: 
         #expect(!HeartbeatService.isForeign(older, reference: ours, ours: [key]))
         #expect(HeartbeatService.isForeign(newer, reference: ours, ours: [key]))
         #expect(!HeartbeatService.isForeign(noSeq, reference: ours, ours: [key]))
-        // same txg/timestamp/sequence as ours but not in our set and not older: foreign
-        #expect(HeartbeatService.isForeign(ours, reference: ours, ours: []))
+        // not in our set and not older than the reference: foreign
+        var sameKeyOtherWriter = ours; sameKeyOtherWriter.guidSum = 2
+        #expect(HeartbeatService.isForeign(sameKeyOtherWriter, reference: ours, ours: []))
+        #expect(HeartbeatService.isForeign(newer, reference: ours, ours: []))
+        // exactly what we last wrote to the slot (the reference) is ours, even once the set forgot it
+        #expect(!HeartbeatService.isForeign(ours, reference: ours, ours: []))
     }
 
     @Test func gracefulShutdownLetsTheInFlightWriteLand() async throws {
@@ -364,12 +376,33 @@ func writes(_ events: [HeartbeatEvent]) -> [(at: Duration, leaf: UInt64, label: 
         #expect(seen.withLock { $0 } == [300])
     }
 
+    @Test func recentSetForgetsItsOldestMembers() {
+        var set = RecentSet<Int>(capacity: 3)
+        for n in [1, 2, 3, 3, 4, 5] { set.insert(n) }
+        #expect(set.elements == [3, 4, 5])
+        #expect(!set.contains(1) && !set.contains(2))
+        #expect(set.contains(3) && set.contains(4) && set.contains(5))
+    }
+
     @Test func historyIsBoundedAndOffAtZero() {
         var h = MultihostHistory(capacity: 3)
         for i in 1...5 {
             h.append(.init(id: UInt64(i), txg: TXG(1), timestamp: 2, isSkip: false, error: 0, duration: .zero, mmpDelayInNanoseconds: 3, vdevGUID: 4, vdevLabel: 1, vdevPath: "/d"))
         }
         #expect(h.records.map(\.id) == [3, 4, 5])
+        h.update(id: 4) { $0.error = 5 }
+        h.update(id: 1) { $0.error = 9 }  // dropped already: nothing changes
+        #expect(h.records.map(\.error) == [0, 5, 0])
+        var resized = h
+        resized.capacity = 2
+        #expect(resized.records.map(\.id) == [4, 5])
+        resized.capacity = 4
+        for i in 6...9 {
+            resized.append(.init(id: UInt64(i), txg: TXG(1), timestamp: 2, isSkip: false, error: 0, duration: .zero, mmpDelayInNanoseconds: 3, vdevGUID: 4, vdevLabel: 1, vdevPath: "/d"))
+        }
+        #expect(resized.records.map(\.id) == [6, 7, 8, 9])
+        resized.clear()
+        #expect(resized.records.isEmpty)
         var off = MultihostHistory(capacity: 0)
         off.append(h.records[0])
         #expect(off.records.isEmpty)

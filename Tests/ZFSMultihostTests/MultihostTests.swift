@@ -193,6 +193,33 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
         // Late by a whole period or more (a stalled host): no burst to catch up, from now.
         #expect(sleep(m.event(now: .milliseconds(400), wallClockSeconds: 1, using: &rng)) == .milliseconds(500))
     }
+    @Test func scheduleOnTheSharedGrid() {
+        // This machine's zero lies 1,234 ms after the process's common instant: with a 100 ms
+        // period, grid points are at 66, 166, 266 … ms of its own time.
+        var m = HeartbeatStateMachine(
+            tunables: .init(intervalInMilliseconds: 200), multihost: true,
+            leaves: Array(repeating: .init(isWritable: true), count: 2), lastSynced: synced, now: .zero,
+            gridOrigin: .milliseconds(1_234))
+        var rng = SeededRNG(state: 3)
+        func sleep(_ actions: [HeartbeatStateMachine.Action]) -> Duration? {
+            for case .sleep(let until) in actions { return until }
+            return nil
+        }
+        // The first heartbeat at once, the next on the grid: a shorter gap, never a longer one.
+        #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(66))
+        m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))
+        // On the grid, the period as before; woken 3 ms late, still the next grid point.
+        #expect(sleep(m.event(now: .milliseconds(66), wallClockSeconds: 1, using: &rng)) == .milliseconds(166))
+        m.writeCompleted(leaf: 0, success: true, now: .milliseconds(67))
+        #expect(sleep(m.event(now: .milliseconds(169), wallClockSeconds: 1, using: &rng)) == .milliseconds(266))
+        m.writeCompleted(leaf: 1, success: true, now: .milliseconds(170))
+        // Late by more than a period: back onto the grid, within a period of now.
+        #expect(sleep(m.event(now: .milliseconds(480), wallClockSeconds: 1, using: &rng)) == .milliseconds(566))
+        // Without a grid (the default), the plain schedule.
+        #expect(machine().onGrid(.milliseconds(480), period: .milliseconds(100)) == .milliseconds(480))
+        #expect(m.onGrid(.milliseconds(566), period: .milliseconds(100)) == .milliseconds(566))
+        #expect(m.onGrid(.milliseconds(565), period: .milliseconds(100)) == .milliseconds(466))
+    }
     @Test func labelsSpread() {
         var m = machine(leaves: 1)
         var rng = SeededRNG(state: 9)

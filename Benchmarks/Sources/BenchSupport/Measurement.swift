@@ -45,6 +45,7 @@ extension SplitMix64 {
 /// argument prints the problem and `usage` and exits 64.
 public func parseOptions<Options>(
     _ arguments: [String], into options: inout Options, numbers: [String: WritableKeyPath<Options, Int>],
+    flags: [String: WritableKeyPath<Options, Bool>] = [:],
     directory: WritableKeyPath<Options, String?>, keep: WritableKeyPath<Options, Bool>, usage: String
 ) {
     func stop(_ problem: String?) -> Never {
@@ -60,6 +61,10 @@ public func parseOptions<Options>(
         if let field = numbers[argument] {
             guard let text = it.next(), let n = Int(text), n > 0 else { stop("\(argument) takes a positive number") }
             options[keyPath: field] = n
+            continue
+        }
+        if let flag = flags[argument] {
+            options[keyPath: flag] = true
             continue
         }
         switch argument {

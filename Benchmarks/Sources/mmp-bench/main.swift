@@ -2,7 +2,7 @@
 // performance section).
 //
 //   swift run -c release mmp-bench [--checks 10] [--detections 20] [--cpu-seconds 20]
-//                                  [--directory DIR] [--keep]
+//                                  [--cpu-only] [--directory DIR] [--keep]
 //
 // Short tunables everywhere but part 4: interval 100 ms, fail intervals 10, import intervals 10.
 //
@@ -43,14 +43,16 @@ struct Options {
     var cpuSeconds = 20
     var directory: String?
     var keep = false
+    /// Part 4 alone (for profiling the heartbeat's CPU).
+    var cpuOnly = false
 
     static func parse(_ arguments: [String]) -> Options {
         var options = Options()
         parseOptions(
             arguments, into: &options,
             numbers: ["--checks": \.checks, "--detections": \.detections, "--cpu-seconds": \.cpuSeconds],
-            directory: \.directory, keep: \.keep,
-            usage: "usage: mmp-bench [--checks N] [--detections N] [--cpu-seconds N] [--directory DIR] [--keep]")
+            flags: ["--cpu-only": \.cpuOnly], directory: \.directory, keep: \.keep,
+            usage: "usage: mmp-bench [--checks N] [--detections N] [--cpu-seconds N] [--cpu-only] [--directory DIR] [--keep]")
         return options
     }
 }
@@ -261,6 +263,15 @@ let directory = options.directory ?? {
 defer { if !options.keep && options.directory == nil { try? FileManager.default.removeItem(atPath: directory) } }
 
 print("mmp-bench in \(directory): interval 100 ms, fail 10, import 10 (parts 1-3); \(options.checks) checks, \(options.detections) detections, CPU \(options.cpuSeconds) s")
+
+if options.cpuOnly {
+    print("4. CPU, 10 pools x 10 leaves, interval 1000 ms")
+    let on = try await measureCPU(directory: directory, multihost: true, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
+    let off = try await measureCPU(directory: directory, multihost: false, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
+    print(String(format: "on %.3f %% of a core (%llu heartbeats in %.2f s), off %.3f %%, difference %.3f %%",
+                 on.cpu / on.wall * 100, on.heartbeats, on.wall, off.cpu / off.wall * 100, (on.cpu / on.wall - off.cpu / off.wall) * 100))
+    exit(0)
+}
 
 print("1. activity checks of a stopped holder")
 let checks = try await measureChecks(directory: directory, count: options.checks)

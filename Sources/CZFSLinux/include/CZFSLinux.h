@@ -1,0 +1,39 @@
+// Linux calls that Swift's Glibc module does not expose, as small inline wrappers.
+//
+// - `timerfd`: the heartbeat's loop rescue (ZFSMultihost, `LoopRescue`) arms a kernel timer
+//   before each heartbeat write and disarms it after, so that a thread is woken only when a
+//   write is still under way at the next heartbeat instant.
+// - `pthread_setname_np` (a GNU extension): names the heartbeat's threads for `top -H` and `perf`.
+
+#ifndef CZFSLINUX_H
+#define CZFSLINUX_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+/// A timer on CLOCK_MONOTONIC whose `read` blocks until it expires; -1 and errno on failure.
+static inline int czfs_timerfd_create_monotonic(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+}
+
+/// Arms `fd` to expire once, `nanoseconds` from now (0 disarms it); -1 and errno on failure.
+static inline int czfs_timerfd_set_relative(int fd, int64_t nanoseconds) {
+    struct itimerspec spec = {0};
+    if (nanoseconds > 0) {
+        spec.it_value.tv_sec = (time_t)(nanoseconds / 1000000000);
+        spec.it_value.tv_nsec = (long)(nanoseconds % 1000000000);
+    }
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+
+/// Names the calling thread; `name` must fit in 15 bytes. 0 or an errno value.
+static inline int czfs_set_current_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+
+#endif
