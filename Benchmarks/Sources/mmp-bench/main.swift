@@ -22,7 +22,11 @@
 //      interval / leaves: median and p99 absolute error as % of interval / leaves.
 //   4. CPU. 10 pools × 10 leaves (sparse 64 MiB files), default interval 1000 ms, the host's
 //      `multihostService` running for T s: getrusage(RUSAGE_SELF) user+sys / wall, as % of one
-//      core. Reference: the same layout with multihost off, same service, same T.
+//      core. References, same T: the same layout with multihost off, same service; and bare
+//      wake-ups at the heartbeats' rate (10 threads × 10 timed waits a second on a condition
+//      variable, doing nothing else), once on a shared 100 ms grid (as our heartbeats wake) and
+//      once spread over it (as ten independent pool threads would) — what waking alone costs
+//      on this machine.
 
 import BenchSupport
 import Foundation
@@ -252,6 +256,46 @@ func measureCPU(directory: String, multihost: Bool, pools: Int, leaves: Int, dur
     return (cpu, wall, after - before)
 }
 
+/// CPU of `threads` threads each waking `perSecond` times a second for `duration` and doing
+/// nothing else: on a shared grid (`aligned`) or with phases spread over the period.
+func measureWakeUps(threads: Int, perSecond: Int, duration: Duration, aligned: Bool) -> (cpu: Double, wall: Double) {
+    let period = 1_000_000_000 / perSecond
+    let rounds = Int(seconds(duration)) * perSecond
+    func monotonicNanoseconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec)
+    }
+    let first = (monotonicNanoseconds() / period + 2) * period
+    let done = DispatchGroup()
+    let cpuStart = processCPUSeconds()
+    let begin = ContinuousClock.now
+    for index in 0..<threads {
+        done.enter()
+        let thread = Thread {
+            var mutex = pthread_mutex_t()
+            var condition = pthread_cond_t()
+            var attributes = pthread_condattr_t()
+            pthread_mutex_init(&mutex, nil)
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(&condition, &attributes)
+            let phase = aligned ? 0 : index * period / threads
+            for round in 0..<rounds {
+                let at = first + phase + round * period
+                var wakeAt = timespec(tv_sec: at / 1_000_000_000, tv_nsec: at % 1_000_000_000)
+                pthread_mutex_lock(&mutex)
+                while pthread_cond_timedwait(&condition, &mutex, &wakeAt) == 0 {}
+                pthread_mutex_unlock(&mutex)
+            }
+            done.leave()
+        }
+        thread.start()
+    }
+    done.wait()
+    return (processCPUSeconds() - cpuStart, seconds(ContinuousClock.now - begin))
+}
+
 // MARK: - Main
 
 let options = Options.parse(CommandLine.arguments)
@@ -268,8 +312,10 @@ if options.cpuOnly {
     print("4. CPU, 10 pools x 10 leaves, interval 1000 ms")
     let on = try await measureCPU(directory: directory, multihost: true, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
     let off = try await measureCPU(directory: directory, multihost: false, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
-    print(String(format: "on %.3f %% of a core (%llu heartbeats in %.2f s), off %.3f %%, difference %.3f %%",
-                 on.cpu / on.wall * 100, on.heartbeats, on.wall, off.cpu / off.wall * 100, (on.cpu / on.wall - off.cpu / off.wall) * 100))
+    let wakes = measureWakeUps(threads: 10, perSecond: 10, duration: .seconds(options.cpuSeconds), aligned: true)
+    print(String(format: "on %.3f %% of a core (%llu heartbeats in %.2f s), off %.3f %%, difference %.3f %%; bare aligned wake-ups %.3f %%",
+                 on.cpu / on.wall * 100, on.heartbeats, on.wall, off.cpu / off.wall * 100, (on.cpu / on.wall - off.cpu / off.wall) * 100,
+                 wakes.cpu / wakes.wall * 100))
     exit(0)
 }
 
@@ -280,6 +326,8 @@ let live = try await measureLive(directory: directory, count: options.detections
 print("4. CPU, 10 pools x 10 leaves, interval 1000 ms")
 let cpuOn = try await measureCPU(directory: directory, multihost: true, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
 let cpuOff = try await measureCPU(directory: directory, multihost: false, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
+let wakesAligned = measureWakeUps(threads: 10, perSecond: 10, duration: .seconds(options.cpuSeconds), aligned: true)
+let wakesSpread = measureWakeUps(threads: 10, perSecond: 10, duration: .seconds(options.cpuSeconds), aligned: false)
 
 print("")
 let over = checks.map { ($0.wall - $0.planned) * 1e3 }
@@ -309,3 +357,9 @@ print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s; %llu heartbe
 print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s); difference %.3f %% (target < 1 %%)",
              "   reference: same pools, multihost off" as NSString, cpuOff.cpu / cpuOff.wall * 100, cpuOff.cpu, cpuOff.wall,
              (cpuOn.cpu / cpuOn.wall - cpuOff.cpu / cpuOff.wall) * 100))
+print(String(format: "%-46@ %.3f %% of a core aligned on a 100 ms grid, %.3f %% spread over it (%.1fx)",
+             "   reference: bare wake-ups, 10 threads x 10/s" as NSString, wakesAligned.cpu / wakesAligned.wall * 100,
+             wakesSpread.cpu / wakesSpread.wall * 100, (wakesSpread.cpu / wakesSpread.wall) / (wakesAligned.cpu / wakesAligned.wall)))
+print(String(format: "%-46@ ours / bare aligned wake-ups %.2fx; ours / bare spread wake-ups %.2fx",
+             "   ratios" as NSString, (cpuOn.cpu / cpuOn.wall) / (wakesAligned.cpu / wakesAligned.wall),
+             (cpuOn.cpu / cpuOn.wall) / (wakesSpread.cpu / wakesSpread.wall)))
