@@ -12,9 +12,9 @@ import ZFSFormat
 @Suite(.timeLimit(.minutes(1))) struct HeartbeatRescueTests {
     let hung = VdevGUID(rawValue: 100)
 
-    func makeService(_ io: FakeHeartbeatIO, events: Locked<[HeartbeatEvent]>) -> HeartbeatService {
+    func makeService(_ io: FakeHeartbeatIO, events: Locked<[HeartbeatEvent]>, pool: String = "tank") -> HeartbeatService {
         HeartbeatService(
-            configuration: .init(pool: "tank", multihost: true, detectsForeignHeartbeats: false),
+            configuration: .init(pool: pool, multihost: true, detectsForeignHeartbeats: false),
             io: io, lastSynced: Uberblock(txg: TXG(50), guidSum: 9, timestampInSeconds: 1_800_000_000),
             tunables: MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100)),
             logger: Logger(label: "test"), onEvent: { e in events.withLock { $0.append(e) } })
@@ -66,6 +66,28 @@ import ZFSFormat
         try await waitUntil("the released write lands") { landed(events.withLock { $0 }, hungID) }
         try await waitUntil("the leaf gets a heartbeat again") {
             io.writes.dropFirst(before).contains { $0.guid == hung }
+        }
+        service.stop()
+        try await run.value
+    }
+
+    /// The loop thread is named for `top -H` and its timed waits have no slack (the default
+    /// 50 µs is a tenth of the 1 % cadence budget of a 50 ms period).
+    @Test func theLoopThreadIsNamedAndWakesOnTime() async throws {
+        let io = FakeHeartbeatIO(leafCount: 2)
+        let events = Locked<[HeartbeatEvent]>([])
+        let service = makeService(io, events: events, pool: "slackless")
+        let run = Task { try await service.run() }
+        try await waitUntil("a heartbeat is written") { !io.writes.isEmpty }
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let loops = tasks.filter { tid in
+            (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8))?.hasPrefix("zpk-mmp-slackle") == true
+        }
+        #expect(loops.count == 1, "threads named zpk-mmp-slackle(ss): \(loops)")
+        for tid in loops {
+            // Per thread at /proc/TID (not under /proc/self/task).
+            let slack = try String(contentsOfFile: "/proc/\(tid)/timerslack_ns", encoding: .utf8)
+            #expect(slack.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         }
         service.stop()
         try await run.value

@@ -19,7 +19,9 @@
 //   3. Heartbeat cadence. Every write A's devices receive in the label areas during part 2 (and
 //      then for --cpu-seconds with A alone, no check of B running in the process) is
 //      timed (a recording `BlockDevice` from `openDevice`); gaps between successive writes against
-//      interval / leaves: median and p99 absolute error as % of interval / leaves.
+//      interval / leaves: median and p99 absolute error as % of interval / leaves. Reference,
+//      same run: a bare thread waking every 50 ms on a condition variable (CLOCK_MONOTONIC,
+//      default timer slack) for the same time, its wake-up gaps timed the same way.
 //   4. CPU. 10 pools × 10 leaves (sparse 64 MiB files), default interval 1000 ms, the host's
 //      `multihostService` running for T s: getrusage(RUSAGE_SELF) user+sys / wall, as % of one
 //      core. References, same T: the same layout with multihost off, same service; and bare
@@ -256,16 +258,55 @@ func measureCPU(directory: String, multihost: Bool, pools: Int, leaves: Int, dur
     return (cpu, wall, after - before)
 }
 
+/// Gaps between the wake-ups of a bare thread doing timed waits every `period` for `duration`.
+func measureBareCadence(period: Duration, duration: Duration) -> [Double] {
+    let periodNS = Int(nanoseconds(period))
+    let rounds = Int(seconds(duration) / seconds(period))
+    let woke = Mutex<[Int]>([])
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        var mutex = pthread_mutex_t()
+        var condition = pthread_cond_t()
+        var attributes = pthread_condattr_t()
+        pthread_mutex_init(&mutex, nil)
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        let first = monotonicNanoseconds() + periodNS
+        var times: [Int] = []
+        for round in 0..<rounds {
+            let at = first + round * periodNS
+            var wakeAt = timespec(tv_sec: at / 1_000_000_000, tv_nsec: at % 1_000_000_000)
+            pthread_mutex_lock(&mutex)
+            while pthread_cond_timedwait(&condition, &mutex, &wakeAt) == 0 {}
+            pthread_mutex_unlock(&mutex)
+            times.append(monotonicNanoseconds())
+        }
+        woke.withLock { $0 = times }
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    let times = woke.withLock { $0 }
+    return zip(times.dropFirst(), times).map { Double($0 - $1) / 1e9 }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds.
+func monotonicNanoseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec)
+}
+
+func nanoseconds(_ d: Duration) -> Int64 {
+    d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+}
+
 /// CPU of `threads` threads each waking `perSecond` times a second for `duration` and doing
 /// nothing else: on a shared grid (`aligned`) or with phases spread over the period.
 func measureWakeUps(threads: Int, perSecond: Int, duration: Duration, aligned: Bool) -> (cpu: Double, wall: Double) {
     let period = 1_000_000_000 / perSecond
     let rounds = Int(seconds(duration)) * perSecond
-    func monotonicNanoseconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec)
-    }
     let first = (monotonicNanoseconds() / period + 2) * period
     let done = DispatchGroup()
     let cpuStart = processCPUSeconds()
@@ -323,6 +364,8 @@ print("1. activity checks of a stopped holder")
 let checks = try await measureChecks(directory: directory, count: options.checks)
 print("2. detections of a live holder")
 let live = try await measureLive(directory: directory, count: options.detections, quietSeconds: options.cpuSeconds)
+print("3. reference: bare timed waits every 50 ms")
+let bareGaps = measureBareCadence(period: .milliseconds(50), duration: .seconds(options.cpuSeconds))
 print("4. CPU, 10 pools x 10 leaves, interval 1000 ms")
 let cpuOn = try await measureCPU(directory: directory, multihost: true, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
 let cpuOff = try await measureCPU(directory: directory, multihost: false, pools: 10, leaves: 10, duration: .seconds(options.cpuSeconds))
@@ -352,6 +395,10 @@ let quietErrors = live.quietGaps.map { abs($0 - live.period) / live.period * 100
 print(String(format: "%-46@ %d writes in %d s, A alone; median |err| %.3f %%, p99 %.3f %%, max %.3f %% (target < 1 %%); mean gap %.3f ms",
              "   same holder, no check of B running" as NSString, live.quietGaps.count + 1, options.cpuSeconds, median(quietErrors),
              percentile(quietErrors, 0.99), quietErrors.max() ?? 0, live.quietGaps.reduce(0, +) / Double(max(live.quietGaps.count, 1)) * 1e3))
+let bareErrors = bareGaps.map { abs($0 - 0.05) / 0.05 * 100 }
+print(String(format: "%-46@ %d wake-ups in %d s; median |err| %.3f %%, p99 %.3f %%, max %.3f %%; mean gap %.3f ms",
+             "   reference: bare thread, timed waits of 50 ms" as NSString, bareGaps.count + 1, options.cpuSeconds, median(bareErrors),
+             percentile(bareErrors, 0.99), bareErrors.max() ?? 0, bareGaps.reduce(0, +) / Double(max(bareGaps.count, 1)) * 1e3))
 print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s; %llu heartbeats = %.1f/s)",
              "4. CPU, 10 pools x 10 leaves, multihost on" as NSString, cpuOn.cpu / cpuOn.wall * 100, cpuOn.cpu, cpuOn.wall, cpuOn.heartbeats, Double(cpuOn.heartbeats) / cpuOn.wall))
 print(String(format: "%-46@ %.3f %% of a core (%.3f s CPU / %.2f s); difference %.3f %% (target < 1 %%)",
