@@ -2,16 +2,11 @@ import Testing
 import ZFSFormat
 @testable import ZFSMultihost
 
-/// Seeded, repeatable generator (SplitMix64).
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Seeded, repeatable generator: the module's SplitMix64.
+typealias SeededRNG = SplitMix64
+
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
 }
 
 func mmpUB(txg: UInt64 = 100, ts: UInt64 = 1000, interval: UInt64? = 1000, seq: UInt16? = 0, fail: UInt16? = 10, delay: UInt64 = 1_000_000_000, magic: UInt64 = MMPConfig.magic) -> Uberblock {
@@ -174,14 +169,15 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
         #expect(a[0] == .skipped(.writePending))
         #expect(HeartbeatStateMachine.slotIndex(slotCount: 128) == 127)
     }
+    /// The instant a machine's actions ask to be woken at.
+    func sleep(_ actions: [HeartbeatStateMachine.Action]) -> Duration? {
+        for case .sleep(let until) in actions { return until }
+        return nil
+    }
     @Test("the period runs from the scheduled instant: wake-up latency does not add up; early or very late wakes restart from now")
     func scheduleIsAnchored() {
         var m = machine()  // period 200 ms / 2 leaves = 100 ms
         var rng = SeededRNG(state: 3)
-        func sleep(_ actions: [HeartbeatStateMachine.Action]) -> Duration? {
-            for case .sleep(let until) in actions { return until }
-            return nil
-        }
         #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(100))
         m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))
         // Woken 3 ms late: the next heartbeat is still due at 200 ms, not 203 ms (mmp.c: 203 ms).
@@ -201,10 +197,6 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
             leaves: Array(repeating: .init(isWritable: true), count: 2), lastSynced: synced, now: .zero,
             gridOrigin: .milliseconds(1_234))
         var rng = SeededRNG(state: 3)
-        func sleep(_ actions: [HeartbeatStateMachine.Action]) -> Duration? {
-            for case .sleep(let until) in actions { return until }
-            return nil
-        }
         // The first heartbeat at once, the next on the grid: a shorter gap, never a longer one.
         #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(66))
         m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))

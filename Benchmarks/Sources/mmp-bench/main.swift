@@ -258,6 +258,36 @@ func measureCPU(directory: String, multihost: Bool, pools: Int, leaves: Int, dur
     return (cpu, wall, after - before)
 }
 
+/// A condition variable on CLOCK_MONOTONIC that nobody signals: timed waits and nothing else
+/// (what `WakeSignal` does between heartbeats), for the references of parts 3 and 4.
+final class TimedWaiter {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func sleep(untilMonotonicNanoseconds at: Int) {
+        var wakeAt = timespec(tv_sec: at / 1_000_000_000, tv_nsec: at % 1_000_000_000)
+        pthread_mutex_lock(mutex)
+        while pthread_cond_timedwait(condition, mutex, &wakeAt) == 0 {}
+        pthread_mutex_unlock(mutex)
+    }
+}
+
 /// Gaps between the wake-ups of a bare thread doing timed waits every `period` for `duration`.
 func measureBareCadence(period: Duration, duration: Duration) -> [Double] {
     let periodNS = Int(nanoseconds(period))
@@ -265,21 +295,12 @@ func measureBareCadence(period: Duration, duration: Duration) -> [Double] {
     let woke = Mutex<[Int]>([])
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
-        var mutex = pthread_mutex_t()
-        var condition = pthread_cond_t()
-        var attributes = pthread_condattr_t()
-        pthread_mutex_init(&mutex, nil)
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&condition, &attributes)
+        let waiter = TimedWaiter()
         let first = monotonicNanoseconds() + periodNS
         var times: [Int] = []
         for round in 0..<rounds {
             let at = first + round * periodNS
-            var wakeAt = timespec(tv_sec: at / 1_000_000_000, tv_nsec: at % 1_000_000_000)
-            pthread_mutex_lock(&mutex)
-            while pthread_cond_timedwait(&condition, &mutex, &wakeAt) == 0 {}
-            pthread_mutex_unlock(&mutex)
+            waiter.sleep(untilMonotonicNanoseconds: at)
             times.append(monotonicNanoseconds())
         }
         woke.withLock { $0 = times }
@@ -314,20 +335,11 @@ func measureWakeUps(threads: Int, perSecond: Int, duration: Duration, aligned: B
     for index in 0..<threads {
         done.enter()
         let thread = Thread {
-            var mutex = pthread_mutex_t()
-            var condition = pthread_cond_t()
-            var attributes = pthread_condattr_t()
-            pthread_mutex_init(&mutex, nil)
-            pthread_condattr_init(&attributes)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            pthread_cond_init(&condition, &attributes)
+            let waiter = TimedWaiter()
             let phase = aligned ? 0 : index * period / threads
             for round in 0..<rounds {
                 let at = first + phase + round * period
-                var wakeAt = timespec(tv_sec: at / 1_000_000_000, tv_nsec: at % 1_000_000_000)
-                pthread_mutex_lock(&mutex)
-                while pthread_cond_timedwait(&condition, &mutex, &wakeAt) == 0 {}
-                pthread_mutex_unlock(&mutex)
+                waiter.sleep(untilMonotonicNanoseconds: at)
             }
             done.leave()
         }
