@@ -463,13 +463,13 @@ public final class HeartbeatService: Service, Sendable {
     /// The heartbeat loop (blocking; on the service's own thread) while it holds `generation`.
     private func loop(generation: UInt64, rescue: LoopRescue?) {
         while true {
-            let ended = state.withLock { s -> CheckedContinuation<Void, Never>?? in
-                guard s.stopping else { return .none }
+            let (stopping, ended) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard s.stopping else { return (false, nil) }
                 defer { s.loopEnded = nil }
-                return .some(s.loopEnded)
+                return (true, s.loopEnded)
             }
-            if let ended {
-                ended?.resume()
+            if stopping {
+                ended?.resume()  // `run()` goes on
                 return
             }
             let now = time.now()
