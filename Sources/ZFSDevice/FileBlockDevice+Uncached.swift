@@ -83,27 +83,12 @@ extension FileBlockDevice {
         }
     }
 
-    /// Already found to take the ordinary (buffered) path: the uncached calls go straight there
-    /// (a heartbeat on a file vdev reads and writes a slot ~100 times a second).
-    private var isKnownBuffered: Bool {
-        direct.withLock { if case .buffered = $0 { true } else { false } }
-    }
-
     public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
         throws(DeviceError)
     {
-        if isKnownBuffered { return try read(into: buffer, atAbsoluteOffset: offset) }
-        _ = try fileOffset(offset, count: buffer.count, verb: "read")
-        guard buffer.count > 0 else { return }
-        var useOrdinaryPath = false
-        try withDescriptor(verb: "read", count: buffer.count, offset: offset) { _ throws(DeviceError) in
-            guard let target = try resolveDirect(verb: "read", count: buffer.count, offset: offset) else {
-                useOrdinaryPath = true
-                return
-            }
+        try uncached(verb: "read", count: buffer.count, offset: offset) { (target: DirectTarget) throws(DeviceError) in
             try directRead(target, into: buffer, offset: offset)
-        }
-        if useOrdinaryPath {
+        } ordinary: { () throws(DeviceError) in
             try read(into: buffer, atAbsoluteOffset: offset)
         }
     }
@@ -111,32 +96,36 @@ extension FileBlockDevice {
     public func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
         throws(DeviceError)
     {
-        if isKnownBuffered { return try write(from: buffer, atAbsoluteOffset: offset) }
-        guard mode == .readWrite else {
-            throw DeviceError(
-                code: .readOnly,
-                message: "cannot write \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                    + "it was opened read-only; open it with mode .readWrite to write",
-                path: path,
-                offset: offset
-            )
+        try uncached(verb: "write", count: buffer.count, offset: offset) { (target: DirectTarget) throws(DeviceError) in
+            try checkWritable(count: buffer.count, offset: offset)
+            try directWrite(target, from: buffer, offset: offset)
+        } ordinary: { () throws(DeviceError) in
+            try write(from: buffer, atAbsoluteOffset: offset)
         }
-        _ = try fileOffset(offset, count: buffer.count, verb: "write")
-        guard offset + UInt64(buffer.count) <= sizeInBytes else {
-            throw DeviceError.writePastEnd(path: path, offset: offset, count: buffer.count, deviceSize: sizeInBytes)
-        }
-        guard buffer.count > 0 else { return }
+    }
+
+    /// Runs `directly` with the O_DIRECT descriptor (opened on first use), or `ordinary` when the
+    /// device takes the buffered path. A device already known to be buffered (a regular file)
+    /// goes straight to `ordinary`: a heartbeat on a file vdev reads and writes a slot ~100 times
+    /// a second.
+    private func uncached(
+        verb: String, count: Int, offset: UInt64,
+        directly: (DirectTarget) throws(DeviceError) -> Void,
+        ordinary: () throws(DeviceError) -> Void
+    ) throws(DeviceError) {
+        let knownBuffered = direct.withLock { if case .buffered = $0 { true } else { false } }
+        if knownBuffered { return try ordinary() }
+        _ = try fileOffset(offset, count: count, verb: verb)
+        guard count > 0 else { return }
         var useOrdinaryPath = false
-        try withDescriptor(verb: "write", count: buffer.count, offset: offset) { _ throws(DeviceError) in
-            guard let target = try resolveDirect(verb: "write", count: buffer.count, offset: offset) else {
+        try withDescriptor(verb: verb, count: count, offset: offset) { _ throws(DeviceError) in
+            guard let target = try resolveDirect(verb: verb, count: count, offset: offset) else {
                 useOrdinaryPath = true
                 return
             }
-            try directWrite(target, from: buffer, offset: offset)
+            try directly(target)
         }
-        if useOrdinaryPath {
-            try write(from: buffer, atAbsoluteOffset: offset)
-        }
+        if useOrdinaryPath { try ordinary() }
     }
 }
 

@@ -208,19 +208,7 @@ public final class FileBlockDevice: BlockDevice {
     }
 
     public func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
-        guard mode == .readWrite else {
-            throw DeviceError(
-                code: .readOnly,
-                message: "cannot write \(buffer.count) bytes at offset \(hexadecimal(offset)) of \(path): "
-                    + "it was opened read-only; open it with mode .readWrite to write",
-                path: path,
-                offset: offset
-            )
-        }
-        let start = try fileOffset(offset, count: buffer.count, verb: "write")
-        guard offset + UInt64(buffer.count) <= sizeInBytes else {
-            throw DeviceError.writePastEnd(path: path, offset: offset, count: buffer.count, deviceSize: sizeInBytes)
-        }
+        let start = try checkWritable(count: buffer.count, offset: offset)
         guard buffer.count > 0 else { return }
         try withDescriptor(verb: "write", count: buffer.count, offset: offset) { descriptor throws(DeviceError) in
             do throws(PartialTransfer) {
@@ -430,6 +418,26 @@ extension FileBlockDevice {
             }
         }
         try body(descriptor)
+    }
+
+    /// Refuses a write of `count` bytes at `offset` to a read-only device or past its end;
+    /// returns `offset` as an `off_t`.
+    @discardableResult
+    func checkWritable(count: Int, offset: UInt64) throws(DeviceError) -> Int64 {
+        guard mode == .readWrite else {
+            throw DeviceError(
+                code: .readOnly,
+                message: "cannot write \(count) bytes at offset \(hexadecimal(offset)) of \(path): "
+                    + "it was opened read-only; open it with mode .readWrite to write",
+                path: path,
+                offset: offset
+            )
+        }
+        let start = try fileOffset(offset, count: count, verb: "write")
+        guard offset + UInt64(count) <= sizeInBytes else {
+            throw DeviceError.writePastEnd(path: path, offset: offset, count: count, deviceSize: sizeInBytes)
+        }
+        return start
     }
 
     /// `offset` as an `off_t`, checking that `offset + count` fits too.

@@ -4,7 +4,8 @@
 // plugs in through `HeartbeatIO` (its leaves, a blocking write of one MMP slot, optionally a
 // blocking read of one), tells the service about txg syncs (`uberblockSynced`) and property
 // changes (`setMultihost`), and learns of what happens through the `onEvent` and `onSuspend`
-// callbacks (synchronous, on the service's threads) or the `events` stream. Tunables come from a `MultihostTunablesStore` shared by every pool of the host.
+// callbacks (synchronous, on the service's threads) or the `events` stream. Tunables come from
+// a `MultihostTunablesStore` shared by every pool of the host.
 //
 // Mechanism: the loop runs on a thread of its own (`mmp_thread`) that sleeps on
 // `CLOCK_MONOTONIC` (a task on the injected clock in tests, `WakeSignal`). It asks the state
@@ -231,8 +232,6 @@ public final class HeartbeatService: Service, Sendable {
     private let state: Mutex<State>
     private let wake: WakeSignal
     private let inFlight = InFlightCount()
-    /// The running loop's rescue timer (real clock only; `nil` otherwise or before `run()`).
-    private let rescueTimer = Mutex<LoopRescue?>(nil)
     private let eventStream = Mutex<(stream: AsyncStream<HeartbeatEvent>, continuation: AsyncStream<HeartbeatEvent>.Continuation)?>(nil)
 
     /// Everything the service does from the first use of this property on, in order (one
@@ -417,9 +416,8 @@ public final class HeartbeatService: Service, Sendable {
     /// returns when the loop ends (on whichever thread holds it then).
     private func runLoopThread() async {
         let rescue = time.isRealTime
-            ? LoopRescue(time: time, name: "zpk-mmp-r-\(configuration.pool)") { [weak self] in self?.rescueLoop() }
+            ? LoopRescue(time: time, name: "zpk-mmp-r-\(configuration.pool)") { [weak self] in self?.rescueLoop($0) }
             : nil
-        rescueTimer.withLock { $0 = rescue }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let generation = state.withLock { s -> UInt64 in
                 s.loopEnded = continuation
@@ -446,7 +444,7 @@ public final class HeartbeatService: Service, Sendable {
 
     /// The rescue timer fired: the loop's write is still under way at the loop's next instant.
     /// A new thread takes the loop over; the writing one ends when its write returns.
-    private func rescueLoop() {
+    private func rescueLoop(_ rescue: LoopRescue) {
         let generation = state.withLock { s -> UInt64? in
             guard s.loopWriting else { return nil }
             s.loopWriting = false
@@ -457,7 +455,7 @@ public final class HeartbeatService: Service, Sendable {
         logger.debug(
             "multihost heartbeat write still under way at the next heartbeat; the loop goes on on a new thread",
             metadata: ["zfs.pool": "\(configuration.pool)"])
-        startLoopThread(generation: generation, rescue: rescueTimer.withLock { $0 })
+        startLoopThread(generation: generation, rescue: rescue)
     }
 
     /// The heartbeat loop (blocking; on the service's own thread) while it holds `generation`.

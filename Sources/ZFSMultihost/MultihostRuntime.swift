@@ -436,7 +436,8 @@ final class LoopRescue: @unchecked Sendable {
 
     /// Starts the waiting thread, `nil` when the kernel gives no timer (the caller then hands
     /// every write to a worker thread instead of writing it itself).
-    init?(time: MonotonicTime, name: String, handler: @escaping @Sendable () -> Void) {
+    /// `handler` is given the timer itself, to hand to the thread it starts.
+    init?(time: MonotonicTime, name: String, handler: @escaping @Sendable (LoopRescue) -> Void) {
         let fd = czfs_timerfd_create_monotonic()
         guard fd >= 0 else { return nil }
         self.fd = fd
@@ -474,7 +475,7 @@ final class LoopRescue: @unchecked Sendable {
         }
     }
 
-    private func wait(_ handler: @Sendable () -> Void) {
+    private func wait(_ handler: @Sendable (LoopRescue) -> Void) {
         enum Next { case fire, ignore, exit }
         while true {
             var expirations: UInt64 = 0
@@ -493,7 +494,7 @@ final class LoopRescue: @unchecked Sendable {
                 return .fire
             }
             switch next {
-            case .fire: handler()
+            case .fire: handler(self)
             case .ignore: continue
             case .exit:
                 Glibc.close(fd)

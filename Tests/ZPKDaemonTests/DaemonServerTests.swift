@@ -121,6 +121,17 @@ import Glibc
     }
 }
 
+/// Pings `socket` with a new client until one is served (blocking, on a thread of its own):
+/// the time that took, or `nil` if none was within `limit`.
+func waitUntilServed(_ socket: String, within limit: Duration, retryingEvery pause: useconds_t) -> Duration? {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < limit {
+        if (try? ControlClient(socketPath: socket).call("ping")) != nil { return ContinuousClock.now - start }
+        usleep(pause)
+    }
+    return nil
+}
+
 @Suite struct ConnectionLimitTests {
     /// Clients that connect and stall take at most `maximumConnections`; the next one is told
     /// zpkd is busy, and once the stalled ones leave, requests are served again.
@@ -147,12 +158,7 @@ import Glibc
                 }
                 stalled[0].close()
                 // The server notices the close when its read returns; retry briefly.
-                var served = false
-                for _ in 0..<200 where !served {
-                    served = (try? ControlClient(socketPath: socket).call("ping")) != nil
-                    if !served { usleep(5_000) }
-                }
-                #expect(served)
+                #expect(waitUntilServed(socket, within: .seconds(2), retryingEvery: 5_000) != nil)
                 stalled.forEach { $0.close() }
             }
         }
@@ -181,15 +187,11 @@ import Glibc
                 } throws: { error in
                     (error as? ControlError)?.remoteCode == "busy"
                 }
-                let start = ContinuousClock.now
-                var served = false
-                while !served && ContinuousClock.now - start < .seconds(5) {
-                    served = (try? ControlClient(socketPath: socket).call("ping")) != nil
-                    if !served { usleep(20_000) }
+                let waited = waitUntilServed(socket, within: .seconds(5), retryingEvery: 20_000)
+                #expect(waited != nil, "the idle connection was never closed")
+                if let waited {
+                    #expect(waited >= .milliseconds(200), "served after \(waited): the slot was free before the timeout")
                 }
-                let waited = ContinuousClock.now - start
-                #expect(served, "the idle connection was never closed")
-                #expect(waited >= .milliseconds(200), "served after \(waited): the slot was free before the timeout")
                 // The idle client's own next request finds its connection closed.
                 #expect(throws: ControlError.self) { _ = try idle.call("ping") }
                 idle.close()
