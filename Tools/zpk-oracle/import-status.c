@@ -1,0 +1,96 @@
+/*
+ * zpk-import-status [--hostid HEX] FILE
+ *
+ * Prints what libzfs's zpool_import_status() -- the function `zpool import`
+ * calls for each pool it lists -- says about the packed pool config in FILE
+ * (a spa_tryimport() answer, packed by zpk-oracle), as one line:
+ *
+ *     STATUS MSGID ERRATA
+ *
+ * STATUS is the zpool_status_t name without its ZPOOL_STATUS_ prefix, MSGID
+ * the ZFS-8000-xx message id or "-", ERRATA the zpool_errata_t number.
+ *
+ * This is a separate program because libzfs and libzpool cannot be loaded
+ * into one process.  In 2.1.11 zpool_import_status() needs no libzfs handle.
+ * It compares the config's host id with get_system_hostid(), which reads
+ * ZFS_HOSTID; --hostid sets that variable (0: unset it; the caller hides
+ * /etc/hostid by preloading libzpk-zfsdev.so with ZPK_HIDE_HOSTID).
+ */
+
+#include <libzfs.h>
+#include <libnvpair.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define	NAME(s)	[ZPOOL_STATUS_##s] = #s
+
+static const char *const status_names[] = {
+	NAME(CORRUPT_CACHE), NAME(MISSING_DEV_R), NAME(MISSING_DEV_NR),
+	NAME(CORRUPT_LABEL_R), NAME(CORRUPT_LABEL_NR), NAME(BAD_GUID_SUM),
+	NAME(CORRUPT_POOL), NAME(CORRUPT_DATA), NAME(FAILING_DEV),
+	NAME(VERSION_NEWER), NAME(HOSTID_MISMATCH), NAME(HOSTID_ACTIVE),
+	NAME(HOSTID_REQUIRED), NAME(IO_FAILURE_WAIT),
+	NAME(IO_FAILURE_CONTINUE), NAME(IO_FAILURE_MMP), NAME(BAD_LOG),
+	NAME(ERRATA), NAME(UNSUP_FEAT_READ), NAME(UNSUP_FEAT_WRITE),
+	NAME(FAULTED_DEV_R), NAME(FAULTED_DEV_NR), NAME(VERSION_OLDER),
+	NAME(FEAT_DISABLED), NAME(RESILVERING), NAME(OFFLINE_DEV),
+	NAME(REMOVED_DEV), NAME(REBUILDING), NAME(REBUILD_SCRUB),
+	NAME(NON_NATIVE_ASHIFT), NAME(COMPATIBILITY_ERR),
+	NAME(INCOMPATIBLE_FEAT), NAME(OK),
+};
+
+int
+main(int argc, char **argv)
+{
+	const char *file;
+	char *buf = NULL, *msgid = NULL;
+	size_t len = 0, cap = 0, n;
+	nvlist_t *config;
+	FILE *f;
+
+	if (argc == 4 && strcmp(argv[1], "--hostid") == 0) {
+		if (strtoul(argv[2], NULL, 16) != 0)
+			(void) setenv("ZFS_HOSTID", argv[2], 1);
+		else
+			(void) unsetenv("ZFS_HOSTID");
+		file = argv[3];
+	} else if (argc == 2) {
+		file = argv[1];
+	} else {
+		(void) fprintf(stderr, "usage: zpk-import-status "
+		    "[--hostid HEX] PACKED-CONFIG\n");
+		return (2);
+	}
+
+	if ((f = fopen(file, "r")) == NULL) {
+		(void) fprintf(stderr, "zpk-import-status: %s: %s\n", file,
+		    strerror(errno));
+		return (1);
+	}
+	do {
+		if (len == cap && (buf = realloc(buf, cap = cap * 2 + 65536))
+		    == NULL)
+			return (1);
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	(void) fclose(f);
+	if (nvlist_unpack(buf, len, &config, 0) != 0) {
+		(void) fprintf(stderr, "zpk-import-status: %s holds no packed "
+		    "nvlist\n", file);
+		return (1);
+	}
+
+	zpool_errata_t errata = ZPOOL_ERRATA_NONE;
+	zpool_status_t status = zpool_import_status(config, &msgid, &errata);
+	const char *name = (unsigned)status < sizeof (status_names) /
+	    sizeof (status_names[0]) && status_names[status] != NULL ?
+	    status_names[status] : "UNKNOWN";
+	(void) printf("%s %s %u\n", name, msgid != NULL ? msgid : "-",
+	    (unsigned)errata);
+	nvlist_free(config);
+	free(buf);
+	return (0);
+}
