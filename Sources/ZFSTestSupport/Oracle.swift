@@ -164,26 +164,25 @@ public enum ZPKOracle {
         public var stdout: String { files.stdout() }
         public var stderr: String { files.stderr() }
 
-        /// Waits until stdout has a line starting with `prefix` and returns that line. Throws if
-        /// the process exits first or `timeout` passes (the process keeps running then).
+        /// Waits until stdout has a record of `event` (e.g. `ready`, `tick`) and returns it.
+        /// Throws if the process exits first or `timeout` passes (the process keeps running then).
         @discardableResult
-        public func waitForLine(startingWith prefix: String, timeout: Duration) throws -> String {
+        public func waitForRecord(_ event: String, timeout: Duration) throws -> Record {
             let deadline = ContinuousClock.now.advanced(by: timeout)
             while true {
                 let text = stdout
                 // Complete lines only: the child may be in the middle of writing the last one.
                 let complete = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-                if let line = complete.first(where: { $0.hasPrefix(prefix) }) {
-                    return String(line)
+                if let record = complete.lazy.compactMap({ Record(line: $0) }).first(where: { $0.event == event }) {
+                    return record
                 }
                 if let status = reap(blocking: false) {
                     throw Failure(
-                        "\(commandLine) exited \(status) before printing '\(prefix)'", stdout: text,
-                        stderr: stderr)
+                        "\(commandLine) exited \(status) before a '\(event)' record", stdout: text, stderr: stderr)
                 }
                 if ContinuousClock.now >= deadline {
                     throw Failure(
-                        "\(commandLine) printed no '\(prefix)' line within \(timeout)", stdout: text,
+                        "\(commandLine) printed no '\(event)' record within \(timeout)", stdout: text,
                         stderr: stderr)
                 }
                 usleep(20_000)
@@ -318,42 +317,45 @@ public enum ZPKOracle {
 
     // MARK: Output parsing
 
-    /// Decodes one field value: "-" is absent, `%XX` is the byte XX.
-    public static func decodeValue(_ raw: Substring) -> String? {
-        if raw == "-" { return nil }
-        guard raw.contains("%") else { return String(raw) }
-        var bytes: [UInt8] = []
-        var iterator = raw.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
+    /// One line of zpk-oracle's stdout: a JSON object with an `event` and string values. Nested
+    /// values (a pool's `root`) are left out of `fields`; `parseTryImport` reads them.
+    public struct Record: Hashable, Sendable, CustomStringConvertible {
+        public var event: String
+        /// Every other top-level string value.
+        public var fields: [String: String]
+
+        public subscript(_ key: String) -> String? { fields[key] }
+
+        /// Parses one line; nil for anything that is not an object with a string `event`.
+        public init?(line: some StringProtocol) {
+            guard let object = ZPKOracle.jsonObject(line), let event = object["event"] as? String else { return nil }
+            self.event = event
+            self.fields = object.compactMapValues { $0 as? String }
+            fields["event"] = nil
         }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 
-    /// The `key=value` fields of a result line (the words without '=' are skipped), decoded.
-    /// Absent values ("-") are left out.
-    public static func fields(of line: some StringProtocol) -> [String: String] {
-        var result: [String: String] = [:]
-        for word in line.split(separator: " ") {
-            guard let equals = word.firstIndex(of: "=") else { continue }
-            let key = String(word[..<equals])
-            if let value = decodeValue(Substring(word[word.index(after: equals)...])) { result[key] = value }
+        public var description: String {
+            ([event] + fields.keys.sorted().map { "\($0)=\(fields[$0]!)" }).joined(separator: " ")
         }
-        return result
     }
 
-    /// The last line of `stdout` (the `RESULT ...` line), or nil.
-    public static func resultLine(_ stdout: String) -> String? {
-        stdout.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }).map(String.init)
+    static func jsonObject(_ line: some StringProtocol) -> [String: Any]? {
+        guard line.first == "{", let data = String(line).data(using: .utf8) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
-    /// One vdev line of `tryimport`.
+    /// Every record of `stdout`, in order (lines that are not records are skipped).
+    public static func records(_ stdout: String) -> [Record] {
+        stdout.split(separator: "\n").compactMap { Record(line: $0) }
+    }
+
+    /// The final `result` record: `outcome` is ok, error (with `errno`, `message`) or active
+    /// (with the `hostid` and `hostname` of the host using the pool). Nil if there is none.
+    public static func result(_ stdout: String) -> Record? {
+        records(stdout).last { $0.event == "result" }
+    }
+
+    /// One vdev of a `tryimport` pool.
     public struct Vdev: Hashable, Sendable, CustomStringConvertible {
         /// `root`, `mirror`, `raidz`, `file`, `disk`, `missing`, `hole`, ...
         public var type: String
@@ -364,7 +366,7 @@ public enum ZPKOracle {
         /// The vdev_aux_t name in lower case: none, open_failed, corrupt_data, no_replicas, ...
         public var aux: String
         public var children: [Vdev]
-        /// Every field of the line, decoded (also id, nparity, class, vs_state, vs_aux, ...).
+        /// Every string value of the vdev's object (also id, nparity, class, not_present).
         public var fields: [String: String]
 
         /// This vdev and all below it, depth first.
@@ -397,14 +399,14 @@ public enum ZPKOracle {
         /// What `zpk-oracle import` would do: import, needs-force, blocked-active,
         /// blocked-no-hostid or unavailable.
         public var action: String
-        /// The status `zpool import` would show (OK, MISSING_DEV_R, HOSTID_MISMATCH, ...).
+        /// libzfs's `zpool_import_status()`: OK, MISSING_DEV_R, HOSTID_MISMATCH, ...
         public var status: String
-        /// Every status condition that holds, in zpool's order of precedence.
-        public var reasons: [String]
-        /// The "see:" message id, e.g. ZFS-8000-2Q.
+        /// Its message id (the "see:" link), e.g. ZFS-8000-2Q; nil when the status has none.
         public var messageID: String?
+        /// Its `zpool_errata_t` (0: none).
+        public var errata: UInt64
         public var root: Vdev
-        /// Every field of the pool line, decoded.
+        /// Every top-level string value of the pool record.
         public var fields: [String: String]
 
         public var description: String {
@@ -412,86 +414,44 @@ public enum ZPKOracle {
         }
     }
 
-    /// Parses `tryimport`'s stdout. Throws on a line it cannot read or a vdev line with no pool.
+    /// Parses `tryimport`'s stdout. Throws on a pool record it cannot read.
     public static func parseTryImport(_ stdout: String) throws -> [Pool] {
-        var pools: [Pool] = []
-        var current: (fields: [String: String], name: String)?
-        // The vdev lines of the current pool, with their depths (root = 0).
-        var vdevLines: [(depth: Int, vdev: Vdev)] = []
-
-        func finishPool() throws {
-            guard let (fields, name) = current else { return }
-            var index = 0
-            guard let root = buildTree(vdevLines, &index, depth: 0), index == vdevLines.count else {
-                throw Failure("tryimport: pool \(name) has a malformed vdev tree", stdout: stdout)
-            }
+        try stdout.split(separator: "\n").compactMap { line -> Pool? in
+            guard let object = jsonObject(line), object["event"] as? String == "pool" else { return nil }
+            let fields = object.compactMapValues { $0 as? String }
+            let name = fields["name"] ?? "?"
             func number(_ key: String, hex: Bool = false) throws -> UInt64 {
-                guard let text = fields[key] else {
-                    throw Failure("tryimport: pool \(name) lacks \(key)", stdout: stdout)
-                }
+                let text = fields[key] ?? ""
                 let digits = hex && text.hasPrefix("0x") ? text.dropFirst(2) : Substring(text)
                 guard let value = UInt64(digits, radix: hex ? 16 : 10) else {
-                    throw Failure("tryimport: pool \(name) has a bad \(key) '\(text)'", stdout: stdout)
+                    throw Failure("tryimport: pool \(name) has no valid \(key) ('\(text)')", stdout: stdout)
                 }
                 return value
             }
-            pools.append(
-                Pool(
-                    name: name, guid: try number("guid"), state: fields["state"] ?? "UNKNOWN",
-                    health: fields["health"] ?? "UNKNOWN", hostID: try number("hostid", hex: true),
-                    hostname: fields["hostname"], txg: fields["txg"].flatMap { UInt64($0) },
-                    mmpState: fields["mmp_state"] ?? "none", action: fields["action"] ?? "",
-                    status: fields["status"] ?? "OK",
-                    reasons: fields["reasons"].map { $0.split(separator: ",").map(String.init) } ?? [],
-                    messageID: fields["msgid"], root: root, fields: fields))
-            current = nil
-            vdevLines = []
-        }
-
-        for line in stdout.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line.hasPrefix("pool ") {
-                try finishPool()
-                let words = line.split(separator: " ")
-                guard words.count >= 2, let name = decodeValue(words[1]) else {
-                    throw Failure("tryimport: bad pool line '\(line)'", stdout: stdout)
-                }
-                current = (fields(of: line), name)
-            } else if line.hasPrefix(" ") {
-                let indent = line.prefix { $0 == " " }.count
-                let body = line.dropFirst(indent)
-                guard body.hasPrefix("vdev "), indent >= 2, indent % 2 == 0, current != nil else {
-                    throw Failure("tryimport: unexpected line '\(line)'", stdout: stdout)
-                }
-                let f = fields(of: body)
-                guard let type = f["type"], let guid = f["guid"].flatMap({ UInt64($0) }) else {
-                    throw Failure("tryimport: bad vdev line '\(line)'", stdout: stdout)
-                }
-                vdevLines.append(
-                    (
-                        indent / 2 - 1,
-                        Vdev(
-                            type: type, guid: guid, path: f["path"], state: f["state"] ?? "UNKNOWN",
-                            aux: f["aux"] ?? "none", children: [], fields: f)
-                    ))
-            } else if line.hasPrefix("RESULT ") {
-                try finishPool()
+            guard let rootObject = object["root"] as? [String: Any], let root = vdev(from: rootObject) else {
+                throw Failure("tryimport: pool \(name) has a malformed vdev tree", stdout: stdout)
             }
-            // Other lines (none today) are ignored so the format can grow.
+            return Pool(
+                name: name, guid: try number("guid"), state: fields["state"] ?? "UNKNOWN",
+                health: fields["health"] ?? "UNKNOWN", hostID: try number("hostid", hex: true),
+                hostname: fields["hostname"], txg: fields["txg"].flatMap { UInt64($0) },
+                mmpState: fields["mmp_state"] ?? "none", action: fields["action"] ?? "",
+                status: fields["status"] ?? "?", messageID: fields["msgid"],
+                errata: try number("errata"), root: root, fields: fields)
         }
-        try finishPool()
-        return pools
     }
 
-    /// Rebuilds a tree from (depth, vdev) lines in pre-order.
-    private static func buildTree(_ lines: [(depth: Int, vdev: Vdev)], _ index: inout Int, depth: Int) -> Vdev? {
-        guard index < lines.count, lines[index].depth == depth else { return nil }
-        var vdev = lines[index].vdev
-        index += 1
-        while index < lines.count, lines[index].depth > depth {
-            guard let child = buildTree(lines, &index, depth: depth + 1) else { return nil }
-            vdev.children.append(child)
+    private static func vdev(from object: [String: Any]) -> Vdev? {
+        let fields = object.compactMapValues { $0 as? String }
+        guard let type = fields["type"], let guid = fields["guid"].flatMap({ UInt64($0) }) else { return nil }
+        var children: [Vdev] = []
+        for child in object["children"] as? [[String: Any]] ?? [] {
+            guard let parsed = vdev(from: child) else { return nil }
+            children.append(parsed)
         }
-        return vdev
+        return Vdev(
+            type: type, guid: guid, path: fields["path"], state: fields["state"] ?? "UNKNOWN",
+            aux: fields["aux"] ?? "none", children: children, fields: fields)
     }
 
     // MARK: Conveniences
@@ -502,10 +462,34 @@ public enum ZPKOracle {
     ) throws -> [Pool] {
         let args = ["tryimport"] + directories.flatMap { ["-d", $0] } + ["--hostid", String(hostID, radix: 16)]
         let out = try run(args, timeout: timeout)
-        guard out.status == 0, out.stdout.split(separator: "\n").last?.hasPrefix("RESULT ok") == true else {
+        guard out.status == 0, result(out.stdout)?["outcome"] == "ok" else {
             throw Failure("tryimport exited \(out.status)", stdout: out.stdout, stderr: out.stderr)
         }
         return try parseTryImport(out.stdout)
+    }
+
+    /// Runs the real, unmodified `/usr/sbin/zpool import ARGS` (e.g. `["-d", dir]`) as host
+    /// `hostID`, with no kernel module: libzpk-zfsdev.so (preloaded) answers zpool's /dev/zfs
+    /// requests, running each ZFS_IOC_POOL_TRYIMPORT through `zpk-oracle tryimport-packed`
+    /// (libzpool's spa_tryimport, MMP activity check included) as the same host.
+    /// `oracleOptions` go to that zpk-oracle (e.g. `--interval-ms`). zpool sees host id
+    /// `hostID` only: /etc/hostid is hidden from it (0 means "no host id").
+    public static func zpoolImport(
+        _ args: [String], hostID: UInt32, oracleOptions: [String] = [], timeout: Duration = .seconds(120)
+    ) throws -> (stdout: String, stderr: String, status: Int32) {
+        let oracle = try build()
+        let directory = oracle.deletingLastPathComponent()
+        let hex = String(hostID, radix: 16)
+        var environment = baseEnvironment
+        environment["ZFS_MODULE_LOADING"] = "no"
+        environment["LD_PRELOAD"] = directory.appendingPathComponent("libzpk-zfsdev.so").path
+        environment["ZPK_ORACLE"] = oracle.path
+        environment["ZPK_ORACLE_ARGS"] = (["--hostid", hex] + oracleOptions).joined(separator: " ")
+        environment["ZPK_HIDE_HOSTID"] = "1"
+        if hostID != 0 { environment["ZFS_HOSTID"] = hex }
+        let output = try spawnAndWait(
+            executable: "/usr/sbin/zpool", arguments: ["import"] + args, environment: environment, timeout: timeout)
+        return (output.stdout, output.stderr, output.status)
     }
 
     /// A fresh, empty directory under the system's temporary directory (`mktemp -d`). The

@@ -56,7 +56,7 @@ struct PoolMultihostInteropTests {
         }
         #expect(refused.status == 3, "\(refused.stdout)\n\(refused.stderr)")
         #expect(
-            ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpk-holder",
+            ZPKOracle.result(refused.stdout)?.fields == ["outcome": "active", "hostid": "0x33333333", "hostname": "zpk-holder"],
             "\(refused.stdout)")
         #expect(pool.status().state == "ACTIVE")
 
@@ -65,7 +65,7 @@ struct PoolMultihostInteropTests {
             try ZPKOracle.run(["import", "zpkmh", "-d", directory, "--hostid", "44444444"], timeout: .seconds(120))
         }
         #expect(after.status == 1, "\(after.stdout)\n\(after.stderr)")
-        #expect(after.stdout.contains("RESULT error ENOTSUP"), "\(after.stdout)")
+        #expect(ZPKOracle.result(after.stdout)?["errno"] == "ENOTSUP", "\(after.stdout)")
     }
 
     /// Real time, real files: a holder that crashes (forgotten, heartbeat stopped) is taken over

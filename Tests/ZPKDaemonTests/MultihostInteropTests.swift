@@ -1,5 +1,5 @@
-// zpkd and zpk against real OpenZFS 2.1.11 (libzpool through Tools/zpk-oracle, the project's
-// zfs-refhost): (b) zpkd holds a multihost zpk pool → OpenZFS's import says `RESULT active` with
+// zpkd and zpk against real OpenZFS 2.1.11 (libzpool through Tools/zpk-oracle):
+// (b) zpkd holds a multihost zpk pool → OpenZFS's import reports the pool active with
 // zpkd's hostid and hostname; (a) OpenZFS holds its own multihost pool → `zpk import -f` through
 // zpkd exits 3 naming the holder (the activity check runs before the OpenZFS pool is refused for
 // its MOS), `zpk activity` agrees, and once the holder exported, the refusal says what zpk can
@@ -35,8 +35,8 @@ struct MultihostInteropTests {
             "--fail-intervals", "10", "--hostid", Self.openZFSHost.id, "--hostname", Self.openZFSHost.name,
         ])
         defer { holder.kill() }
-        _ = try holder.waitForLine(startingWith: "READY ", timeout: .seconds(30))
-        _ = try holder.waitForLine(startingWith: "TICK ", timeout: .seconds(10))
+        _ = try holder.waitForRecord("ready", timeout: .seconds(30))
+        _ = try holder.waitForRecord("tick", timeout: .seconds(10))
 
         let workspace = try Workspace("zpkd-mmp-ozfs-live")
         let daemon = try workspace.startDaemon(hostID: "22222222", extra: shortMultihostTunables)
@@ -77,7 +77,7 @@ struct MultihostInteropTests {
         }
         #expect(refused.status == 3, "\(refused.stdout)\n\(refused.stderr)")
         #expect(
-            ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpkd-holder",
+            ZPKOracle.result(refused.stdout)?.fields == ["outcome": "active", "hostid": "0x33333333", "hostname": "zpkd-holder"],
             "\(refused.stdout)")
         let status = try ControlJSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
         #expect(status["pools"]?.arrayValue?.first?["state"]?.stringValue == "ACTIVE")

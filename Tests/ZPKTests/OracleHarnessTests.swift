@@ -36,7 +36,7 @@ private func oracle(
 /// The one pool `tryimport` lists in `directory`, as host `hostID`.
 private func onlyPool(in directory: URL, as hostID: String) throws -> ZPKOracle.Pool {
     let out = try oracle(["tryimport", "-d", directory.path, "--hostid", hostID])
-    #expect(ZPKOracle.resultLine(out.stdout) == "RESULT ok pools=1", "\(out.stdout)")
+    #expect(ZPKOracle.result(out.stdout)?.fields == ["outcome": "ok", "pools": "1"], "\(out.stdout)")
     let pools = try ZPKOracle.parseTryImport(out.stdout)
     guard pools.count == 1 else {
         throw ZPKOracle.Failure("expected one pool, got \(pools.count)", stdout: out.stdout, stderr: out.stderr)
@@ -60,10 +60,9 @@ struct OracleHarnessTests {
         let usage = try ZPKOracle.run(["frobnicate"], timeout: .seconds(10))
         #expect(usage.status == 2 && usage.stdout.isEmpty && usage.stderr.contains("unknown verb"))
 
-        #expect(ZPKOracle.decodeValue("host%20one%25") == "host one%")
-        #expect(ZPKOracle.decodeValue("-") == nil)
-        #expect(ZPKOracle.decodeValue("%2D") == "-")
-        #expect(ZPKOracle.fields(of: "RESULT active hostid=0x1 hostname=a%3Db") == ["hostid": "0x1", "hostname": "a=b"])
+        let record = try #require(ZPKOracle.Record(line: #"{"event":"result","outcome":"active","hostid":"0x1","hostname":"a \"b\"","root":{}}"#))
+        #expect(record.event == "result" && record.fields == ["outcome": "active", "hostid": "0x1", "hostname": "a \"b\""])
+        #expect(ZPKOracle.Record(line: "RESULT ok") == nil && ZPKOracle.Record(line: #"{"outcome":"ok"}"#) == nil)
     }
 
     /// A two-way mirror lists ONLINE; without one of its files it lists DEGRADED with that leaf
@@ -73,9 +72,9 @@ struct OracleHarnessTests {
             let created = try oracle([
                 "create", "tank", "-d", dir.path, "--hostid", hostA, "--hostname", "host-a", "mirror", "a.img", "b.img",
             ])
-            let createdLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("CREATED ") })
-            let guid = try #require(ZPKOracle.fields(of: createdLine)["guid"].flatMap { UInt64($0) })
-            #expect(created.stdout.hasSuffix("EXPORTED pool=tank\nRESULT ok\n"))
+            let createdRecord = try #require(ZPKOracle.records(created.stdout).first { $0.event == "created" })
+            let guid = try #require(createdRecord["guid"].flatMap { UInt64($0) })
+            #expect(ZPKOracle.records(created.stdout).suffix(2).map(\.description) == ["exported pool=tank", "result outcome=ok"])
 
             let a = dir.appendingPathComponent("a.img").path
             let b = dir.appendingPathComponent("b.img").path
@@ -119,7 +118,7 @@ struct OracleHarnessTests {
             #expect(pool.action == "unavailable")
 
             let imported = try oracle(["import", "duo", "-d", dir.path, "--hostid", hostA], expect: 1)
-            #expect(ZPKOracle.resultLine(imported.stdout)?.hasPrefix("RESULT error ") == true, "\(imported.stdout)")
+            #expect(ZPKOracle.result(imported.stdout)?["outcome"] == "error", "\(imported.stdout)")
         }
     }
 
@@ -138,16 +137,16 @@ struct OracleHarnessTests {
                 "--fail-intervals", "10", "--hostid", hostA, "--hostname", "holder-a",
             ])
             defer { holder.kill() }
-            let ready = ZPKOracle.fields(of: try holder.waitForLine(startingWith: "READY ", timeout: .seconds(30)))
+            let ready = try holder.waitForRecord("ready", timeout: .seconds(30))
             #expect(ready["multihost"] == "on" && ready["hostid"] == "0x11111111" && ready["hostname"] == "holder-a")
-            _ = try holder.waitForLine(startingWith: "TICK ", timeout: .seconds(10))
+            _ = try holder.waitForRecord("tick", timeout: .seconds(10))
 
             let clock = ContinuousClock()
             let start = clock.now
             let refused = try oracle(
                 ["import", "tank", "-d", dir.path, "--hostid", hostB, "--hostname", "host-b"], expect: 3)
             let waited = clock.now - start
-            #expect(ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x11111111 hostname=holder-a")
+            #expect(ZPKOracle.result(refused.stdout)?.fields == ["outcome": "active", "hostid": "0x11111111", "hostname": "holder-a"])
             #expect(waited < .seconds(10), "activity check took \(waited)")
 
             let listed = try onlyPool(in: dir, as: hostB)
@@ -155,9 +154,9 @@ struct OracleHarnessTests {
             #expect(listed.status == "HOSTID_ACTIVE" && listed.fields["mmp_hostname"] == "holder-a", "\(listed)")
 
             let stopped = try holder.terminate()
-            #expect(stopped.status == 0 && stopped.stdout.hasSuffix("EXPORTED pool=tank\nRESULT ok\n"), "\(stopped)")
+            #expect(stopped.status == 0 && ZPKOracle.records(stopped.stdout).suffix(2).map(\.description) == ["exported pool=tank", "result outcome=ok"], "\(stopped)")
             let imported = try oracle(["import", "tank", "-d", dir.path, "--hostid", hostB])
-            #expect(ZPKOracle.resultLine(imported.stdout) == "RESULT ok")
+            #expect(ZPKOracle.result(imported.stdout)?.fields == ["outcome": "ok"])
         }
     }
 
@@ -170,15 +169,15 @@ struct OracleHarnessTests {
                 "hold", "tank", "-d", dir.path, "--seconds", "1", "--no-export", "--multihost", "on",
                 "--interval-ms", "100", "--fail-intervals", "10", "--hostid", hostA,
             ])
-            #expect(crashed.stdout.hasSuffix("CRASH pool=tank\nRESULT ok\n"), "\(crashed.stdout)")
+            #expect(ZPKOracle.records(crashed.stdout).suffix(2).map(\.description) == ["crashed pool=tank", "result outcome=ok"], "\(crashed.stdout)")
 
             let unforced = try oracle(["import", "tank", "-d", dir.path, "--hostid", hostB], expect: 1)
-            #expect(ZPKOracle.resultLine(unforced.stdout)?.hasPrefix("RESULT error EBUSY ") == true, "\(unforced.stdout)")
+            #expect(ZPKOracle.result(unforced.stdout)?["errno"] == "EBUSY", "\(unforced.stdout)")
             let clock = ContinuousClock()
             let start = clock.now
             let forced = try oracle(["import", "tank", "-d", dir.path, "--hostid", hostB, "--force"])
             let waited = clock.now - start
-            #expect(ZPKOracle.resultLine(forced.stdout) == "RESULT ok")
+            #expect(ZPKOracle.result(forced.stdout)?.fields == ["outcome": "ok"])
             // Activity check: 2 s computed, +0–25 %, rounded up by the once-a-second polling.
             #expect(waited >= .seconds(2) && waited < .seconds(10), "import took \(waited)")
         }

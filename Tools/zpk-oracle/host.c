@@ -536,6 +536,12 @@ ask_libzfs(nvlist_t *config, char *status, char *msgid, char *errata,
 		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
 			_exit(126);
 		(void) dup2(fd, 1);
+		/* With host id 0, /etc/hostid must not count either. */
+		char shim[4200];
+		(void) snprintf(shim, sizeof (shim), "%s/libzpk-zfsdev.so",
+		    cfg.helper_dir);
+		(void) setenv("LD_PRELOAD", shim, 1);
+		(void) setenv("ZPK_HIDE_HOSTID", "1", 1);
 		execl(helper, helper, "--hostid", hostid, in, (char *)NULL);
 		_exit(127);
 	}
@@ -1361,8 +1367,13 @@ main(int argc, char **argv)
 	    strcmp(verb, "tryimport") == 0 ? nargs != 0 || cfg.nsearch == 0 :
 	    strcmp(verb, "create") == 0 ? nargs < 2 || cfg.nsearch == 0 :
 	    strcmp(verb, "import") == 0 || strcmp(verb, "hold") == 0 ?
-	    nargs != 1 || cfg.nsearch == 0 : 1)
+	    nargs != 1 || cfg.nsearch == 0 : -1) {
+		if (strcmp(verb, "import") != 0 && strcmp(verb, "hold") != 0 &&
+		    strcmp(verb, "create") != 0 && strcmp(verb, "tryimport") != 0 &&
+		    !packed)
+			say("unknown verb '%s'", verb);
 		return (usage());
+	}
 
 	/*
 	 * Signals that end `hold` are taken synchronously (sigtimedwait), so

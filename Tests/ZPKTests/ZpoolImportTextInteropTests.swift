@@ -1,0 +1,209 @@
+// `zpk import -d DIR` against the real `zpool import -d DIR` of OpenZFS 2.1.11, byte for byte.
+//
+// The real, unmodified /usr/sbin/zpool runs with Tools/zpk-oracle's libzpk-zfsdev.so preloaded:
+// it answers zpool's few /dev/zfs requests, and each ZFS_IOC_POOL_TRYIMPORT with libzpool's
+// spa_tryimport (the kernel module's code) in a zpk-oracle process acting as the same host. So
+// everything zpool prints -- state, status, action, message id, the vdev tree and its column
+// widths -- comes from zpool and libzfs themselves (`ZPKOracle.zpoolImport`).
+//
+// Pools are made fresh by zpk-oracle (libzpool) as host-a (0x11111111) and listed by both sides
+// as 0x22222222 unless the scenario says otherwise; the OpenZFS test suite's images are listed
+// too, all in one directory.
+//
+// The one normalisation: zpk prints zpool's text and then, after a blank line, sentences of its
+// own (ZpoolImportListing.footers and heartbeatFooter: who last used a pool that needs -f,
+// which top-level vdev is missing, that zpool would run an activity check, heartbeat age). The
+// test removes exactly those lines -- recomputed from our PoolHealth, the heartbeat line by its
+// fixed prefix because it names the current time -- and the blank line before them, and
+// nothing else. Any other difference fails.
+
+import Foundation
+import Testing
+import ZFSFormat
+import ZFSTestSupport
+
+@testable import ZFSImport
+@testable import ZPKCLI
+
+private let hostA = "11111111"
+private let hostB: UInt32 = 0x2222_2222
+
+/// What both sides printed for one directory.
+private struct Listings: CustomStringConvertible {
+    var zpool: (stdout: String, stderr: String, status: Int32)
+    var zpk: ZPK.Import.Output
+    /// zpk's stdout without the lines zpk adds.
+    var zpkNormalised: String
+    var removed: [String]
+
+    var description: String {
+        "--- zpool import (exit \(zpool.status))\n\(zpool.stdout)--- zpool stderr\n\(zpool.stderr)"
+            + "--- zpk import (exit \(zpk.status)), normalised\n\(zpkNormalised)--- lines removed\n"
+            + removed.joined(separator: "\n") + "\n--- zpk stderr\n\(zpk.stderr)"
+    }
+}
+
+/// Lists `directory` with the real zpool and with zpk, both as host `hostID`.
+private func listBoth(_ directory: String, as hostID: UInt32, oracleOptions: [String] = []) throws -> Listings {
+    let zpool = try ZPKOracle.zpoolImport(["-d", directory], hostID: hostID, oracleOptions: oracleOptions)
+    let environment = ["ZFS_HOSTID": "0x" + String(hostID, radix: 16)]
+    let zpk = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, environment: environment)
+    let scan = ImportScanner(options: .init(searchPaths: [directory])).scan()
+    let healths = scan.pools.map { PoolHealth.assess($0, in: scan, localHostID: UInt64(hostID)) }
+    let (normalised, removed) = withoutZPKAdditions(zpk.stdout, healths)
+    return Listings(zpool: zpool, zpk: zpk, zpkNormalised: normalised, removed: removed)
+}
+
+/// `text` without the footer lines zpk adds to `healths`' listings (and the blank line that
+/// opens each run of them), plus the lines removed.
+private func withoutZPKAdditions(_ text: String, _ healths: [PoolHealth]) -> (String, [String]) {
+    let ours = Set(healths.flatMap { ZpoolImportListing.footers($0, time: ZdbLabelDump.localAsctime) }.map { "\t" + $0 })
+    func isOurs(_ line: Substring) -> Bool {
+        ours.contains(String(line)) || line.hasPrefix("\tMultihost: newest heartbeat ")
+    }
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    var removed: [String] = []
+    var index = 0
+    while index < lines.count {
+        // A blank line followed by one or more of our lines: drop them all.
+        if lines[index].isEmpty, index + 1 < lines.count, isOurs(lines[index + 1]) {
+            var end = index + 1
+            while end < lines.count, isOurs(lines[end]) { end += 1 }
+            removed += lines[(index + 1)..<end].map(String.init)
+            lines.removeSubrange(index..<end)
+            continue
+        }
+        index += 1
+    }
+    return (lines.joined(separator: "\n"), removed)
+}
+
+/// Runs zpk-oracle (libzpool), requiring success.
+@discardableResult
+private func oracle(_ args: [String]) throws -> String {
+    let out = try ZPKOracle.run(args, timeout: .seconds(120))
+    guard out.status == 0 else {
+        throw ZPKOracle.Failure("zpk-oracle \(args.joined(separator: " ")) exited \(out.status)", stdout: out.stdout, stderr: out.stderr)
+    }
+    return out.stdout
+}
+
+private func create(_ pool: String, in directory: String, _ layout: [String], extra: [String] = []) throws {
+    try oracle(["create", pool, "-d", directory, "--hostid", hostA, "--hostname", "host-a"] + extra + layout)
+}
+
+@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+struct ZpoolImportTextInteropTests {
+    /// A scenario: builds its pools in `directory` and says which host lists them.
+    struct Scenario: Sendable, CustomTestStringConvertible {
+        var name: String
+        var pools: Int
+        var listedAs: UInt32 = hostB
+        var build: @Sendable (String) throws -> Void
+        var testDescription: String { name }
+
+        static let all: [Scenario] = [
+            Scenario(name: "healthy mirror", pools: 1) { dir in
+                try create("healthy", in: dir, ["mirror", "a.img", "b.img"])
+            },
+            Scenario(name: "degraded mirror (a file gone)", pools: 1) { dir in
+                try create("degraded", in: dir, ["mirror", "a.img", "b.img"])
+                try FileManager.default.removeItem(atPath: "\(dir)/b.img")
+            },
+            Scenario(name: "missing top-level vdev", pools: 1) { dir in
+                try create("stripe", in: dir, ["a.img", "mirror", "b.img", "c.img"])
+                try FileManager.default.removeItem(atPath: "\(dir)/b.img")
+                try FileManager.default.removeItem(atPath: "\(dir)/c.img")
+            },
+            Scenario(name: "raidz1 with two files gone", pools: 1) { dir in
+                try create("rz", in: dir, ["raidz", "a.img", "b.img", "c.img"])
+                try FileManager.default.removeItem(atPath: "\(dir)/b.img")
+                try FileManager.default.removeItem(atPath: "\(dir)/c.img")
+            },
+            Scenario(name: "labels 0 and 1 of a leaf damaged", pools: 1) { dir in
+                try create("scarred", in: dir, ["mirror", "a.img", "b.img"])
+                let leaf = VdevFile("\(dir)/a.img")
+                try leaf.zeroLabel(0)
+                try leaf.flipBit(3, inLabel: 1, atOffset: VdevFile.configOffset + 100)
+            },
+            Scenario(name: "a leaf with no valid label", pools: 1) { dir in
+                try create("blank", in: dir, ["mirror", "a.img", "b.img"])
+                for label in 0..<4 { try VdevFile("\(dir)/b.img").zeroLabel(label) }
+            },
+            Scenario(name: "log, cache and spare", pools: 1) { dir in
+                try create("classes", in: dir, ["mirror", "a.img", "b.img", "log", "c.img", "cache", "d.img", "spare", "e.img"])
+            },
+            Scenario(name: "two pools in one directory", pools: 2) { dir in
+                try create("first", in: dir, ["mirror", "a.img", "b.img"])
+                try create("second", in: dir, ["raidz2", "c.img", "d.img", "e.img", "f.img"])
+            },
+            Scenario(name: "left imported by another host", pools: 1) { dir in
+                try create("elsewhere", in: dir, ["mirror", "a.img", "b.img"])
+                try oracle(["import", "elsewhere", "-d", dir, "--hostid", hostA, "--hostname", "host-a", "--no-export"])
+            },
+            Scenario(name: "left imported, listed by that host", pools: 1, listedAs: 0x1111_1111) { dir in
+                try create("athome", in: dir, ["mirror", "a.img", "b.img"])
+                try oracle(["import", "athome", "-d", dir, "--hostid", hostA, "--hostname", "host-a", "--no-export"])
+            },
+            // zpool's listing runs the MMP activity check (in tryimport) and finds no heartbeat.
+            Scenario(name: "multihost holder crashed", pools: 1) { dir in
+                try create("mmp", in: dir, ["mirror", "a.img", "b.img"])
+                try oracle([
+                    "hold", "mmp", "-d", dir, "--seconds", "1", "--no-export", "--multihost", "on",
+                    "--interval-ms", "100", "--fail-intervals", "10", "--hostid", hostA, "--hostname", "host-a",
+                ])
+            },
+            Scenario(name: "multihost pool exported", pools: 1) { dir in
+                try create("mmpoff", in: dir, ["mirror", "a.img", "b.img"], extra: ["--multihost", "on"])
+            },
+        ]
+    }
+
+    @Test(arguments: Scenario.all)
+    func listingIsZpoolImportsByteForByte(_ scenario: Scenario) throws {
+        try OpenZFS.requireInstalled()
+        let directory = try TemporaryDirectory(prefix: "zpool-text")
+        try scenario.build(directory.path)
+        let listings = try listBoth(directory.path, as: scenario.listedAs)
+        #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
+        #expect(listings.zpool.stdout.components(separatedBy: "   pool: ").count - 1 == scenario.pools, "\(listings)")
+        #expect(listings.zpkNormalised == listings.zpool.stdout, "\(scenario.name)\n\(listings)")
+        #expect(listings.zpk.stderr.isEmpty, "\(listings)")
+        withExtendedLifetime(directory) {}
+    }
+
+    /// The OpenZFS test suite's images (nine pools: versions 1 to 28 and 5000, a newer-than-
+    /// supported v999, mirrors, raidz, a hot spare, an unclean multihost export) in one
+    /// directory: one `zpool import` listing, the same order, the same text. The activity
+    /// check of unclean_export runs with short tunables (about 1 s).
+    @Test func imagePoolsListingIsZpoolImportsByteForByte() throws {
+        try OpenZFS.requireInstalled()
+        let directory = try TemporaryDirectory(prefix: "zpool-text-images")
+        let images = try FileManager.default.contentsOfDirectory(atPath: Fixtures.url("openzfs-images").path)
+            .filter { $0.hasSuffix(".dat.bz2") }.sorted()
+        for image in images {
+            let output = try OpenZFS.run(
+                "/bin/sh",
+                ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"",
+                 Fixtures.url("openzfs-images/\(image)").path, directory.path(String(image.dropLast(4)))],
+                timeout: .seconds(60))
+            try #require(output.status == 0, "\(image): \(output)")
+        }
+        let listings = try listBoth(
+            directory.path, as: hostB, oracleOptions: ["--interval-ms", "100", "--import-intervals", "1"])
+        #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
+        #expect(listings.zpool.stdout.components(separatedBy: "   pool: ").count - 1 == 9, "\(listings)")
+        #expect(listings.zpkNormalised == listings.zpool.stdout, "\(listings)")
+        withExtendedLifetime(directory) {}
+    }
+
+    /// The normalisation removes our footers and nothing of zpool's: the BAD_GUID_SUM note
+    /// (zpool's own, same shape) stays.
+    @Test func normalisationRemovesOnlyOurLines() {
+        let text = "x\n config:\n\n\tp  ONLINE\n\n\tAdditional devices are known to be part of this pool, though their\n"
+            + "\n\tMultihost: newest heartbeat 3 s ago (txg 9); `zpk activity p` watches it and gives a verdict.\n"
+        let (normalised, removed) = withoutZPKAdditions(text, [])
+        #expect(normalised == "x\n config:\n\n\tp  ONLINE\n\n\tAdditional devices are known to be part of this pool, though their\n")
+        #expect(removed.count == 1)
+    }
+}
