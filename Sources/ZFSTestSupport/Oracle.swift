@@ -5,13 +5,15 @@
 // pools exactly as `zpool import` would see them (spa_tryimport), creates pools on plain files,
 // imports them with the real MMP activity check, and holds them imported (or "crashes" while
 // holding them). Each process claims its own host id, so two processes act as two hosts sharing
-// the same files. Its output contract is in Tools/zpk-oracle/README.md.
+// the same files. `zpoolImport` runs the real `zpool import` over the same libzpool (through
+// Tools/zpk-oracle's libzpk-zfsdev.so). The output contract is in Tools/zpk-oracle/README.md.
 //
 // Mechanism. `ZPKOracle.build()` runs `scripts/build-oracle` once per test process (cached,
 // thread-safe) into `.build-oracle/`. `run` and `start` spawn the binary with `posix_spawn` in
 // its own process group, stdin from /dev/null, stdout and stderr into files in a private
 // temporary directory (no pipe can fill up), and a polling `waitpid` that kills the group when
-// the deadline passes. `parseTryImport` turns `tryimport` output into `Pool`/`Vdev` values.
+// the deadline passes. `records`/`result` read its JSON-lines output; `parseTryImport` turns
+// `tryimport` output into `Pool`/`Vdev` values.
 //
 // Invariants. The child never inherits the test runner's environment: it gets
 // `ZPKOracle.baseEnvironment` (PATH, LC_ALL=C, TZ=UTC) plus what the caller passes, so a stray
@@ -487,8 +489,9 @@ public enum ZPKOracle {
         environment["ZPK_ORACLE_ARGS"] = (["--hostid", hex] + oracleOptions).joined(separator: " ")
         environment["ZPK_HIDE_HOSTID"] = "1"
         if hostID != 0 { environment["ZFS_HOSTID"] = hex }
+        let zpool = ["/usr/sbin/zpool", "/sbin/zpool"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/zpool"
         let output = try spawnAndWait(
-            executable: "/usr/sbin/zpool", arguments: ["import"] + args, environment: environment, timeout: timeout)
+            executable: zpool, arguments: ["import"] + args, environment: environment, timeout: timeout)
         return (output.stdout, output.stderr, output.status)
     }
 
