@@ -488,7 +488,8 @@ public enum ZPKOracle {
         environment["ZPK_ORACLE"] = oracle.path
         environment["ZPK_ORACLE_ARGS"] = (["--hostid", hex] + oracleOptions).joined(separator: " ")
         environment["ZPK_HIDE_HOSTID"] = "1"
-        if hostID != 0 { environment["ZFS_HOSTID"] = hex }
+        // libzfs reads ZFS_HOSTID with strtoull(…, 0): without "0x" it would be decimal.
+        if hostID != 0 { environment["ZFS_HOSTID"] = "0x" + hex }
         let zpool = ["/usr/sbin/zpool", "/sbin/zpool"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/zpool"
         let output = try spawnAndWait(
             executable: zpool, arguments: ["import"] + args, environment: environment, timeout: timeout)

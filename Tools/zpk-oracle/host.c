@@ -517,7 +517,7 @@ ask_libzfs(nvlist_t *config, char *status, char *msgid, char *errata,
 	(void) snprintf(out, sizeof (out), "%s/status", dir);
 	(void) snprintf(helper, sizeof (helper), "%s/zpk-import-status",
 	    cfg.helper_dir);
-	(void) snprintf(hostid, sizeof (hostid), "%x",
+	(void) snprintf(hostid, sizeof (hostid), "0x%x",
 	    (unsigned)zone_get_hostid(NULL));
 	if ((err = nvlist_pack(config, &packed, &packed_len,
 	    NV_ENCODE_NATIVE, 0)) != 0)
@@ -1394,7 +1394,8 @@ main(int argc, char **argv)
 	 */
 	if (cfg.hostid_given) {
 		char text[16];
-		(void) snprintf(text, sizeof (text), "%x", cfg.hostid);
+		/* strtoull(, 0): without "0x" it would be read as decimal. */
+		(void) snprintf(text, sizeof (text), "0x%x", cfg.hostid);
 		(void) setenv("ZFS_HOSTID", text, 1);
 	}
 	/* kernel_init() loads every pool named in this cache file: none. */

@@ -51,8 +51,12 @@ main(int argc, char **argv)
 	FILE *f;
 
 	if (argc == 4 && strcmp(argv[1], "--hostid") == 0) {
-		if (strtoul(argv[2], NULL, 16) != 0)
-			(void) setenv("ZFS_HOSTID", argv[2], 1);
+		/* libspl reads ZFS_HOSTID with strtoull(, 0): spell it 0x... */
+		unsigned long id = strtoul(argv[2], NULL, 16);
+		char text[24];
+		(void) snprintf(text, sizeof (text), "0x%lx", id);
+		if (id != 0)
+			(void) setenv("ZFS_HOSTID", text, 1);
 		else
 			(void) unsetenv("ZFS_HOSTID");
 		file = argv[3];
