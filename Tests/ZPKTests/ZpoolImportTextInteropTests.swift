@@ -205,6 +205,32 @@ struct ZpoolImportTextInteropTests {
         withExtendedLifetime(directory) {}
     }
 
+    /// Pools written by ztest (OpenZFS's own stress test, host id 0x11111111): a mirror, a
+    /// raidz3 at ashift 12, a dRAID with a distributed spare (zpool's `draid1:2d:5c:1s-0`
+    /// naming) and a mirror whose tree ztest changed while it ran (spares, cache devices, often
+    /// logs; 2.1.11's `zpool import` lists the logs but neither spares nor cache devices).
+    @Test(arguments: ["mirror", "raidz3", "draid", "churned"])
+    func ztestPoolListingIsZpoolImportsByteForByte(_ kind: String) throws {
+        var spec: ZTestPoolSpec
+        switch kind {
+        case "mirror": spec = ZTestPoolSpec(layout: .mirror(width: 3), poolName: "zmirror")
+        case "raidz3": spec = ZTestPoolSpec(layout: .raidz(parity: 3, width: 5), ashift: 12, poolName: "zraidz")
+        case "draid": spec = ZTestPoolSpec(layout: .draid(parity: 1, data: 2, spares: 1, children: 5), poolName: "zdraid")
+        default:
+            spec = ZTestPoolSpec(layout: .mirror(width: 2), poolName: "zchurn")
+            spec.minimumSpares = 1
+            spec.minimumL2CacheDevices = 1
+        }
+        spec.hostID = 0x1111_1111
+        let directory = try TemporaryDirectory(prefix: "zpool-text-ztest")
+        let pool = try OpenZFS.makePool(spec, in: directory.path)
+        let listings = try listBoth(pool.directory, as: hostB)
+        #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
+        #expect(listings.zpool.stdout.hasPrefix("   pool: \(spec.poolName)\n"), "\(listings)")
+        #expect(listings.zpkNormalised == listings.zpool.stdout, "\(kind) \(pool)\n\(listings)")
+        withExtendedLifetime(directory) {}
+    }
+
     /// The OpenZFS test suite's images (nine pools: versions 1 to 28 and 5000, a newer-than-
     /// supported v999, mirrors, raidz, a hot spare, an unclean multihost export) in one
     /// directory: one `zpool import` listing, the same order, the same text. The activity
