@@ -376,40 +376,30 @@ find_pools(const char *name, uint64_t guid)
 /* Describing a tryimport config                                       */
 /* ------------------------------------------------------------------ */
 
+/*
+ * What libzfs says about one tryimport config (zpk-import-status): the
+ * status, message id and errata of zpool_import_status(), the pool state
+ * word, and zpool_state_to_name() for each vdev in j_vdev()'s order.
+ */
+typedef struct {
+	char	status[64], msgid[64], errata[64], pool_state[64];
+	char	**vdev_states;
+	size_t	nvdevs, next;
+} libzfs_view_t;
+
 static const char *
-pool_state_text(uint64_t state)
+next_vdev_state(libzfs_view_t *view)
 {
-	static const char *const names[] = { "ACTIVE", "EXPORTED",
-	    "DESTROYED", "SPARE", "L2CACHE", "UNINITIALIZED", "UNAVAIL",
-	    "POTENTIALLY_ACTIVE" };
-	return (state < ARRAY_SIZE(names) ? names[state] : "UNKNOWN");
+	return (view->next < view->nvdevs ? view->vdev_states[view->next++] :
+	    "UNKNOWN");
 }
 
-/* The word zpool prints for a vdev's state (zpool_state_to_name()). */
-static const char *
-vdev_state_text(uint64_t state, uint64_t aux)
+static void
+view_free(libzfs_view_t *view)
 {
-	switch (state) {
-	case VDEV_STATE_CLOSED:
-	case VDEV_STATE_OFFLINE:
-		return ("OFFLINE");
-	case VDEV_STATE_REMOVED:
-		return ("REMOVED");
-	case VDEV_STATE_CANT_OPEN:
-		if (aux == VDEV_AUX_CORRUPT_DATA || aux == VDEV_AUX_BAD_LOG)
-			return ("FAULTED");
-		if (aux == VDEV_AUX_SPLIT_POOL)
-			return ("SPLIT");
-		return ("UNAVAIL");
-	case VDEV_STATE_FAULTED:
-		return ("FAULTED");
-	case VDEV_STATE_DEGRADED:
-		return ("DEGRADED");
-	case VDEV_STATE_HEALTHY:
-		return ("ONLINE");
-	default:
-		return ("UNKNOWN");
-	}
+	for (size_t i = 0; i < view->nvdevs; i++)
+		free(view->vdev_states[i]);
+	free(view->vdev_states);
 }
 
 /* vdev_aux_t in lower case, without the VDEV_AUX_ prefix. */
@@ -437,7 +427,7 @@ mmp_state_text(uint64_t state)
 }
 
 static void
-j_vdev(json_t *j, nvlist_t *nv, const char *class)
+j_vdev(json_t *j, nvlist_t *nv, const char *class, libzfs_view_t *view)
 {
 	char *type = "?", *path = NULL, *bias = NULL;
 	uint64_t guid = 0, id, nparity, flag;
@@ -456,8 +446,7 @@ j_vdev(json_t *j, nvlist_t *nv, const char *class)
 	j_str(j, "type", type);
 	j_u64(j, "guid", guid);
 	j_str(j, "path", path);
-	j_str(j, "state", vs ? vdev_state_text(vs->vs_state, vs->vs_aux) :
-	    "UNKNOWN");
+	j_str(j, "state", next_vdev_state(view));
 	j_str(j, "aux", vs ? aux_text(vs->vs_aux) : "none");
 	if (nvlist_lookup_uint64(nv, ZPOOL_CONFIG_ID, &id) == 0)
 		j_u64(j, "id", id);
@@ -488,7 +477,7 @@ j_vdev(json_t *j, nvlist_t *nv, const char *class)
 		for (uint_t c = 0; c < nkids; c++) {
 			if (written++ > 0)
 				j_lit(j, ",");
-			j_vdev(j, kids[c], lists[l].class);
+			j_vdev(j, kids[c], lists[l].class, view);
 		}
 	}
 	j_lit(j, "]}");
@@ -502,8 +491,7 @@ j_vdev(json_t *j, nvlist_t *nv, const char *class)
  * strings, or an errno.
  */
 static int
-ask_libzfs(nvlist_t *config, char *status, char *msgid, char *errata,
-    size_t len)
+ask_libzfs(nvlist_t *config, libzfs_view_t *view)
 {
 	char dir[] = "/tmp/zpk-oracle-status.XXXXXX", in[80], out[80];
 	char *packed = NULL, helper[4096], hostid[24], *line = NULL;
@@ -555,12 +543,19 @@ ask_libzfs(nvlist_t *config, char *status, char *msgid, char *errata,
 		err = errno;
 		goto done;
 	}
-	/* One line: STATUS MSGID ERRATA */
-	if (getline(&line, &cap, f) <= 0 ||
-	    sscanf(line, "%63s %63s %63s", status, msgid, errata) != 3)
+	/* STATUS MSGID ERRATA POOLSTATE, then one vdev state per line. */
+	if (getline(&line, &cap, f) <= 0 || sscanf(line, "%63s %63s %63s %63s",
+	    view->status, view->msgid, view->errata, view->pool_state) != 4)
 		err = EIO;
+	for (ssize_t n; err == 0 && (n = getline(&line, &cap, f)) > 0; ) {
+		line[strcspn(line, "\n")] = '\0';
+		view->vdev_states = realloc(view->vdev_states,
+		    (view->nvdevs + 1) * sizeof (char *));
+		if (view->vdev_states == NULL)
+			abort();
+		view->vdev_states[view->nvdevs++] = strdup(line);
+	}
 	(void) fclose(f);
-	(void) len;
 done:
 	free(line);
 	if (packed != NULL)
@@ -606,15 +601,14 @@ static int
 describe_pool(nvlist_t *config)
 {
 	char *name = "", *hostname = NULL;
-	uint64_t guid = 0, state = 0, hostid = 0, txg, ts, version = 0, v;
+	uint64_t guid = 0, hostid = 0, txg, ts, version = 0, v;
 	nvlist_t *root, *info;
 	vdev_stat_t *vs = NULL;
 	uint_t n;
-	char status[64], msgid[64], errata[64];
+	libzfs_view_t view = { 0 };
 
 	(void) nvlist_lookup_string(config, ZPOOL_CONFIG_POOL_NAME, &name);
 	(void) nvlist_lookup_uint64(config, ZPOOL_CONFIG_POOL_GUID, &guid);
-	(void) nvlist_lookup_uint64(config, ZPOOL_CONFIG_POOL_STATE, &state);
 	(void) nvlist_lookup_uint64(config, ZPOOL_CONFIG_HOSTID, &hostid);
 	(void) nvlist_lookup_string(config, ZPOOL_CONFIG_HOSTNAME, &hostname);
 	(void) nvlist_lookup_uint64(config, ZPOOL_CONFIG_VERSION, &version);
@@ -622,17 +616,18 @@ describe_pool(nvlist_t *config)
 	(void) nvlist_lookup_uint64_array(root, ZPOOL_CONFIG_VDEV_STATS,
 	    (uint64_t **)&vs, &n);
 
-	int err = ask_libzfs(config, status, msgid, errata, sizeof (status));
-	if (err != 0)
-		return (result_error(err, "zpk-import-status could not judge "
-		    "pool %s", name));
+	int err = ask_libzfs(config, &view);
+	if (err != 0 || view.nvdevs == 0) {
+		view_free(&view);
+		return (result_error(err ? err : EIO, "zpk-import-status "
+		    "could not judge pool %s", name));
+	}
 
 	json_t j = record("pool");
 	j_str(&j, "name", name);
 	j_u64(&j, "guid", guid);
-	j_str(&j, "state", pool_state_text(state));
-	j_str(&j, "health", vs ? vdev_state_text(vs->vs_state, vs->vs_aux) :
-	    "UNKNOWN");
+	j_str(&j, "state", view.pool_state);
+	j_str(&j, "health", view.vdev_states[0]);
 	j_hex(&j, "hostid", hostid);
 	j_str(&j, "hostname", hostname);
 	j_u64(&j, "version", version);
@@ -657,14 +652,15 @@ describe_pool(nvlist_t *config)
 	} else {
 		j_str(&j, "mmp_state", "none");
 	}
-	j_str(&j, "status", status);
-	if (strcmp(msgid, "-") != 0)
-		j_str(&j, "msgid", msgid);
-	j_str(&j, "errata", errata);
+	j_str(&j, "status", view.status);
+	if (strcmp(view.msgid, "-") != 0)
+		j_str(&j, "msgid", view.msgid);
+	j_str(&j, "errata", view.errata);
 	j_str(&j, "action", import_verdict(config, vs));
 	j_key(&j, "root");
-	j_vdev(&j, root, NULL);
+	j_vdev(&j, root, NULL, &view);
 	publish(&j);
+	view_free(&view);
 	return (0);
 }
 

@@ -1,11 +1,14 @@
 /*
  * zpk-import-status [--hostid HEX] FILE
  *
- * Prints what libzfs's zpool_import_status() -- the function `zpool import`
- * calls for each pool it lists -- says about the packed pool config in FILE
- * (a spa_tryimport() answer, packed by zpk-oracle), as one line:
+ * Prints what libzfs says about the packed pool config in FILE (a
+ * spa_tryimport() answer, packed by zpk-oracle), as `zpool import` would:
  *
- *     STATUS MSGID ERRATA
+ *     STATUS MSGID ERRATA POOLSTATE       zpool_import_status(), and
+ *                                         zpool_pool_state_to_name()
+ *     VDEVSTATE                           zpool_state_to_name(), one line per
+ *     ...                                 vdev: children, then cache devices,
+ *                                         then spares, depth first
  *
  * STATUS is the zpool_status_t name without its ZPOOL_STATUS_ prefix, MSGID
  * the ZFS-8000-xx message id or "-", ERRATA the zpool_errata_t number.
@@ -40,6 +43,30 @@ static const char *const status_names[] = {
 	NAME(NON_NATIVE_ASHIFT), NAME(COMPATIBILITY_ERR),
 	NAME(INCOMPATIBLE_FEAT), NAME(OK),
 };
+
+/* The word zpool prints for each vdev, in zpk-oracle's order. */
+static void
+print_states(nvlist_t *nv)
+{
+	static const char *const lists[] = { ZPOOL_CONFIG_CHILDREN,
+	    ZPOOL_CONFIG_L2CACHE, ZPOOL_CONFIG_SPARES };
+	vdev_stat_t *vs;
+	nvlist_t **kids;
+	uint_t n;
+
+	if (nvlist_lookup_uint64_array(nv, ZPOOL_CONFIG_VDEV_STATS,
+	    (uint64_t **)&vs, &n) == 0)
+		(void) printf("%s\n", zpool_state_to_name(vs->vs_state,
+		    vs->vs_aux));
+	else
+		(void) printf("UNKNOWN\n");
+	for (size_t l = 0; l < sizeof (lists) / sizeof (lists[0]); l++) {
+		if (nvlist_lookup_nvlist_array(nv, lists[l], &kids, &n) != 0)
+			continue;
+		for (uint_t c = 0; c < n; c++)
+			print_states(kids[c]);
+	}
+}
 
 int
 main(int argc, char **argv)
@@ -92,8 +119,13 @@ main(int argc, char **argv)
 	const char *name = (unsigned)status < sizeof (status_names) /
 	    sizeof (status_names[0]) && status_names[status] != NULL ?
 	    status_names[status] : "UNKNOWN";
-	(void) printf("%s %s %u\n", name, msgid != NULL ? msgid : "-",
-	    (unsigned)errata);
+	uint64_t state = POOL_STATE_UNAVAIL;
+	nvlist_t *root = NULL;
+	(void) nvlist_lookup_uint64(config, ZPOOL_CONFIG_POOL_STATE, &state);
+	(void) printf("%s %s %u %s\n", name, msgid != NULL ? msgid : "-",
+	    (unsigned)errata, zpool_pool_state_to_name((pool_state_t)state));
+	if (nvlist_lookup_nvlist(config, ZPOOL_CONFIG_VDEV_TREE, &root) == 0)
+		print_states(root);
 	nvlist_free(config);
 	free(buf);
 	return (0);
