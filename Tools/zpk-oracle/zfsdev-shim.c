@@ -27,6 +27,7 @@
  *   ZPK_ORACLE        path of the zpk-oracle binary (required).
  *   ZPK_ORACLE_ARGS   extra arguments for it, space separated (optional),
  *                     e.g. "--hostid 22222222 --interval-ms 100".
+ *   ZPK_ZFSDEV_TRACE  when set, every /dev/zfs request is logged to stderr.
  *   ZPK_HIDE_HOSTID   when set, /etc/hostid and the spl hostid file read as
  *                     absent in this process, so that ZFS_HOSTID (or nothing:
  *                     host id 0) is zpool's whole idea of the host id.
@@ -381,6 +382,8 @@ ioctl(int fd, unsigned long request, ...)
 	}
 
 	int err;
+	if (getenv("ZPK_ZFSDEV_TRACE") != NULL)
+		shim_log("request 0x%lx", request);
 	switch (request) {
 	case REQ_POOL_TRYIMPORT:
 		err = answer_tryimport(arg);
