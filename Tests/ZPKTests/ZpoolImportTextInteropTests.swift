@@ -49,12 +49,17 @@ private struct Listings: CustomStringConvertible {
     }
 }
 
-/// Lists `directory` with the real zpool and with zpk, both as host `hostID`.
-private func listBoth(_ directory: String, as hostID: UInt32, oracleOptions: [String] = []) throws -> Listings {
-    let zpool = try ZPKOracle.zpoolImport(["-d", directory], hostID: hostID, oracleOptions: oracleOptions)
+/// Lists `directory` with the real zpool and with zpk, both as host `hostID` (`destroyed`: the
+/// destroyed pools, `-D`).
+private func listBoth(
+    _ directory: String, as hostID: UInt32, destroyed: Bool = false, oracleOptions: [String] = []
+) throws -> Listings {
+    let zpool = try ZPKOracle.zpoolImport(
+        (destroyed ? ["-D"] : []) + ["-d", directory], hostID: hostID, oracleOptions: oracleOptions)
     let environment = ["ZFS_HOSTID": "0x" + String(hostID, radix: 16)]
-    let zpk = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, environment: environment)
-    let scan = ImportScanner(options: .init(searchPaths: [directory])).scan()
+    let zpk = ZPK.Import.run(searchPaths: [directory], destroyed: destroyed, config: nil, environment: environment)
+    let scan = ImportScanner(
+        options: .init(searchPaths: [directory], destroyedPools: destroyed ? .only : .exclude)).scan()
     let healths = scan.pools.map { PoolHealth.assess($0, in: scan, localHostID: UInt64(hostID)) }
     let (normalised, removed) = withoutZPKAdditions(zpk.stdout, healths)
     return Listings(zpool: zpool, zpk: zpk, zpkNormalised: normalised, removed: removed)
@@ -128,6 +133,7 @@ struct ZpoolImportTextInteropTests {
         var name: String
         var pools: Int
         var listedAs: UInt32 = hostB
+        var destroyed = false
         var build: @Sendable (String) throws -> Void
         var testDescription: String { name }
 
@@ -186,6 +192,18 @@ struct ZpoolImportTextInteropTests {
                     "--interval-ms", "100", "--fail-intervals", "10", "--hostid", hostA, "--hostname", "host-a",
                 ])
             },
+            // A destroyed pool is listed only with -D ("state: ONLINE (DESTROYED)"); the
+            // live pool beside it only without.
+            Scenario(name: "destroyed pool, -D", pools: 1, destroyed: true) { dir in
+                try create("gone", in: dir, ["mirror", "a.img", "b.img"])
+                try create("kept", in: dir, ["c.img"])
+                try oracle(["destroy", "gone", "-d", dir, "--hostid", hostA, "--hostname", "host-a"])
+            },
+            Scenario(name: "destroyed pool, without -D", pools: 1) { dir in
+                try create("gone", in: dir, ["mirror", "a.img", "b.img"])
+                try create("kept", in: dir, ["c.img"])
+                try oracle(["destroy", "gone", "-d", dir, "--hostid", hostA, "--hostname", "host-a"])
+            },
             Scenario(name: "multihost pool exported", pools: 1) { dir in
                 try create("mmpoff", in: dir, ["mirror", "a.img", "b.img"], extra: ["--multihost", "on"])
             },
@@ -197,7 +215,7 @@ struct ZpoolImportTextInteropTests {
         try OpenZFS.requireInstalled()
         let directory = try TemporaryDirectory(prefix: "zpool-text")
         try scenario.build(directory.path)
-        let listings = try listBoth(directory.path, as: scenario.listedAs)
+        let listings = try listBoth(directory.path, as: scenario.listedAs, destroyed: scenario.destroyed)
         #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
         #expect(listings.zpool.stdout.components(separatedBy: "   pool: ").count - 1 == scenario.pools, "\(listings)")
         #expect(listings.zpkNormalised == listings.zpool.stdout, "\(scenario.name)\n\(listings)")

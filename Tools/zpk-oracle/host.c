@@ -901,6 +901,29 @@ verb_import(const char *which)
 	return (rc);
 }
 
+/* `zpool destroy`: import, then mark every label DESTROYED. */
+static int
+verb_destroy(const char *which)
+{
+	char *name = NULL;
+	int rc = import_one(which, &name);
+
+	if (rc != 0)
+		return (rc);
+	int err = spa_destroy(name);
+	if (err != 0) {
+		rc = result_error(err, "spa_destroy(%s): %s", name,
+		    strerror(err));
+		free(name);
+		return (rc);
+	}
+	json_t j = record("destroyed");
+	j_str(&j, "pool", name);
+	publish(&j);
+	free(name);
+	return (result_ok());
+}
+
 /* ------------------------------------------------------------------ */
 /* Holding a pool                                                      */
 /* ------------------------------------------------------------------ */
@@ -1232,6 +1255,7 @@ usage(void)
 	    "  create POOL -d DIR LAYOUT...     make a pool on files, export\n"
 	    "  import POOL|GUID -d DIR...       import (MMP check), export\n"
 	    "  hold POOL|GUID -d DIR... --seconds N   import and keep it\n"
+	    "  destroy POOL|GUID -d DIR...      import, then destroy\n"
 	    "  tryimport-packed IN OUT          (for libzpk-zfsdev.so)\n"
 	    "options: --hostid HEX --hostname NAME --force --no-export\n"
 	    "  --multihost on|off --size BYTES[K|M|G] --interval-ms MS\n"
@@ -1362,11 +1386,12 @@ main(int argc, char **argv)
 	if (packed ? nargs != 2 :
 	    strcmp(verb, "tryimport") == 0 ? nargs != 0 || cfg.nsearch == 0 :
 	    strcmp(verb, "create") == 0 ? nargs < 2 || cfg.nsearch == 0 :
-	    strcmp(verb, "import") == 0 || strcmp(verb, "hold") == 0 ?
-	    nargs != 1 || cfg.nsearch == 0 : -1) {
+	    strcmp(verb, "import") == 0 || strcmp(verb, "hold") == 0 ||
+	    strcmp(verb, "destroy") == 0 ? nargs != 1 || cfg.nsearch == 0 :
+	    -1) {
 		if (strcmp(verb, "import") != 0 && strcmp(verb, "hold") != 0 &&
 		    strcmp(verb, "create") != 0 && strcmp(verb, "tryimport") != 0 &&
-		    !packed)
+		    strcmp(verb, "destroy") != 0 && !packed)
 			say("unknown verb '%s'", verb);
 		return (usage());
 	}
@@ -1422,6 +1447,8 @@ main(int argc, char **argv)
 		rc = verb_create(args[0], nargs - 1, args + 1);
 	else if (strcmp(verb, "import") == 0)
 		rc = verb_import(args[0]);
+	else if (strcmp(verb, "destroy") == 0)
+		rc = verb_destroy(args[0]);
 	else
 		rc = verb_hold(args[0], &stop);
 	/* Whatever is still imported (nothing, normally) is not exported. */
