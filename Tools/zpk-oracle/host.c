@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,10 +486,9 @@ j_vdev(json_t *j, nvlist_t *nv, const char *class, libzfs_view_t *view)
 }
 
 /*
- * What `zpool import` says about the config: status, message id and errata
- * from libzfs's own zpool_import_status(), run in zpk-import-status (libzfs
- * cannot share this process with libzpool).  Returns 0 and fills the three
- * strings, or an errno.
+ * What `zpool import` says about the config, from libzfs itself: runs
+ * zpk-import-status (libzfs cannot share this process with libzpool) on the
+ * packed config.  Returns 0 with *view filled, or an errno.
  */
 static int
 ask_libzfs(nvlist_t *config, libzfs_view_t *view)
@@ -519,23 +519,27 @@ ask_libzfs(nvlist_t *config, libzfs_view_t *view)
 	}
 	(void) close(fd);
 
-	pid_t pid = fork();
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
-			_exit(126);
-		(void) dup2(fd, 1);
-		/* With host id 0, /etc/hostid must not count either. */
-		char shim[4200];
-		(void) snprintf(shim, sizeof (shim), "%s/libzpk-zfsdev.so",
-		    cfg.helper_dir);
-		(void) setenv("LD_PRELOAD", shim, 1);
-		(void) setenv("ZPK_HIDE_HOSTID", "1", 1);
-		execl(helper, helper, "--hostid", hostid, in, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &wstatus, 0) != pid ||
+	/*
+	 * posix_spawn, not fork + setenv: libzpool's threads are running.
+	 * The preloaded library hides /etc/hostid, so that host id 0 is 0.
+	 */
+	char preload[4200];
+	(void) snprintf(preload, sizeof (preload),
+	    "LD_PRELOAD=%s/libzpk-zfsdev.so", cfg.helper_dir);
+	char *env[] = { preload, (char *)"ZPK_HIDE_HOSTID=1",
+	    (char *)"LC_ALL=C", NULL };
+	char *argv[] = { helper, (char *)"--hostid", hostid, in, NULL };
+	posix_spawn_file_actions_t actions;
+	pid_t pid;
+	(void) posix_spawn_file_actions_init(&actions);
+	(void) posix_spawn_file_actions_addopen(&actions, 1, out,
+	    O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	err = posix_spawn(&pid, helper, &actions, NULL, argv, env);
+	(void) posix_spawn_file_actions_destroy(&actions);
+	if (err != 0 || waitpid(pid, &wstatus, 0) != pid ||
 	    !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-		say("%s failed (status 0x%x)", helper, pid < 0 ? -1 : wstatus);
+		say("%s failed (%s)", helper, err ? strerror(err) :
+		    "non-zero exit");
 		err = EIO;
 		goto done;
 	}

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -302,18 +303,30 @@ run_oracle(const char *in, const char *out)
 	argv[argc++] = (char *)out;
 	argv[argc] = NULL;
 
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* The oracle's notes go to our stderr; its stdout too. */
-		(void) dup2(2, 1);
-		(void) unsetenv("LD_PRELOAD");
-		execv(oracle, argv);
-		shim_log("exec %s: %s", oracle, strerror(errno));
-		_exit(127);
-	}
+	/* Our environment without LD_PRELOAD: zpk-oracle needs no shim. */
+	extern char **environ;
+	size_t nenv = 0;
+	while (environ[nenv] != NULL)
+		nenv++;
+	char **env = calloc(nenv + 1, sizeof (char *));
+	for (size_t i = 0, j = 0; env != NULL && i < nenv; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			env[j++] = environ[i];
+
+	/* The oracle's notes go to our stderr; its stdout too. */
+	posix_spawn_file_actions_t actions;
+	pid_t pid;
+	(void) posix_spawn_file_actions_init(&actions);
+	(void) posix_spawn_file_actions_adddup2(&actions, 2, 1);
+	int err = env == NULL ? ENOMEM :
+	    posix_spawn(&pid, oracle, &actions, NULL, argv, env);
+	(void) posix_spawn_file_actions_destroy(&actions);
+	free(env);
 	free(extra);
-	if (pid < 0)
-		return (errno);
+	if (err != 0) {
+		shim_log("cannot run %s: %s", oracle, strerror(err));
+		return (err);
+	}
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
