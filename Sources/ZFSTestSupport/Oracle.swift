@@ -476,6 +476,14 @@ public enum ZPKOracle {
     /// (libzpool's spa_tryimport, MMP activity check included) as the same host.
     /// `oracleOptions` go to that zpk-oracle (e.g. `--interval-ms`). zpool sees host id
     /// `hostID` only: /etc/hostid is hidden from it (0 means "no host id").
+    /// - Parameters:
+    ///   - args: what follows `zpool import`, e.g. `["-D", "-d", directory]`.
+    ///   - hostID: the host id zpool and the activity check act as.
+    ///   - oracleOptions: extra zpk-oracle options for each tryimport (MMP tunables).
+    ///   - timeout: the whole run's limit; zpool is killed after it.
+    /// - Returns: zpool's stdout, stderr and exit status.
+    /// - Throws: ``Failure`` when zpk-oracle cannot be built, zpool cannot start, is killed by a
+    ///   signal or outlives `timeout`.
     public static func zpoolImport(
         _ args: [String], hostID: UInt32, oracleOptions: [String] = [], timeout: Duration = .seconds(120)
     ) throws -> (stdout: String, stderr: String, status: Int32) {
