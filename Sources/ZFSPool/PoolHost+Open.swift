@@ -178,12 +178,16 @@ extension PoolHost {
                 ])
             return PendingClaim(reference: reading.uberblock, roundPeriod: nil)
         case .active(let host, _):
-            throw PoolError(
-                .poolInUse,
+            var message =
                 "cannot \(verb) '\(stage.name)': pool is imported on host '\(host.hostname ?? "unknown")' "
-                    + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\nExport the pool on the other system, then run "
-                    + "'zpk import'. (Its last heartbeat was \(Pool.formatSeconds(host.lastHeartbeatAge)) ago; "
-                    + "--force does not override this.)", pool: stage.name)
+                + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\n"
+            if let shared = Pool.sharedHostIDText(host, localHostID: environment.hostID, localHostname: environment.hostname) {
+                message += shared + "\n"
+            }
+            message += "Export the pool on the other system, then run "
+                + "'zpk import'. (\(Pool.lastHeartbeatText(host)); "
+                + "--force does not override this.)"
+            throw PoolError(.poolInUse, message, pool: stage.name)
         case .refusedNoHostID:
             throw PoolError(
                 .poolInUse,

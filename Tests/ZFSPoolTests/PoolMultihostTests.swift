@@ -214,6 +214,44 @@ struct PoolMultihostTests {
         #expect(try await pool.get("precious") == Array("A's data".utf8))
     }
 
+    @Test("a host with the holder's hostid is refused, and the message says two hosts share that hostid")
+    func importRefusedForSharedHostIDSaysSo() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let clone = rig.host(id: 0xA11CE, name: "host-clone")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let config = pool.config
+        let (outcome, _) = Outcome<Pool>.start { try await clone.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(4), sleepers: 2, pools: [pool], until: { outcome.isDone })
+        let error = try #require(outcome.error)
+        #expect(error.code == .poolInUse)
+        #expect(
+            error.message.contains(
+                "Two hosts share hostid 0xa11ce: this host ('host-clone') and 'host-a'. Multihost protection tells hosts "
+                    + "apart by hostid, so give each host its own: run zgenhostid on one of them (it writes /etc/hostid) "
+                    + "and restart zpkd there."), "\(error.message)")
+        #expect(error.message.contains("pool is imported on host 'host-a' (hostid=a11ce)"))
+        #expect(clone.openPools.isEmpty)
+        #expect(pool.status().state == "ACTIVE")
+    }
+
+    @Test("a host with another hostid is not told about a shared hostid")
+    func importRefusedForOtherHostIDSaysNothingOfSharing() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let b = rig.host(id: 0xB0B, name: "host-b")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let config = pool.config
+        let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(4), sleepers: 2, pools: [pool], until: { outcome.isDone })
+        let error = try #require(outcome.error)
+        #expect(error.code == .poolInUse)
+        #expect(!error.message.contains("share hostid"))
+        #expect(error.message.contains("This host saw its newest heartbeat "), "\(error.message)")
+    }
+
     @Test("A crashes (forgotten, heartbeat stopped): B waits the formula's 2 s, claims for 1 s, imports A's objects")
     func importAfterCrashWaits() async throws {
         let rig = MultihostRig()
