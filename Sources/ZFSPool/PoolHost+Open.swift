@@ -104,18 +104,11 @@ extension PoolHost {
         for leaf in inputTree.leaves { attach(leaf, to: &stage) }
 
         // Features: a pool whose MOS needs anything but ours is an OpenZFS pool.
-        if let label = stage.labelConfigs.max(by: { ($0.uint64("txg") ?? 0) < ($1.uint64("txg") ?? 0) }) {
-            let version = label.uint64("version") ?? 1
-            let features = label.list("features_for_read")?.pairs.map(\.name) ?? []
-            if version != PoolIdentity.version || features != [PoolIdentity.mosFeature] {
-                let needs = features.filter { $0 != PoolIdentity.mosFeature }
-                stage.foreignPoolRefusal = PoolError(
-                    .notOurPool,
-                    "cannot open '\(name)': it is an OpenZFS pool (version \(version)"
-                        + (needs.isEmpty ? "" : ", features \(needs.joined(separator: ", "))")
-                        + "), whose MOS zpk cannot read; zpk can still list it (zpk import), show its labels "
-                        + "(zpk label) and check whether another host is using it", pool: name)
-            }
+        if let foreign = ZPKImportCheck.foreignPool(labelConfigs: stage.labelConfigs) {
+            stage.foreignPoolRefusal = PoolError(
+                .notOurPool,
+                "cannot open '\(name)': \(foreign); zpk can still list it (zpk import), show its labels "
+                    + "(zpk label) and check whether another host is using it", pool: name)
         }
         guard !stage.devices.isEmpty else {
             throw stage.foreignPoolRefusal ?? PoolError(
@@ -384,7 +377,7 @@ extension PoolHost {
                     pool: name)
             }
         case .import(let force, _):
-            if !force, lastState != PoolState.exported.rawValue, lastHostID != environment.hostID {
+            if !force, ZPKImportCheck.forceRequired(lastState: lastState, lastHostID: lastHostID, localHostID: environment.hostID) {
                 throw PoolError(
                     .importRequiresForce,
                     "cannot import '\(name)': pool was previously in use from another system.\nLast accessed by "
