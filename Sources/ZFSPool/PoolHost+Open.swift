@@ -90,6 +90,9 @@ extension PoolHost {
                     + (newName == nil ? "; import it under another name (zpk import \(name) NEWNAME)" : ""),
                 pool: openName)
         }
+        if mode != .cacheFile, let still = openingPools.first(where: { $0.name == openName || $0.guid == poolGUID }) {
+            throw PoolError(.poolOpening, "cannot open '\(name)': \(still.message)", pool: name)
+        }
         if let open = pools.withLock({ $0.values.first { $0.guid == poolGUID } }) {
             throw PoolError(
                 .poolExists, "cannot open '\(name)': it is already open on this host as '\(open.name)' (guid \(poolGUID))",
