@@ -99,10 +99,11 @@ func drive(_ clock: ManualClock, _ body: @escaping @Sendable () async throws -> 
         #expect(host.lastHeartbeatResolution == .milliseconds(100))
     }
 
-    /// The writer heartbeats every 100 ms; its uberblocks carry whole-second stamps. At 1.733 s of
-    /// virtual time (wall clock 1001.733 s) the age from `ub_timestamp` would read "733 ms"; the
-    /// age from this host's reads is the time since the read that saw the change (a read that
-    /// takes 7 ms here), within the 100 ms between two reads.
+    /// The writer heartbeats every 100 ms; its uberblocks carry whole-second stamps. Seen at
+    /// 1.7 s of virtual time and reported at 1.707 s (wall clock 1001.707 s), the age from
+    /// `ub_timestamp` (1001) would read "707 ms"; the age from this host's reads is the time
+    /// since the read that saw the change (a read that takes 7 ms here), within the 100 ms
+    /// between two reads.
     @Test func heartbeatAgeComesFromThisHostsReadsNotTheSecondsStamp() async throws {
         let clock = ManualClock()
         let ub = mmpUB(txg: 100, ts: 1001, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
