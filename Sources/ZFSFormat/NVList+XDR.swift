@@ -72,7 +72,9 @@ struct XDRReader {
             throw FormatError(.invalidValue, "\(what()) contains a NUL byte", offset: at + 4)
         }
         let string = String(cBytes: bytes)
-        let exact = string.utf8.count == length && string.utf8.elementsEqual(bytes)
+        // ASCII (nearly every label string) decodes exactly; only other bytes need the compare.
+        let exact = !bytes.contains(where: { $0 >= 0x80 })
+            || (string.utf8.count == length && string.utf8.elementsEqual(bytes))
         return (string, length, exact ? nil : Array(bytes))
     }
 
