@@ -15,9 +15,10 @@
 // file and registers its pools as opening, then runs a ServiceGroup — the ControlServer and the
 // txg SyncService, with SIGTERM/SIGINT as graceful shutdown — while the cache file's pools open
 // beside it (each may wait for its multihost activity check; meanwhile `zpk list` shows it as
-// opening with the time left, and a verb that names it gets `poolOpening` at once). After the group ends it syncs every pool, leaves them
-// imported (state ACTIVE, so they reopen from the cache file next start) and the server has
-// removed its socket; then the heartbeat runner stops.
+// opening with the time left, and a verb that names it gets `poolOpening` at once). After the
+// group ends it interrupts the opens still waiting, syncs every pool, leaves them imported
+// (state ACTIVE, so they reopen from the cache file next start) and the server has removed its
+// socket; then the heartbeat runner stops.
 //
 // Failure cases. A pool that fails to open at start is logged and skipped; the daemon still
 // serves the others. A client that sends garbage gets an error reply and loses its connection;
