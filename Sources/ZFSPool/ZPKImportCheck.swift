@@ -33,6 +33,7 @@ public enum ZPKImportCheck {
     }
 
     /// Rule 2: the newest (highest `txg`) of `labelConfigs` says whether ZPoolKit wrote the pool.
+    /// - Parameter labelConfigs: the configs of the pool's valid labels.
     /// - Returns: `nil` for a ZPoolKit pool (or no label), else what the label needs.
     public static func foreignPool(labelConfigs: [NVList]) -> ForeignPool? {
         guard let label = labelConfigs.max(by: { ($0.uint64("txg") ?? 0) < ($1.uint64("txg") ?? 0) }) else { return nil }
@@ -44,6 +45,11 @@ public enum ZPKImportCheck {
 
     /// Rule 5: an import without -f is refused when the pool was not exported and another
     /// hostid (or none) last wrote it.
+    /// - Parameters:
+    ///   - lastState: the pool's `state` (labels or MOS config).
+    ///   - lastHostID: the `hostid` that last wrote it (0 when absent).
+    ///   - localHostID: this host's hostid.
+    /// - Returns: whether the import needs `-f`.
     public static func forceRequired(lastState: UInt64, lastHostID: UInt64, localHostID: UInt64) -> Bool {
         lastState != PoolState.exported.rawValue && lastHostID != localHostID
     }
@@ -63,8 +69,10 @@ public enum ZPKImportCheck {
     ///   - labelConfigs: the configs of the valid labels of the pool's devices.
     ///   - hasUsableUberblock: whether some label holds a usable uberblock.
     ///   - missingTopLevels: ids of top-level vdevs no device describes.
-    ///   - lastState: the labels' `state`; `lastHostID`: their `hostid` (0 when absent).
+    ///   - lastState: the labels' `state`.
+    ///   - lastHostID: the labels' `hostid` (0 when absent).
     ///   - localHostID: this host's hostid.
+    /// - Returns: whether zpk's import would take the pool (with `-f` or not), and why.
     public static func verdict(
         labelConfigs: [NVList], hasUsableUberblock: Bool, missingTopLevels: [UInt64], lastState: UInt64,
         lastHostID: UInt64, localHostID: UInt64
