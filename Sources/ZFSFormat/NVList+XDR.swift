@@ -20,6 +20,10 @@ struct XDRReader {
     /// For the pair being read: how many more bytes its string values take as Swift UTF-8 than
     /// on disk (invalid UTF-8 decoded as U+FFFD); size checks subtract it.
     private var stringBytesNotInUTF8 = 0
+    /// For the pair being read: the on-disk bytes of each of its string values, and whether one
+    /// of them is not valid UTF-8 (then the pair keeps them all, see `NVPair.rawStrings`).
+    private var rawStrings: [[UInt8]] = []
+    private var anyRawString = false
 
     init(_ raw: UnsafeRawBufferPointer, position: Int) {
         cursor = ByteCursor(raw, position: position)
@@ -50,16 +54,13 @@ struct XDRReader {
         return list
     }
 
-    private mutating func readString(maximumLength: Int, what: @autoclosure () -> String) throws(FormatError) -> String {
-        try readStringAndLength(maximumLength: maximumLength, what: what()).string
-    }
-
-    /// A string and its length in bytes on disk. The two differ in UTF-8 length when the bytes are
-    /// not valid UTF-8 (a damaged label): each bad byte becomes U+FFFD (3 bytes), as zdb prints
-    /// the raw byte, and every size check must use the on-disk length.
+    /// A string, its length in bytes on disk, and those bytes when they are not valid UTF-8 (a
+    /// damaged label). The string then holds U+FFFD for each bad sequence, so its UTF-8 length
+    /// differs: every size check must use the on-disk length, and printing (zdb prints the raw
+    /// bytes with `%s`) and re-encoding use `raw`.
     private mutating func readStringAndLength(
         maximumLength: Int, what: @autoclosure () -> String
-    ) throws(FormatError) -> (string: String, byteCount: Int) {
+    ) throws(FormatError) -> (string: String, byteCount: Int, raw: [UInt8]?) {
         let at = cursor.position
         let length = Int(try cursor.readUInt32(.big, what()))
         guard length <= maximumLength else {
@@ -70,12 +71,16 @@ struct XDRReader {
         if bytes.contains(0) {
             throw FormatError(.invalidValue, "\(what()) contains a NUL byte", offset: at + 4)
         }
-        return (String(cBytes: bytes), length)
+        let string = String(cBytes: bytes)
+        // ASCII (nearly every label string) decodes exactly; only other bytes need the compare.
+        let exact = !bytes.contains(where: { $0 >= 0x80 })
+            || (string.utf8.count == length && string.utf8.elementsEqual(bytes))
+        return (string, length, exact ? nil : Array(bytes))
     }
 
     private mutating func readPair(decodedSize: Int, depth: Int, start: Int) throws(FormatError) -> NVPair {
         // The name must leave room for its NUL inside the pair's in-memory image.
-        let (name, nameByteCount) = try readStringAndLength(
+        let (name, nameByteCount, rawName) = try readStringAndLength(
             maximumLength: decodedSize - NativeLayout.pairHeaderSize - 1, what: "a pair name")
         guard !name.isEmpty else {
             throw FormatError(.invalidName, "a pair has an empty name", offset: start + 8)
@@ -95,12 +100,17 @@ struct XDRReader {
             throw FormatError(.invalidSize, "pair '\(name)' holds \(count) elements of type \(type), more than its decoded size \(decodedSize) allows", offset: start + 4)
         }
         stringBytesNotInUTF8 = 0
+        rawStrings = []
+        anyRawString = false
         let value = try readValue(type: type, count: count, room: room, name: name, depth: depth)
-        let valueSize = value.nativeValueSize - stringBytesNotInUTF8
+        // Nested lists read pairs of their own, which reset the per-pair string state: only a
+        // string or string array pair may use it.
+        let isStrings = type == .string || type == .stringArray
+        let valueSize = value.nativeValueSize - (isStrings ? stringBytesNotInUTF8 : 0)
         guard room == NativeLayout.align8(valueSize) else {
             throw FormatError(.invalidSize, "pair '\(name)' has decoded size \(decodedSize), but its value needs \(valueOffset + NativeLayout.align8(valueSize))", offset: start + 4)
         }
-        return NVPair(name, value)
+        return NVPair(decodedName: name, rawName: rawName, value: value, rawStrings: isStrings && anyRawString ? rawStrings : nil)
     }
 
     @inline(__always)
@@ -172,8 +182,12 @@ struct XDRReader {
         case .hrtime: return .hrtime(Int64(bitPattern: try cursor.readUInt64(.big, what())))
         case .double: return .double(Double(bitPattern: try cursor.readUInt64(.big, what())))
         case .string:
-            let (string, byteCount) = try readStringAndLength(maximumLength: room - 1, what: what())
+            let (string, byteCount, raw) = try readStringAndLength(maximumLength: room - 1, what: what())
             stringBytesNotInUTF8 += string.utf8.count - byteCount
+            if let raw {
+                rawStrings = [raw]
+                anyRawString = true
+            }
             return .string(string)
         case .byteArray:
             let bytes = try cursor.readSlice(count, what())
@@ -217,10 +231,12 @@ struct XDRReader {
             strings.reserveCapacity(count)
             var left = room - 8 * count
             for _ in 0..<count {
-                let (s, byteCount) = try readStringAndLength(maximumLength: left - 1, what: what())
+                let (s, byteCount, raw) = try readStringAndLength(maximumLength: left - 1, what: what())
                 left -= byteCount + 1
                 stringBytesNotInUTF8 += s.utf8.count - byteCount
                 strings.append(s)
+                rawStrings.append(raw ?? Array(s.utf8))
+                if raw != nil { anyRawString = true }
             }
             return .stringArray(strings)
         case .nvlist:
@@ -278,15 +294,24 @@ struct XDRWriter {
         sink.padTo(multipleOf: 4, from: start)
     }
 
+    /// A string kept as raw bytes (not valid UTF-8, see `NVPair.rawName`).
+    private mutating func writeStringBytes(_ bytes: [UInt8]) {
+        let start = sink.count
+        sink.writeUInt32(UInt32(bytes.count), .big)
+        sink.write(bytes)
+        sink.padTo(multipleOf: 4, from: start)
+    }
+
     private mutating func writePair(_ pair: NVPair, depth: Int) throws(FormatError) -> Int {
         try validateCString(pair.name, what: "pair name '\(pair.name)'", code: .invalidName)
         guard !pair.name.isEmpty else { throw FormatError(.invalidName, "a pair name cannot be empty") }
         let value = pair.value
         let start = sink.count
         sink.writeZeros(4)  // encoded_size, patched below
-        let decodedSize = NVPair.Value.nativePairSize(nameByteCount: pair.name.utf8.count, valueSize: value.nativeValueSize)
+        let decodedSize = NVPair.Value.nativePairSize(
+            nameByteCount: pair.rawName?.count ?? pair.name.utf8.count, valueSize: pair.nativeValueSizeOfHeldBytes)
         sink.writeInt32(Int32(clamping: decodedSize), .big)
-        writeString(pair.name)
+        if let raw = pair.rawName { writeStringBytes(raw) } else { writeString(pair.name) }
         sink.writeInt32(value.dataType.rawValue, .big)
         sink.writeInt32(Int32(clamping: value.elementCount), .big)
         var phantom = 0
@@ -305,7 +330,7 @@ struct XDRWriter {
         case .double(let v): sink.writeUInt64(v.bitPattern, .big)
         case .string(let s):
             try validateCString(s, what: "the string value of pair '\(pair.name)'", code: .invalidValue)
-            writeString(s)
+            if let raw = pair.rawStrings?.first { writeStringBytes(raw) } else { writeString(s) }
         case .byteArray(let v):
             let at = sink.count
             sink.write(v)
@@ -320,9 +345,9 @@ struct XDRWriter {
         case .int64Array(let v): phantom = writeDoubleWords(v.map { UInt64(bitPattern: $0) })
         case .uint64Array(let v): phantom = writeDoubleWords(v)
         case .stringArray(let strings):
-            for s in strings {
+            for (i, s) in strings.enumerated() {
                 try validateCString(s, what: "a string of pair '\(pair.name)'", code: .invalidValue)
-                writeString(s)
+                if let raw = pair.rawStrings, i < raw.count { writeStringBytes(raw[i]) } else { writeString(s) }
             }
         case .nvlist(let nested):
             phantom = try writeNested(nested, depth: depth, name: pair.name)
@@ -370,7 +395,12 @@ struct XDRWriter {
         var size = 16
         let phantom = countingPhantomWords ? 4 : 0
         for pair in list.pairs {
-            size += 4 + 4 + 4 + NativeLayout.align4(pair.name.utf8.count) + 4 + 4
+            size += 4 + 4 + 4 + NativeLayout.align4(pair.rawName?.count ?? pair.name.utf8.count) + 4 + 4
+            if let raw = pair.rawStrings {
+                // Strings kept as raw bytes (not valid UTF-8): their on-disk lengths.
+                size += raw.reduce(0) { $0 + 4 + NativeLayout.align4($1.count) }
+                continue
+            }
             switch pair.value {
             case .boolean: break
             case .byte, .int8, .uint8, .int16, .uint16, .int32, .uint32, .booleanValue: size += 4

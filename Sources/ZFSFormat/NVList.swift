@@ -150,14 +150,57 @@ public struct NVList: Hashable, Sendable {
 
 /// One named value of an ``NVList``. The corresponding OpenZFS type is `nvpair_t`.
 public struct NVPair: Hashable, Sendable {
-    /// The pair's name; OpenZFS limits it to fewer than 32 767 bytes.
-    public var name: String
+    /// The pair's name; OpenZFS limits it to fewer than 32 767 bytes. A name decoded from bytes
+    /// that are not valid UTF-8 (a damaged label) holds U+FFFD for each bad sequence here and
+    /// its bytes in ``rawName``.
+    public var name: String { didSet { rawName = nil } }
     /// The typed value.
-    public var value: Value
+    public var value: Value { didSet { rawStrings = nil } }
+
+    /// The name's bytes as they were in the packed list, kept only when they are not valid UTF-8
+    /// (`name` then holds U+FFFD instead); `nil` otherwise, and after `name` is set. zdb prints
+    /// names with `%s`, so `zpk label` prints these bytes, and the encoders write them back.
+    public internal(set) var rawName: [UInt8]?
+    /// The bytes of a `.string` value (one element) or a `.stringArray` (one per string) as they
+    /// were in the packed list, kept only when one of them is not valid UTF-8; `nil` otherwise,
+    /// and after `value` is set.
+    public internal(set) var rawStrings: [[UInt8]]?
 
     public init(_ name: String, _ value: Value) {
         self.name = name
         self.value = value
+    }
+
+    /// A decoded pair: `rawName`/`rawStrings` are kept only where they differ from the strings.
+    init(decodedName name: String, rawName: [UInt8]?, value: Value, rawStrings: [[UInt8]]?) {
+        self.name = name
+        self.value = value
+        self.rawName = rawName
+        self.rawStrings = rawStrings
+    }
+
+    /// The name's bytes as OpenZFS holds them: ``rawName`` when kept, else the UTF-8 of `name`.
+    public var nameBytes: [UInt8] { rawName ?? Array(name.utf8) }
+
+    /// The bytes of the string value(s) as OpenZFS holds them (``rawStrings`` when kept), or
+    /// `nil` when the value is not a string or string array.
+    public var stringBytes: [[UInt8]]? {
+        if let rawStrings { return rawStrings }
+        switch value {
+        case .string(let s): return [Array(s.utf8)]
+        case .stringArray(let v): return v.map { Array($0.utf8) }
+        default: return nil
+        }
+    }
+
+    /// `nativeValueSize` counted with the bytes OpenZFS holds (raw bytes when kept).
+    var nativeValueSizeOfHeldBytes: Int {
+        guard let rawStrings else { return value.nativeValueSize }
+        switch value {
+        case .string: return (rawStrings.first?.count ?? 0) + 1
+        case .stringArray: return rawStrings.reduce(8 * rawStrings.count) { $0 + $1.count + 1 }
+        default: return value.nativeValueSize
+        }
     }
 
     /// A typed value. Each case is one `data_type_t` of `include/sys/nvpair.h`.

@@ -129,8 +129,12 @@ public struct MultihostActivityReport: Sendable {
             return out
         case .active(let active, let plan):
             var out = [
-                "\(name) is in use on \(host(active.hostname, active.hostID)); its last heartbeat was \(nanosecondsOf(active.lastHeartbeatAge) / 1_000_000) ms ago.",
+                "\(name) is in use on \(host(active.hostname, active.hostID)); \(active.lastHeartbeatText).",
             ]
+            if active.sharesHostID(with: UInt64(localHostID)) {
+                out.append(
+                    "  that host and this one share hostid 0x\(String(localHostID, radix: 16)), so hostid checks cannot tell them apart; run zgenhostid on one of them to give it its own.")
+            }
             var peer = "  the writer heartbeats every \(active.intervalInMilliseconds.map { "\($0) ms" } ?? "<unrecorded interval>")"
             if let f = active.failIntervals {
                 peer += f == 0 ? " and never suspends itself (fail intervals 0)" : " and suspends itself after \(f) intervals without one"

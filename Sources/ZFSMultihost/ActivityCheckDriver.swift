@@ -137,8 +137,13 @@ public struct ActiveHost: Hashable, Sendable {
     /// From the label of the best uberblock (`mmp_hostname`, `mmp_hostid`).
     public var hostname: String?
     public var hostID: UInt32?
-    /// Wall-clock age of the newest heartbeat seen (`now − ub_timestamp`; whole-second stamps).
+    /// How long ago (monotonic, this host's clock) this host's read first saw the newest
+    /// heartbeat: a lower bound on the heartbeat's age. Not `now − ub_timestamp`: that stamp has
+    /// whole seconds and the writer's wall clock, so it cannot tell 10 ms from 990 ms.
     public var lastHeartbeatAge: Duration
+    /// The heartbeat landed at most this long before it was seen: the time between the read
+    /// that still showed the older uberblock and the read that saw the change.
+    public var lastHeartbeatResolution: Duration
     /// What the writer recorded in the newest uberblock seen.
     public var intervalInMilliseconds: UInt32?
     public var failIntervals: UInt16?
@@ -150,12 +155,34 @@ public struct ActiveHost: Hashable, Sendable {
     public var changed: Uberblock?
 
     public init(
-        hostname: String?, hostID: UInt32?, lastHeartbeatAge: Duration, intervalInMilliseconds: UInt32?,
-        failIntervals: UInt16?, mmpDelay: Duration, detectedAfter: Duration, reference: Uberblock, changed: Uberblock?
+        hostname: String?, hostID: UInt32?, lastHeartbeatAge: Duration, lastHeartbeatResolution: Duration = .zero,
+        intervalInMilliseconds: UInt32?, failIntervals: UInt16?, mmpDelay: Duration, detectedAfter: Duration,
+        reference: Uberblock, changed: Uberblock?
     ) {
         self.hostname = hostname; self.hostID = hostID; self.lastHeartbeatAge = lastHeartbeatAge
+        self.lastHeartbeatResolution = lastHeartbeatResolution
         self.intervalInMilliseconds = intervalInMilliseconds; self.failIntervals = failIntervals; self.mmpDelay = mmpDelay
         self.detectedAfter = detectedAfter; self.reference = reference; self.changed = changed
+    }
+}
+
+extension ActiveHost {
+    /// How old the newest heartbeat is, in words, with its resolution: "this host saw its newest
+    /// heartbeat 3 ms ago (written at most 250 ms before that, between two of this host's reads)".
+    public var lastHeartbeatText: String {
+        func ms(_ d: Duration) -> Int64 {
+            let c = d.components
+            return c.seconds &* 1000 &+ c.attoseconds / 1_000_000_000_000_000
+        }
+        return "this host saw its newest heartbeat \(ms(lastHeartbeatAge)) ms ago (written at most "
+            + "\(ms(lastHeartbeatResolution)) ms before that, between two of this host's reads)"
+    }
+
+    /// Whether the active host's hostid is this host's own (non-zero) hostid: two hosts share a
+    /// hostid, and OpenZFS's hostid checks cannot tell them apart.
+    public func sharesHostID(with localHostID: UInt64) -> Bool {
+        guard let hostID, hostID != 0 else { return false }
+        return UInt64(hostID) == localHostID & 0xFFFF_FFFF
     }
 }
 
@@ -310,7 +337,8 @@ public final class ActivityCheckDriver: Sendable {
     ///   - configuration: the importing host and the config.
     ///   - probe: reads the pool's best uberblock (blocking; called off the cooperative pool).
     ///   - clock: monotonic time for the wait (`ContinuousClock` in production).
-    ///   - wallClock: measures the age of the newest heartbeat.
+    ///   - wallClock: this host's wall clock. Heartbeat ages do not use it: they come from `clock`
+    ///     (see ``ActiveHost/lastHeartbeatAge``).
     ///   - random: draws the 0–24.9 % extension and the claim sequences.
     ///   - logger: where the check's debug and claim messages go.
     public init(
@@ -416,12 +444,12 @@ public final class ActivityCheckDriver: Sendable {
             case .activeElsewhere(let found):
                 report(time.now())
                 let ub = found.lastSeen ?? first.uberblock
-                let wallNow = wallClock.sinceEpoch
-                let age = max(.zero, wallNow - .seconds(Int64(clamping: ub.timestampInSeconds)))
                 let label = latest.label?.host ?? host
                 return .active(
                     ActiveHost(
-                        hostname: label.hostname ?? host.hostname, hostID: label.hostID ?? host.hostID, lastHeartbeatAge: age,
+                        hostname: label.hostname ?? host.hostname, hostID: label.hostID ?? host.hostID,
+                        lastHeartbeatAge: max(.zero, time.now() - found.seenAt),
+                        lastHeartbeatResolution: found.seenAt - found.previousReadAt,
                         intervalInMilliseconds: ub.mmpWriteIntervalInMilliseconds ?? plan.peerIntervalInMilliseconds,
                         failIntervals: ub.mmpFailIntervals ?? plan.peerFailIntervals,
                         mmpDelay: .nanoseconds(Int64(clamping: ub.mmpDelayInNanoseconds)), detectedAfter: found.elapsed,
@@ -535,7 +563,8 @@ public final class ActivityCheckDriver: Sendable {
                 let seen = found.lastSeen ?? ub
                 return .refused(.activity(ActiveHost(
                     hostname: label.host.hostname, hostID: label.host.hostID,
-                    lastHeartbeatAge: max(.zero, wallClock.sinceEpoch - .seconds(Int64(clamping: seen.timestampInSeconds))),
+                    lastHeartbeatAge: max(.zero, time.now() - found.seenAt),
+                    lastHeartbeatResolution: found.seenAt - found.previousReadAt,
                     intervalInMilliseconds: seen.mmpWriteIntervalInMilliseconds, failIntervals: seen.mmpFailIntervals,
                     mmpDelay: .nanoseconds(Int64(clamping: seen.mmpDelayInNanoseconds)), detectedAfter: found.elapsed,
                     reference: ub, changed: found.lastSeen)))

@@ -39,6 +39,9 @@ public struct ActivityCheckStateMachine: Sendable {
         /// When (monotonic) the change was seen, and how long after the start.
         public var seenAt: Duration
         public var elapsed: Duration
+        /// When (monotonic) the read before it ran, which still showed the reference: the change
+        /// landed on disk after this instant and no later than ``seenAt``.
+        public var previousReadAt: Duration
     }
 
     private enum State: Hashable, Sendable { case waitingForRead, sleeping, done }
@@ -51,6 +54,8 @@ public struct ActivityCheckStateMachine: Sendable {
     public let pollInterval: Duration
     private var state: State = .waitingForRead
     private var lastAction: Action?
+    /// The last read that still showed the reference (the start until the first read).
+    private var lastUnchangedReadAt: Duration
 
     public init(reference: Uberblock, host: LabelHost, duration: Duration, pollInterval: Duration, now: Duration) {
         precondition(pollInterval > .zero, "poll interval must be positive")
@@ -59,6 +64,7 @@ public struct ActivityCheckStateMachine: Sendable {
         self.start = now
         self.deadline = now + duration
         self.pollInterval = pollInterval
+        self.lastUnchangedReadAt = now
     }
 
     /// Time passed (start, or a sleep ended).
@@ -79,10 +85,13 @@ public struct ActivityCheckStateMachine: Sendable {
         let changed = current.map { Uberblock.compare(reference, $0) != 0 } ?? true
         let action: Action
         if changed {
-            action = .activeElsewhere(ActivityReport(host: host, lastSeen: current, seenAt: now, elapsed: now - start))
+            action = .activeElsewhere(
+                ActivityReport(
+                    host: host, lastSeen: current, seenAt: now, elapsed: now - start, previousReadAt: lastUnchangedReadAt))
         } else if now >= deadline {
             action = .inactive
         } else {
+            lastUnchangedReadAt = now
             state = .sleeping
             return .sleep(until: min(now + pollInterval, deadline))
         }

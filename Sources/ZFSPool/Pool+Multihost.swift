@@ -358,8 +358,25 @@ extension Pool {
     // MARK: Internals
 
     static func activeHostText(_ host: ActiveHost) -> String {
-        "host '\(host.hostname ?? "unknown")' (hostid=\(String(host.hostID ?? 0, radix: 16))) wrote it "
-            + "\(formatSeconds(host.lastHeartbeatAge)) ago"
+        "host '\(host.hostname ?? "unknown")' (hostid=\(String(host.hostID ?? 0, radix: 16))) wrote it; "
+            + host.lastHeartbeatText
+    }
+
+    /// "Its last heartbeat …" for a refusal, from this host's reads (monotonic), with its resolution.
+    static func lastHeartbeatText(_ host: ActiveHost) -> String {
+        host.lastHeartbeatText.prefix(1).uppercased() + host.lastHeartbeatText.dropFirst()
+    }
+
+    /// When the active host has this host's hostid: the cause in plain words and the remedy;
+    /// `nil` when the hostids differ.
+    static func sharedHostIDText(_ host: ActiveHost, localHostID: UInt64, localHostname: String) -> String? {
+        guard host.sharesHostID(with: localHostID) else { return nil }
+        let other = host.hostname ?? "unknown"
+        let hex = "0x" + String(localHostID & 0xFFFF_FFFF, radix: 16)
+        let sameName = other == localHostname ? " (and the same hostname)" : ""
+        return "Two hosts share hostid \(hex): this host ('\(localHostname)') and '\(other)'\(sameName). "
+            + "Multihost protection tells hosts apart by hostid, so give each host its own: run zgenhostid "
+            + "on one of them (it writes /etc/hostid) and restart zpkd there."
     }
 
     static func formatSeconds(_ d: Duration) -> String {

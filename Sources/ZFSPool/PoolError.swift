@@ -18,13 +18,16 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
             case corruptBlock, objectNotFound, invalidObjectName, objectTooLarge, outOfSpace
             case poolClosed, invalidConfig
             case readOnlyProperty, invalidProperty, unknownProperty, cacheFileFailure
-            case poolInUse, poolSuspended, unknownDevice
+            case poolInUse, poolSuspended, unknownDevice, poolOpening
         }
         fileprivate let value: Value
         fileprivate init(_ value: Value) { self.value = value }
 
         /// No pool of that name or guid is open on this host, or none was found by a scan.
         public static let unknownPool = Code(.unknownPool)
+        /// The pool is in this host's cache file and still opening (its activity check or claim
+        /// runs); the message says how long is left. Try again when it is open.
+        public static let poolOpening = Code(.poolOpening)
         /// A pool of that name is already open on this host.
         public static let poolExists = Code(.poolExists)
         /// A pool name OpenZFS would reject (empty, too long, bad characters, reserved).

@@ -209,7 +209,9 @@ extension PoolHost {
 
     // MARK: - Cache file
 
-    /// Opens every pool of ``Environment/cacheFilePath`` (`zpkd` start), mode ``OpenMode/cacheFile``.
+    /// Opens every pool of ``Environment/cacheFilePath`` (`zpkd` start), mode ``OpenMode/cacheFile``:
+    /// ``prepareCacheFileOpen()`` then ``open(_:)``, so the pools open concurrently and show in
+    /// ``openingPools`` meanwhile.
     ///
     /// One outcome per entry, in the file's order; an entry whose pool is already open here
     /// succeeds with that pool. Each pool opened rewrites its entry from its MOS config, so a
@@ -217,43 +219,7 @@ extension PoolHost {
     /// cannot be read or decoded = one outcome, named by the file's path, whose error is
     /// `.cacheFileFailure`. Entries that fail to open are left in the file.
     public func openPoolsFromCacheFile() async -> [CacheFileOpenOutcome] {
-        guard let path = environment.cacheFilePath else { return [] }
-        let cache: CacheFile
-        do {
-            cache = try await BlockingIO.run { try CacheFile.read(at: path) }
-        } catch let error as CacheFileError where error.code == .notFound {
-            return []
-        } catch {
-            return [
-                CacheFileOpenOutcome(
-                    name: path, guid: nil,
-                    result: .failure(
-                        PoolError(
-                            .cacheFileFailure,
-                            "cannot open the pools of cache file '\(path)': \(error); fix or remove the file, then "
-                                + "import the pools (zpk import)", cause: error as? CacheFileError)))
-            ]
-        }
-        var outcomes: [CacheFileOpenOutcome] = []
-        for entry in cache.entries {
-            if let guid = entry.poolGUID, let open = openPools.first(where: { $0.guid == guid }) {
-                outcomes.append(CacheFileOpenOutcome(name: entry.name, guid: guid, result: .success(open)))
-                continue
-            }
-            do {
-                let pool = try await open(config: entry.config, mode: .cacheFile)
-                outcomes.append(CacheFileOpenOutcome(name: entry.name, guid: entry.poolGUID, result: .success(pool)))
-            } catch {
-                environment.logger.info(
-                    "pool from cache file not opened",
-                    metadata: ["pool.name": "\(entry.name)", "error.message": "\(error)"])
-                outcomes.append(
-                    CacheFileOpenOutcome(
-                        name: entry.name, guid: entry.poolGUID,
-                        result: .failure(Self.poolError(error, pool: entry.name))))
-            }
-        }
-        return outcomes
+        await open(await prepareCacheFileOpen())
     }
 
     /// Writes (or replaces) `pool`'s entry in the cache file from its MOS config. An entry of

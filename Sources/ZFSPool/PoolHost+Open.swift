@@ -90,6 +90,9 @@ extension PoolHost {
                     + (newName == nil ? "; import it under another name (zpk import \(name) NEWNAME)" : ""),
                 pool: openName)
         }
+        if mode != .cacheFile, let still = openingPools.first(where: { $0.name == openName || $0.guid == poolGUID }) {
+            throw PoolError(.poolOpening, "cannot open '\(name)': \(still.message)", pool: name)
+        }
         if let open = pools.withLock({ $0.values.first { $0.guid == poolGUID } }) {
             throw PoolError(
                 .poolExists, "cannot open '\(name)': it is already open on this host as '\(open.name)' (guid \(poolGUID))",
@@ -104,18 +107,11 @@ extension PoolHost {
         for leaf in inputTree.leaves { attach(leaf, to: &stage) }
 
         // Features: a pool whose MOS needs anything but ours is an OpenZFS pool.
-        if let label = stage.labelConfigs.max(by: { ($0.uint64("txg") ?? 0) < ($1.uint64("txg") ?? 0) }) {
-            let version = label.uint64("version") ?? 1
-            let features = label.list("features_for_read")?.pairs.map(\.name) ?? []
-            if version != PoolIdentity.version || features != [PoolIdentity.mosFeature] {
-                let needs = features.filter { $0 != PoolIdentity.mosFeature }
-                stage.foreignPoolRefusal = PoolError(
-                    .notOurPool,
-                    "cannot open '\(name)': it is an OpenZFS pool (version \(version)"
-                        + (needs.isEmpty ? "" : ", features \(needs.joined(separator: ", "))")
-                        + "), whose MOS zpk cannot read; zpk can still list it (zpk import), show its labels "
-                        + "(zpk label) and check whether another host is using it", pool: name)
-            }
+        if let foreign = ZPKImportCheck.foreignPool(labelConfigs: stage.labelConfigs) {
+            stage.foreignPoolRefusal = PoolError(
+                .notOurPool,
+                "cannot open '\(name)': \(foreign); zpk can still list it (zpk import), show its labels "
+                    + "(zpk label) and check whether another host is using it", pool: name)
         }
         guard !stage.devices.isEmpty else {
             throw stage.foreignPoolRefusal ?? PoolError(
@@ -178,12 +174,16 @@ extension PoolHost {
                 ])
             return PendingClaim(reference: reading.uberblock, roundPeriod: nil)
         case .active(let host, _):
-            throw PoolError(
-                .poolInUse,
+            var message =
                 "cannot \(verb) '\(stage.name)': pool is imported on host '\(host.hostname ?? "unknown")' "
-                    + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\nExport the pool on the other system, then run "
-                    + "'zpk import'. (Its last heartbeat was \(Pool.formatSeconds(host.lastHeartbeatAge)) ago; "
-                    + "--force does not override this.)", pool: stage.name)
+                + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\n"
+            if let shared = Pool.sharedHostIDText(host, localHostID: environment.hostID, localHostname: environment.hostname) {
+                message += shared + "\n"
+            }
+            message += "Export the pool on the other system, then run "
+                + "'zpk import'. (\(Pool.lastHeartbeatText(host)); "
+                + "--force does not override this.)"
+            throw PoolError(.poolInUse, message, pool: stage.name)
         case .refusedNoHostID:
             throw PoolError(
                 .poolInUse,
@@ -380,7 +380,7 @@ extension PoolHost {
                     pool: name)
             }
         case .import(let force, _):
-            if !force, lastState != PoolState.exported.rawValue, lastHostID != environment.hostID {
+            if !force, ZPKImportCheck.forceRequired(lastState: lastState, lastHostID: lastHostID, localHostID: environment.hostID) {
                 throw PoolError(
                     .importRequiresForce,
                     "cannot import '\(name)': pool was previously in use from another system.\nLast accessed by "

@@ -120,18 +120,28 @@ public final class PoolHost: Sendable {
     /// Who wants to hear that the set of open pools changed (``multihostService`` instances).
     let poolSetObservers = Mutex<(next: UInt64, continuations: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
 
+    /// Cache-file pools still opening (PoolHost+Opening.swift), by name.
+    let opening = Mutex<[String: OpeningEntry]>([:])
+    /// Time on ``Environment/clock`` since this host was made (countdowns of opening pools).
+    let monotonicNow: @Sendable () -> Duration
+
     /// A host with no pools open.
     public init(environment: Environment) {
         self.environment = environment
+        self.monotonicNow = Self.stopwatch(environment.clock)
     }
 
     /// The open pools, by name.
     public var openPools: [Pool] { pools.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
 
     /// The open pool called `name`.
-    /// - Throws: ``PoolError`` `.unknownPool`.
+    /// - Throws: ``PoolError`` `.poolOpening` when it is a cache-file pool still being opened
+    ///   (its message says which phase and how long is left), else `.unknownPool`.
     public func pool(named name: String) throws -> Pool {
         guard let pool = pools.withLock({ $0[name] }) else {
+            if let still = openingPool(named: name) {
+                throw PoolError(.poolOpening, still.message, pool: name)
+            }
             throw PoolError(.unknownPool, "no pool named '\(name)' is open on this host", pool: name)
         }
         return pool

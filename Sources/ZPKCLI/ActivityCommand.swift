@@ -251,6 +251,8 @@ extension ZPK {
             case .active(let active, let plan):
                 members.append(("active_host", hostJSON(active.hostname, active.hostID)))
                 members.append(("last_heartbeat_ms_ago", .signed(ms(active.lastHeartbeatAge))))
+                members.append(("last_heartbeat_resolution_ms", .signed(ms(active.lastHeartbeatResolution))))
+                members.append(("shares_local_hostid", .bool(active.sharesHostID(with: UInt64(report.localHostID)))))
                 members.append(("peer_interval_ms", active.intervalInMilliseconds.map { .unsigned(UInt64($0)) } ?? .null))
                 members.append(("peer_fail_intervals", active.failIntervals.map { .unsigned(UInt64($0)) } ?? .null))
                 members.append(("peer_mmp_delay_ns", .signed(Int64(active.mmpDelay.components.seconds) * 1_000_000_000 + active.mmpDelay.components.attoseconds / 1_000_000_000)))

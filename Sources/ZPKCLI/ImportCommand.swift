@@ -1,6 +1,7 @@
 import ArgumentParser
 import ZFSFormat
 import ZFSImport
+import ZFSPool
 import ZPKDaemon
 
 extension ZPK {
@@ -27,7 +28,7 @@ extension ZPK {
                 judge it: every leaf is opened and its labels validated (checksums, guids, txg), \
                 states roll up through mirrors, raidz, dRAID and the root, the best uberblock is \
                 chosen and its guid sum checked. The listing is `zpool import`'s: pool, id, \
-                state, status, action, see, and the vdev tree with each vdev's state.
+                state, status, action, see, and the vdev tree with each vdev's state. Those are                 OpenZFS's verdict: a pool ZPoolKit created shows UNAVAIL there, since OpenZFS                 cannot read its metadata. The line after the tree, "    zpk: can import (…)" or                 "    zpk: cannot import: REASON", is zpk's own verdict (--json: importable_by_zpk,                 zpk_reason).
 
                 After zpool's text come what zpk knows beyond it: who last used a pool that \
                 needs -f, and when; which top-level vdev is missing, when a ZPoolKit neighbor \
@@ -183,12 +184,15 @@ extension ZPK {
             }
             let hostID = SystemHostID.current(environment: environment)
             let healths = result.pools.map { PoolHealth.assess($0, in: result, localHostID: hostID) }
+            let verdicts = zip(result.pools, healths).map {
+                ZpoolImportListing.zpkVerdict($0, health: $1, in: result, localHostID: hostID)
+            }
             let names = VdevNameOptions(environment: environment)
             if json {
-                output.stdout = Self.json(healths, result, names: names).rendered()
+                output.stdout = Self.json(healths, result, names: names, verdicts: verdicts).rendered()
             } else {
-                output.stdout = healths.map {
-                    ZpoolImportListing.render($0, names: names, verbose: verbose, time: time)
+                output.stdout = zip(healths, verdicts).map {
+                    ZpoolImportListing.render($0, names: names, verbose: verbose, time: time, zpk: $1)
                 }.joined(separator: "\n")
                 if verbose {
                     let notes = deviceNotes(result)
@@ -289,9 +293,11 @@ extension ZPK {
             result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
         }
 
-        static func json(_ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions) -> JSON {
+        static func json(
+            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict]
+        ) -> JSON {
             .object([
-                ("pools", .array(healths.map { ZpoolImportListing.json($0, names: names) })),
+                ("pools", .array(zip(healths, verdicts).map { ZpoolImportListing.json($0, names: names, zpk: $1) })),
                 (
                     "devices",
                     .array(deviceNotes(result).map { .object([("path", .string($0.path)), ("note", .string($0.note))]) })

@@ -49,7 +49,7 @@ extension ZPK {
                 return
             }
             let output = ZdbLabelDump.run(path: device, uberblocks: uberblocks)
-            emit(output.text)
+            emit(bytes: output.bytes)
             if output.status != 0 { throw ExitCode(output.status) }
         }
     }

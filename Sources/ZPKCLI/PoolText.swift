@@ -17,7 +17,10 @@ enum PoolText {
         return table(
             header: ["NAME", "SIZE", "ALLOC", "FREE", "HEALTH"],
             rows: pools.map { pool in
-                [
+                if pool["state"]?.stringValue == "opening" {
+                    return [pool["name"]?.stringValue ?? "-", "-", "-", "-", openingHealth(pool)]
+                }
+                return [
                     pool["name"]?.stringValue ?? "-", nicenum(pool["size"]?.uint64Value ?? 0),
                     nicenum(pool["alloc"]?.uint64Value ?? 0), nicenum(pool["free"]?.uint64Value ?? 0),
                     pool["health"]?.stringValue ?? "-",
@@ -129,9 +132,27 @@ enum PoolText {
         }
     }
 
+    /// The HEALTH cell of a pool zpkd is still opening from its cache file:
+    /// "OPENING (activity check, 12 s left)".
+    static func openingHealth(_ pool: ControlJSON) -> String {
+        var what: String
+        switch pool["phase"]?.stringValue {
+        case "activity_check": what = "activity check"
+        case "claim": what = "claim"
+        default: what = "reading labels"
+        }
+        if let ms = pool["remaining_ms"]?.uint64Value { what += ", \((ms + 999) / 1000) s left" }
+        return "OPENING (\(what))"
+    }
+
     /// `zpool status`'s layout for one pool.
     static func status(_ pool: ControlJSON) -> String {
         let name = pool["name"]?.stringValue ?? "?"
+        if pool["state"]?.stringValue == "opening" {
+            return "  pool: \(name)\n state: OPENING\nstatus: zpkd is reopening the pool from its cache file: "
+                + openingHealth(pool).dropFirst("OPENING (".count).dropLast() + ".\n"
+                + "action: Wait; the pool's verbs answer once it is open (zpk list shows the countdown).\n"
+        }
         var rows: [(indent: Int, name: String, vdev: ControlJSON)] = []
         func walk(_ vdev: ControlJSON, indent: Int, label: String) {
             rows.append((indent, label, vdev))

@@ -53,6 +53,19 @@ func emit(_ text: String) {
     print(text, terminator: "")
 }
 
+/// Writes bytes to standard output exactly as given, valid UTF-8 or not (zdb's `%s` output of a
+/// damaged label). What ``emit(_:)`` buffered is flushed first, so the order is kept.
+func emit(bytes: [UInt8]) {
+    fflush(nil)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
 /// Writes a line to standard error.
 func emitError(_ text: String) {
     var stream = StandardError()

@@ -126,8 +126,22 @@ struct ZdbLabelScan {
 /// Renders `zdb -l` / `zdb -lu` text and exit status.
 enum ZdbLabelDump {
     struct Output: Equatable {
-        var text: String
+        /// What is printed, byte for byte: names and strings of a damaged label keep bytes that
+        /// are not valid UTF-8, as zdb prints them (`%s`).
+        var bytes: [UInt8]
         var status: Int32
+
+        init(bytes: [UInt8], status: Int32) {
+            self.bytes = bytes
+            self.status = status
+        }
+
+        init(text: String, status: Int32) {
+            self.init(bytes: Array(text.utf8), status: status)
+        }
+
+        /// The output as a Swift string (bytes that are not valid UTF-8 become U+FFFD).
+        var text: String { String(decoding: bytes, as: UTF8.self) }
     }
 
     /// What `zdb -l[u] path` prints, without opening anything zdb would block on.
@@ -162,11 +176,11 @@ enum ZdbLabelDump {
     }
 
     static func render(_ scan: ZdbLabelScan, uberblocks: Bool) -> Output {
-        var out = ""
+        var out: [UInt8] = []
         var error = false
         var configFound = false
         for label in scan.labels where label.bytes == nil {
-            out += "failed to read label \(label.index)\n"
+            out.append(contentsOf: "failed to read label \(label.index)\n".utf8)
             error = true
         }
         for label in scan.labels {
@@ -177,7 +191,7 @@ enum ZdbLabelDump {
             var headerPrinted = false
             func header() {
                 guard !headerPrinted else { return }
-                out += "------------------------------------\nLABEL \(label.index)\n------------------------------------\n"
+                out.append(contentsOf: "------------------------------------\nLABEL \(label.index)\n------------------------------------\n".utf8)
                 headerPrinted = true
             }
             switch label.config {
@@ -185,11 +199,11 @@ enum ZdbLabelDump {
                 let sharing = scan.labelsSharingConfig(with: label)
                 if sharing.first == label.index {
                     header()
-                    out += config.dumpText(indent: 4)
-                    out += "    labels = " + sharing.map { "\($0) " }.joined() + "\n"
+                    out += config.dumpBytes(indent: 4)
+                    out.append(contentsOf: ("    labels = " + sharing.map { "\($0) " }.joined() + "\n").utf8)
                 }
             default:
-                out += "failed to unpack label \(label.index)\n"
+                out.append(contentsOf: "failed to unpack label \(label.index)\n".utf8)
             }
             guard uberblocks else { continue }
             let ring = UberblockRing(ashift: scan.finalAshift)
@@ -207,17 +221,17 @@ enum ZdbLabelDump {
                     continue
                 }
                 header()
-                out += "    Uberblock[\(slot)]\n"
-                out += uberblockText(uberblock)
-                out += "        labels = " + sharing.map { "\($0) " }.joined() + "\n"
+                out.append(contentsOf: "    Uberblock[\(slot)]\n".utf8)
+                out.append(contentsOf: uberblockText(uberblock).utf8)
+                out.append(contentsOf: ("        labels = " + sharing.map { "\($0) " }.joined() + "\n").utf8)
             }
         }
         if scan.isL2ARCDevice {
             let l2arc = L2ARCHeaderDump.render(device: scan.device)
-            out += l2arc.text
+            out.append(contentsOf: l2arc.text.utf8)
             error = error || l2arc.failed
         }
-        return Output(text: out, status: !configFound ? 2 : (error ? 1 : 0))
+        return Output(bytes: out, status: !configFound ? 2 : (error ? 1 : 0))
     }
 
     /// `dump_uberblock(ub, header, "")` without its header line.

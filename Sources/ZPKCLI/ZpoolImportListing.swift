@@ -12,10 +12,16 @@
 // (zpool's BAD_GUID_SUM footer has the same shape): who last used a pool that needs -f and
 // when, which top-level vdev is missing (named when a neighbor list says), and that an MMP
 // activity check was skipped. With -v, each leaf's label problems follow.
+//
+// And one line right after zpool's own text of each pool (before those sentences), always
+// starting "    zpk: ": what zpk's own import would do with it (ZFSPool's ZPKImportCheck). zpool's
+// "state:" and "action:" are OpenZFS's verdict — a pool ZPoolKit created is UNAVAIL there,
+// because OpenZFS cannot read its MOS — while zpk may well import it.
 
 import ZFSFormat
 import ZFSImport
 import ZFSMultihost
+import ZFSPool
 
 /// How vdev names are spelled: `zpool_vdev_name`'s flags, set by `ZPOOL_VDEV_NAME_PATH` and
 /// `ZPOOL_VDEV_NAME_GUID` as in zpool.
@@ -114,7 +120,8 @@ enum ZpoolImportListing {
     static func render(
         _ health: PoolHealth, names: VdevNameOptions = VdevNameOptions(), verbose: Bool = false,
         time: (UInt64) -> String = ZdbLabelDump.localAsctime,
-        wallClockSeconds: () -> UInt64 = { WallClock.system.seconds }
+        wallClockSeconds: () -> UInt64 = { WallClock.system.seconds },
+        zpk: ZPKImportCheck.Verdict? = nil
     ) -> String {
         var out = ""
         let root = health.root
@@ -157,6 +164,7 @@ enum ZpoolImportListing {
         if health.status == .badGUIDSum {
             out += "\n\tAdditional devices are known to be part of this pool, though their\n\texact configuration cannot be determined.\n"
         }
+        if let zpk { out += zpkLine(zpk) }
         var footers = self.footers(health, time: time)
         if let heartbeat = heartbeatFooter(health, wallClockSeconds: wallClockSeconds()) { footers.append(heartbeat) }
         if !footers.isEmpty {
@@ -169,6 +177,41 @@ enum ZpoolImportListing {
             }
         }
         return out
+    }
+
+    /// The line that ends zpool's own text of a pool: what zpk's import would do with it. It
+    /// always starts with ``zpkLinePrefix`` (zpool prints no such line), so a script comparing
+    /// with `zpool import` can drop it by that prefix.
+    static func zpkLine(_ verdict: ZPKImportCheck.Verdict) -> String {
+        zpkLinePrefix + (verdict.importable ? "can import" + (verdict.needsForce ? " with -f" : "") : "cannot import")
+            + (verdict.importable ? " (\(verdict.reason))" : ": \(verdict.reason)") + "\n"
+    }
+
+    /// Where the zpk line starts: "zpk:" right-aligned with zpool's labels ("   pool:", " action:").
+    static let zpkLinePrefix = "    zpk: "
+
+    /// What zpk's own import would do with `pool` (ZFSPool's rules, ``ZPKImportCheck``), from
+    /// what the scan read from its devices.
+    static func zpkVerdict(_ pool: PoolCandidate, health: PoolHealth, in scan: ScanResult, localHostID: UInt64) -> ZPKImportCheck.Verdict {
+        let members = Set(pool.memberDevices.map(\.path))
+        var configs: [NVList] = []
+        for device in scan.devices where members.contains(device.path) {
+            for label in device.probe?.labels ?? [] {
+                guard label.verdict == .accepted, let config = label.config,
+                    config.uint64("pool_guid") == pool.guid.rawValue
+                else { continue }
+                // A checksum the scan verified must pass (the open reads only valid labels);
+                // one it did not read counts, as the labels' configs are what the open reads.
+                switch label.checksum {
+                case .valid?, nil: configs.append(config)
+                default: continue
+                }
+            }
+        }
+        return ZPKImportCheck.verdict(
+            labelConfigs: configs, hasUsableUberblock: health.uberblock != nil,
+            missingTopLevels: pool.missingTopLevelIDs, lastState: pool.state.rawValue, lastHostID: pool.hostID ?? 0,
+            localHostID: localHostID & PoolHealth.hostIDMask)
     }
 
     /// What we know beyond zpool: who last used a pool that needs -f, which top-level vdev is
@@ -250,7 +293,7 @@ enum ZpoolImportListing {
 
     // MARK: JSON
 
-    static func json(_ health: PoolHealth, names: VdevNameOptions = VdevNameOptions()) -> JSON {
+    static func json(_ health: PoolHealth, names: VdevNameOptions = VdevNameOptions(), zpk: ZPKImportCheck.Verdict? = nil) -> JSON {
         func flat(_ text: String?) -> JSON {
             guard let text else { return .null }
             // One line: continuation breaks ("\n\t") become spaces.
@@ -284,6 +327,13 @@ enum ZpoolImportListing {
             ("missing_top_levels", .array(health.missingTopLevels.map(missingJSON))),
             ("notes", .array(health.notes.map { .string($0) })),
         ]
+        if let zpk {
+            members += [
+                ("importable_by_zpk", .bool(zpk.importable)),
+                ("zpk_needs_force", .bool(zpk.needsForce)),
+                ("zpk_reason", .string(zpk.reason)),
+            ]
+        }
         return .object(members)
     }
 

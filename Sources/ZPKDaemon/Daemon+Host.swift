@@ -13,9 +13,10 @@ extension Daemon {
             cacheFilePath: options.cacheFilePath)
     }
 
-    /// Opens every pool of the cache file; a pool that fails is logged and skipped.
-    func openCachedPools(_ host: PoolHost) async {
-        for outcome in await host.openPoolsFromCacheFile() {
+    /// Opens the pools `opening` registered (concurrently; they show as opening until then); a
+    /// pool that fails is logged and skipped.
+    func openCachedPools(_ host: PoolHost, _ opening: PoolHost.CacheFileOpening) async {
+        for outcome in await host.open(opening) {
             var metadata: Logger.Metadata = ["pool.name": "\(outcome.name)"]
             if let guid = outcome.guid { metadata["pool.guid"] = "\(guid)" }
             switch outcome.result {

@@ -89,11 +89,23 @@ public enum PoolHandlers {
                 return ControlReply(["pools": .array(synced)])
             },
             "list": { _, _ in
-                ControlReply(["pools": .array(host.openPools.map { listEntry($0) })])
+                let open = host.openPools.map { (name: $0.name, entry: listEntry($0)) }
+                let opening = host.openingPools.filter { still in !open.contains { $0.name == still.name } }
+                    .map { (name: $0.name, entry: openingEntry($0)) }
+                return ControlReply(["pools": .array((open + opening).sorted { $0.name < $1.name }.map(\.entry))])
             },
             "status": { request, _ in
+                if let name = try request.optionalString("pool"), let still = host.openingPool(named: name),
+                    (try? host.pool(named: name)) == nil
+                {
+                    return ControlReply(["pools": .array([openingEntry(still)])])
+                }
                 let pools = try selectedPools(host, request)
-                return ControlReply(["pools": .array(pools.map { statusEntry($0) })])
+                let opening = request.arguments["pool"] == nil
+                    ? host.openingPools.filter { still in !pools.contains { $0.name == still.name } } : []
+                let entries = pools.map { (name: $0.name, entry: statusEntry($0)) }
+                    + opening.map { (name: $0.name, entry: openingEntry($0)) }
+                return ControlReply(["pools": .array(entries.sorted { $0.name < $1.name }.map(\.entry))])
             },
             "object.put": { request, _ in
                 let pool = try host.pool(named: try request.string("pool"))
@@ -168,9 +180,25 @@ public enum PoolHandlers {
         ]
     }
 
+    /// A cache-file pool still opening, in `list` and `status`: `state` "opening", the phase,
+    /// and the phase's countdown (`remaining_ms`, `total_ms`; null before the wait starts).
+    static func openingEntry(_ pool: OpeningPool) -> ControlJSON {
+        func ms(_ d: Duration?) -> ControlJSON {
+            guard let d else { return .null }
+            let c = d.components
+            return .unsigned(UInt64(max(0, c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)))
+        }
+        return [
+            "name": .string(pool.name), "guid": pool.guid.map { .unsigned($0.rawValue) } ?? .null,
+            "state": .string("opening"), "health": .string("OPENING"), "phase": .string(pool.phase.rawValue),
+            "remaining_ms": ms(pool.remaining), "total_ms": ms(pool.total), "message": .string(pool.message),
+        ]
+    }
+
     static func listEntry(_ pool: Pool) -> ControlJSON {
         let status = pool.status()
         return [
+            "state": .string("open"),
             "name": .string(status.name), "guid": .unsigned(status.guid.rawValue),
             "size": .unsigned(status.allocatedByteCount &+ status.freeByteCount),
             "alloc": .unsigned(status.allocatedByteCount), "free": .unsigned(status.freeByteCount),

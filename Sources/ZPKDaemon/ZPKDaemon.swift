@@ -11,11 +11,14 @@
 // (every `--sync-interval`, `zpk sync`, or shutdown), not when a put returns.
 //
 // Mechanism. `Daemon.run` binds the socket first (a live daemon there → refuse, before touching
-// any pool), starts the multihost heartbeat runner (PoolHost.multihostService), opens the cache
-// file's pools, then runs a ServiceGroup: the ControlServer and the txg SyncService, with
-// SIGTERM/SIGINT as graceful shutdown. After the group ends it syncs every pool, leaves them
-// imported (state ACTIVE, so they reopen from the cache file next start) and the server has
-// removed its socket; then the heartbeat runner stops.
+// any pool), starts the multihost heartbeat runner (PoolHost.multihostService), reads the cache
+// file and registers its pools as opening, then runs a ServiceGroup — the ControlServer and the
+// txg SyncService, with SIGTERM/SIGINT as graceful shutdown — while the cache file's pools open
+// beside it (each may wait for its multihost activity check; meanwhile `zpk list` shows it as
+// opening with the time left, and a verb that names it gets `poolOpening` at once). After the
+// group ends it interrupts the opens still waiting, syncs every pool, leaves them imported
+// (state ACTIVE, so they reopen from the cache file next start) and the server has removed its
+// socket; then the heartbeat runner stops.
 //
 // Failure cases. A pool that fails to open at start is logged and skipped; the daemon still
 // serves the others. A client that sends garbage gets an error reply and loses its connection;
@@ -95,25 +98,32 @@ public struct Daemon: Sendable {
                 handlers: PoolHandlers.table(host: host, identity: identity),
                 onReady: onReady, logger: logger))
         // The heartbeats run from before the first pool opens: opening the cache file's pools
-        // takes an activity check each (sequential, up to import_intervals × interval apiece),
-        // and a pool already open must not go silent meanwhile — another host would see it
-        // free. The runner outlives the ServiceGroup so that the final sync is heartbeat-covered.
+        // takes an activity check each (concurrent, up to 2 × fail_intervals × interval plus
+        // 25 % apiece), and a pool already open must not go silent meanwhile — another host
+        // would see it free. The runner outlives the ServiceGroup so that the final sync is
+        // heartbeat-covered.
         try await withThrowingTaskGroup(of: Void.self) { heartbeats in
             let multihost = host.multihostService
             heartbeats.addTask { try await multihost.run() }
             defer { heartbeats.cancelAll() }
-            await openCachedPools(host)
+            // Read and register the cache file's pools as opening, then serve at once: the
+            // opens run beside the server, and `zpk list` shows those pools with their countdown.
+            let opening = await host.prepareCacheFileOpen()
             let group = ServiceGroup(
                 configuration: .init(
                     services: services(host: host, server: server), gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
-            do {
-                try await group.run()
-            } catch {
-                await syncAll(host)
-                throw error
+            var failure: (any Error)?
+            await withTaskGroup(of: Void.self) { background in
+                background.addTask { await self.openCachedPools(host, opening) }
+                do { try await group.run() } catch { failure = error }
+                // Shutdown: interrupt the activity checks still waiting, and let an open that is
+                // past them finish, so that the final sync covers it.
+                background.cancelAll()
+                await background.waitForAll()
             }
             await syncAll(host)
+            if let failure { throw failure }
         }
         logger.info("zpkd stopped; pools stay imported and reopen from the cache file")
     }

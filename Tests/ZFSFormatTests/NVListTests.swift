@@ -169,6 +169,42 @@ import ZFSTestSupport
         #expect(decoded["paths"] == .stringArray(["/dev/\u{FFFD}da", "/dev/sdb"]))
         #expect(decoded["txg"] == .uint64(4))
     }
+
+    @Test("names and strings that are not valid UTF-8 keep their bytes: zdb's text byte for byte, and a byte-identical re-encode")
+    func invalidUTF8KeepsItsBytes() throws {
+        let list = NVList(pairs: [
+            NVPair("version", .uint64(5000)), NVPair("name", .string("tank")), NVPair("state", .uint64(0)),
+            NVPair("vdev_tree", .nvlist(NVList(pairs: [NVPair("path", .string("/dev/sda")), NVPair("id", .uint64(0))]))),
+            NVPair("paths", .stringArray(["/dev/sda", "/dev/sdb"])),
+        ])
+        var packed = try list.encoded(as: .xdr)
+        func flipBit7(in text: String, at index: Int) throws {
+            let needle = Array(text.utf8)
+            let at = try #require((0...(packed.count - needle.count)).first { Array(packed[$0..<($0 + needle.count)]) == needle })
+            packed[at + index] ^= 0x80  // one flipped bit: 's' (0x73) becomes 0xF3, a lead byte without continuation
+        }
+        try flipBit7(in: "state", at: 0)
+        try flipBit7(in: "/dev/sda", at: 5)  // the first occurrence: vdev_tree's path
+        try flipBit7(in: "/dev/sdb", at: 5)
+        let decoded = try NVList(decoding: packed)
+        let state = decoded.pairs[2]
+        #expect(state.name == "\u{FFFD}tate")
+        #expect(state.rawName == [0xF3] + Array("tate".utf8))
+        #expect(decoded.pairs[0].rawName == nil && decoded.pairs[0].rawStrings == nil)
+        // zdb prints `%s`: the raw byte, in the name and in strings, nested lists included.
+        let expected: [UInt8] =
+            Array("    version: 5000\n    name: 'tank'\n    ".utf8) + [0xF3] + Array("tate: 0\n    vdev_tree:\n        path: '/dev/".utf8)
+            + [0xF3] + Array("da'\n        id: 0\n    paths[0]: '/dev/sda'\n    paths[1]: '/dev/".utf8) + [0xF3] + Array("db'\n".utf8)
+        let dumped = decoded.dumpBytes(indent: 4)
+        #expect(dumped == expected, "\(String(decoding: dumped, as: UTF8.self).debugDescription)")
+        // The bytes go back as they came.
+        #expect(try decoded.encoded(as: .xdr) == packed)
+        #expect(try decoded.openZFSXDRSize() == (try list.openZFSXDRSize()))
+        // Setting a name or value drops the kept bytes.
+        var renamed = state
+        renamed.name = "state"
+        #expect(renamed.rawName == nil && renamed.nameBytes == Array("state".utf8))
+    }
 }
 
 /// Round trips and refusals on generated input.

@@ -21,16 +21,27 @@ import ZFSMultihost
 
     @Test func active() {
         let host = ActiveHost(
-            hostname: "holder-a", hostID: 0x1111_1111, lastHeartbeatAge: .milliseconds(412), intervalInMilliseconds: 100,
+            hostname: "holder-a", hostID: 0x1111_1111, lastHeartbeatAge: .milliseconds(4),
+            lastHeartbeatResolution: .milliseconds(100), intervalInMilliseconds: 100,
             failIntervals: 10, mmpDelay: .milliseconds(98), detectedAfter: .milliseconds(103), reference: ub, changed: ub)
         let r = report(.active(host, plan: plan))
         #expect(r.exitStatus == 3 && r.result == "active")
         #expect(r.lines == [
-            "pool 'tank' (guid 77) is in use on host 'holder-a' (hostid 0x11111111); its last heartbeat was 412 ms ago.",
+            "pool 'tank' (guid 77) is in use on host 'holder-a' (hostid 0x11111111); this host saw its newest heartbeat 4 ms ago (written at most 100 ms before that, between two of this host's reads).",
             "  the writer heartbeats every 100 ms and suspends itself after 10 intervals without one; mmp_delay 98 ms.",
             "  detected 103 ms into a wait of 2.246 s: the last writer heartbeats every 100 ms and suspends itself after 10 intervals without one (1000 ms); OpenZFS waits twice that: 2.000 s; plus a random 12.3 % so that two importers rarely finish together: 2.246 s.",
             "  Do not import it here. Stop or export it on that host; if that host is down, `zpk activity` answers 0 once its heartbeats have stopped for a whole wait.",
         ])
+    }
+
+    @Test func activeHostWithThisHostsHostIDIsNamedAsAShare() {
+        let host = ActiveHost(
+            hostname: "clone-b", hostID: 0x2222_2222, lastHeartbeatAge: .zero, lastHeartbeatResolution: .milliseconds(100),
+            intervalInMilliseconds: 100, failIntervals: 10, mmpDelay: .milliseconds(98), detectedAfter: .milliseconds(100),
+            reference: ub, changed: ub)
+        let r = report(.active(host, plan: plan))
+        #expect(r.exitStatus == 3)
+        #expect(r.lines.dropFirst().first == "  that host and this one share hostid 0x22222222, so hostid checks cannot tell them apart; run zgenhostid on one of them to give it its own.")
     }
 
     @Test func inactiveNotRequiredNoHostIDInterrupted() {

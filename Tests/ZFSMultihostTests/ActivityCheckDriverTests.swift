@@ -94,7 +94,40 @@ func drive(_ clock: ManualClock, _ body: @escaping @Sendable () async throws -> 
         #expect(host.hostname == "nodeA" && host.hostID == 0xA)
         #expect(host.intervalInMilliseconds == 100 && host.failIntervals == 10)
         #expect(host.changed == changed)
-        #expect(host.lastHeartbeatAge == .seconds(1000) + .milliseconds(1100) - .seconds(Int64(changed.timestampInSeconds)))
+        // Seen by the read at 1.1 s and reported at once; the read before (1.0 s) still showed `ub`.
+        #expect(host.lastHeartbeatAge == .zero)
+        #expect(host.lastHeartbeatResolution == .milliseconds(100))
+    }
+
+    /// The writer heartbeats every 100 ms; its uberblocks carry whole-second stamps. Seen at
+    /// 1.7 s of virtual time and reported at 1.707 s (wall clock 1001.707 s), the age from
+    /// `ub_timestamp` (1001) would read "707 ms"; the age from this host's reads is the time
+    /// since the read that saw the change (a read that takes 7 ms here), within the 100 ms
+    /// between two reads.
+    @Test func heartbeatAgeComesFromThisHostsReadsNotTheSecondsStamp() async throws {
+        let clock = ManualClock()
+        let ub = mmpUB(txg: 100, ts: 1001, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
+        let changed = mmpUB(txg: 100, ts: 1001, interval: 100, seq: 4, fail: 10, delay: 100_000_000)
+        let probe = ScriptedProbe(clock: clock) { t in
+            guard t >= .milliseconds(1700) else { return reading(ub) }
+            clock.advance(by: .milliseconds(7))  // a slow read: the report comes 7 ms after it began
+            return reading(changed)
+        }
+        let verdict = try await drive(clock) { try await driver(probe, clock: clock).run() }
+        guard case .active(let host, _) = verdict else { Issue.record("\(verdict)"); return }
+        #expect(host.detectedAfter == .milliseconds(1700))
+        #expect(host.lastHeartbeatAge == .milliseconds(7))
+        #expect(host.lastHeartbeatResolution == .milliseconds(100))
+        #expect(host.lastHeartbeatText == "this host saw its newest heartbeat 7 ms ago (written at most 100 ms before that, between two of this host's reads)")
+    }
+
+    @Test func sharedHostIDIsRecognised() {
+        let host = ActiveHost(
+            hostname: "clone", hostID: 0xB, lastHeartbeatAge: .zero, intervalInMilliseconds: 100, failIntervals: 10,
+            mmpDelay: .zero, detectedAfter: .zero, reference: ub, changed: nil)
+        #expect(host.sharesHostID(with: 0xB))
+        #expect(!host.sharesHostID(with: 0xC))
+        #expect(!host.sharesHostID(with: 0))
     }
 
     @Test func changeJustAfterTheDeadlineIsNotSeen() async throws {

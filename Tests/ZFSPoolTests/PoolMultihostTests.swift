@@ -36,7 +36,9 @@ final class MultihostRig: Sendable {
         MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: interval, failIntervals: fail, importIntervals: 20))
     }
 
-    func host(id: UInt64, name: String, tunables: MultihostTunablesStore = MultihostRig.tunables()) -> PoolHost {
+    func host(
+        id: UInt64, name: String, tunables: MultihostTunablesStore = MultihostRig.tunables(), cacheFilePath: String? = nil
+    ) -> PoolHost {
         let devices = self.devices
         let clock = self.clock
         let random = Mutex(SeededRandom(seed: id))
@@ -51,7 +53,7 @@ final class MultihostRig: Sendable {
                         throw DeviceError(code: .notFound, message: "no such device \(path)", path: path)
                     }
                     return device
-                }))
+                }, cacheFilePath: cacheFilePath))
     }
 
     var now: Duration { clock.now.offset }
@@ -212,6 +214,105 @@ struct PoolMultihostTests {
         #expect(b.openPools.isEmpty)
         #expect(pool.status().state == "ACTIVE")
         #expect(try await pool.get("precious") == Array("A's data".utf8))
+    }
+
+    @Test("a host with the holder's hostid is refused, and the message says two hosts share that hostid")
+    func importRefusedForSharedHostIDSaysSo() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let clone = rig.host(id: 0xA11CE, name: "host-clone")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let config = pool.config
+        let (outcome, _) = Outcome<Pool>.start { try await clone.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(4), sleepers: 2, pools: [pool], until: { outcome.isDone })
+        let error = try #require(outcome.error)
+        #expect(error.code == .poolInUse)
+        #expect(
+            error.message.contains(
+                "Two hosts share hostid 0xa11ce: this host ('host-clone') and 'host-a'. Multihost protection tells hosts "
+                    + "apart by hostid, so give each host its own: run zgenhostid on one of them (it writes /etc/hostid) "
+                    + "and restart zpkd there."), "\(error.message)")
+        #expect(error.message.contains("pool is imported on host 'host-a' (hostid=a11ce)"))
+        #expect(clone.openPools.isEmpty)
+        #expect(pool.status().state == "ACTIVE")
+    }
+
+    @Test("a host with another hostid is not told about a shared hostid")
+    func importRefusedForOtherHostIDSaysNothingOfSharing() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let b = rig.host(id: 0xB0B, name: "host-b")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let config = pool.config
+        let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(4), sleepers: 2, pools: [pool], until: { outcome.isDone })
+        let error = try #require(outcome.error)
+        #expect(error.code == .poolInUse)
+        #expect(!error.message.contains("share hostid"))
+        #expect(error.message.contains("This host saw its newest heartbeat "), "\(error.message)")
+    }
+
+    @Test("a cache-file pool is listed as opening with its countdown while its check runs; verbs are refused until it opens")
+    func cacheFilePoolOpensInTheBackgroundWithACountdown() async throws {
+        let rig = MultihostRig()
+        let directory = try TemporaryDirectory(prefix: "opening")
+        let cache = directory.path("zpool.cache")
+        let a = rig.host(id: 0xA11CE, name: "host-a", cacheFilePath: cache)
+        let (pool, runner) = try await holdPool(rig, a)
+        a.forget("tank")  // a crash: ACTIVE in the labels and in the cache file
+        await rig.settle(sleepers: 0, pools: [pool])
+        runner.cancel()
+
+        let restarted = rig.host(id: 0xA11CE, name: "host-a", cacheFilePath: cache)
+        let opening = await restarted.prepareCacheFileOpen()
+        #expect(restarted.openingPools.map(\.name) == ["tank"])
+        #expect(restarted.openingPools.first?.phase == .starting)
+        #expect(throws: PoolError.self) { _ = try restarted.pool(named: "tank") }
+        #expect((try? restarted.pool(named: "tank")) == nil)
+        do {
+            _ = try restarted.pool(named: "tank")
+        } catch let error as PoolError {
+            #expect(error.code == .poolOpening)
+            #expect(error.message == "pool 'tank' is still opening: reading its labels; try again when it is open (zpk list shows its countdown)")
+        }
+        let (outcome, _) = Outcome<[CacheFileOpenOutcome]>.start { await restarted.open(opening) }
+        // Into the check: its countdown is the plan (2 s + the drawn extension) minus the time since.
+        await rig.run(for: .milliseconds(300), sleepers: 1, until: { outcome.isDone })
+        let counting = try #require(restarted.openingPools.first)
+        #expect(counting.phase == .activityCheck)
+        let total = try #require(counting.total)
+        #expect(total >= .seconds(2) && total < .milliseconds(2500))
+        let remaining = try #require(counting.remaining)
+        #expect(remaining > .zero && remaining <= total - .milliseconds(200), "\(remaining) of \(total)")
+        // The countdown runs on the host's clock between reports (one per poll): half-way to
+        // the next wake-up, exactly that much less is left.
+        let nextWakeUp = try #require(rig.clock.sleeperDeadlines.min())
+        let half = (nextWakeUp - rig.now) / 2
+        #expect(half > .zero)
+        rig.clock.advance(by: half)
+        #expect(restarted.openingPools.first?.remaining == remaining - half)
+        do {
+            _ = try restarted.pool(named: "tank")
+            Issue.record("a verb on an opening pool must be refused")
+        } catch let error as PoolError {
+            #expect(error.code == .poolOpening)
+            #expect(error.message.hasPrefix("pool 'tank' is still opening: multihost activity check, "), "\(error.message)")
+            #expect(error.message.contains(" s left; try again when it is open"))
+        }
+        // An import of the same pool meanwhile is refused the same way.
+        let config = pool.config
+        await #expect(throws: PoolError.self) { _ = try await restarted.open(config: config, mode: .import(force: true)) }
+        // Then the check passes, the claim runs and the pool opens; the registry empties.
+        await rig.run(for: .seconds(5), sleepers: 1, until: { outcome.isDone })
+        let outcomes = try #require(try outcome.get())
+        #expect(outcomes.count == 1)
+        let opened = try outcomes[0].result.get()
+        #expect(restarted.openingPools.isEmpty)
+        #expect(try restarted.pool(named: "tank") === opened)
+        #expect(try await opened.get("precious") == Array("A's data".utf8))
+        withExtendedLifetime(directory) {}
     }
 
     @Test("A crashes (forgotten, heartbeat stopped): B waits the formula's 2 s, claims for 1 s, imports A's objects")

@@ -136,6 +136,19 @@ final class DaemonProcess {
     /// zpkd's stderr so far.
     var log_: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Waits (≤ `timeout`) until zpkd's log contains `text`: zpkd serves from the moment it is
+    /// ready, while the pools of its cache file are still opening ("pool opened from cache
+    /// file" is logged once they all are).
+    func waitUntilLogged(_ text: String, timeout: Duration = .seconds(60)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if log_.contains(text) { return true }
+            if !process.isRunning { return log_.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
     /// Sends `signal` and waits for the exit status (128 + signal when the signal killed it).
     @discardableResult
     func stop(signal: Int32 = SIGTERM) -> Int32 {

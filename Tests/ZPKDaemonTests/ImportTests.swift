@@ -53,6 +53,51 @@ import Glibc
         #expect(daemon.stop() == 0)
     }
 
+    /// The listing keeps OpenZFS's verdict (a ZPoolKit pool is UNAVAIL to OpenZFS) and adds zpk's
+    /// own on one "    zpk: " line per pool, and `importable_by_zpk` / `zpk_reason` in JSON;
+    /// the verdict is what `zpk import POOL` then does.
+    @Test func theListingSaysWhatZpkCanImport() throws {
+        let workspace = try Workspace("zpkd-listing")
+        try workspace.devices(["d1", "d2"])
+        var daemon = try workspace.startDaemon(hostID: "11111111")
+        #expect(try workspace.zpk(["create", "quiet", "\(workspace.path)/d1"]).status == 0)
+        #expect(try workspace.zpk(["export", "quiet"]).status == 0)
+        #expect(try workspace.zpk(["create", "held", "\(workspace.path)/d2"]).status == 0)
+        // The holder dies without exporting 'held'; this host has another hostid.
+        #expect(daemon.stop(signal: SIGKILL) == 128 + SIGKILL)
+        try FileManager.default.removeItem(atPath: workspace.cacheFile)
+        let hostB = ["ZFS_HOSTID": "0x22222222"]
+        let listing = try workspace.zpk(["import", "-d", workspace.path], environment: hostB)
+        #expect(listing.status == 0, "\(listing)")
+        let text = listing.stdoutText
+        // OpenZFS's verdict stays as OpenZFS says it…
+        #expect(text.contains("  state: UNAVAIL\n"), "\(text)")
+        // …and zpk's follows zpool's tree, one line per pool, with a fixed prefix.
+        let zpkLines = text.split(separator: "\n").filter { $0.hasPrefix("    zpk: ") }
+        #expect(zpkLines.count == 2, "\(text)")
+        #expect(text.contains("\n    zpk: can import (pool created by ZPoolKit)\n"), "\(text)")
+        #expect(
+            text.contains(
+                "\n    zpk: can import with -f (pool created by ZPoolKit; it was last used by another system (hostid 0x11111111), so import it with -f)\n"),
+            "\(text)")
+        let json = try ControlJSON.decode(try workspace.zpk(["import", "-d", workspace.path, "--json"], environment: hostB).stdout)
+        let pools = try #require(json["pools"]?.arrayValue)
+        #expect(pools.count == 2)
+        for pool in pools {
+            #expect(pool["importable_by_zpk"] == .bool(true), "\(pool)")
+            #expect(pool["importable"] == .bool(false), "OpenZFS's verdict: \(pool)")
+            let forced = pool["name"]?.stringValue == "held"
+            #expect(pool["zpk_needs_force"] == .bool(forced))
+            #expect(pool["zpk_reason"]?.stringValue?.hasPrefix("pool created by ZPoolKit") == true)
+        }
+        // The verdict holds: both import here ('held' with -f).
+        daemon = try workspace.startDaemon(hostID: "22222222")
+        #expect(try workspace.zpk(["import", "-d", workspace.path, "quiet"]).triple == (0, "", ""))
+        #expect(try workspace.zpk(["import", "-d", workspace.path, "held"]).status == 1)
+        #expect(try workspace.zpk(["import", "-d", workspace.path, "-f", "held"]).triple == (0, "", ""))
+        #expect(daemon.stop() == 0)
+    }
+
     @Test(.enabled(if: OpenZFS.interopTestsEnabled, "needs OpenZFS 2.1.11's ztest (REQUIRE_OPENZFS=0 skips)"))
     func anOpenZFSPoolIsRefusedWithWhatZpkCanStillDo() throws {
         try OpenZFS.requireInstalled()
@@ -64,6 +109,12 @@ import Glibc
         try FileManager.default.removeItem(atPath: pool.cacheFile)  // only the leaves in the scan directory
         let before = try pool.leafDevices.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         let daemon = try workspace.startDaemon()
+        let listing = try workspace.zpk(["import", "-d", devicesDirectory])
+        #expect(listing.stdoutText.contains("\n    zpk: cannot import: it is an OpenZFS pool (version 5000, features "), "\(listing)")
+        let json = try ControlJSON.decode(try workspace.zpk(["import", "-d", devicesDirectory, "--json"]).stdout)
+        let listed = try #require(json["pools"]?.arrayValue?.first)
+        #expect(listed["importable_by_zpk"] == .bool(false))
+        #expect(listed["zpk_reason"]?.stringValue?.hasPrefix("it is an OpenZFS pool (version 5000") == true)
         let refused = try workspace.zpk(["import", "-d", devicesDirectory, "ozfs"])
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.stderrText.hasPrefix("cannot open 'ozfs': it is an OpenZFS pool (version 5000"))

@@ -55,7 +55,7 @@ import Glibc
             #expect(daemon.stop() == 128 + SIGKILL, "iteration \(iteration): the killer thread ends the daemon")
             kills += 1
             daemon = try workspace.startDaemon()
-            #expect(daemon.log_.contains("pool opened from cache file"), "iteration \(iteration)")
+            #expect(daemon.waitUntilLogged("pool opened from cache file"), "iteration \(iteration)")
             let listing = try workspace.zpk(["object", "ls", "tank", "--json"])
             #expect(listing.status == 0, "iteration \(iteration): \(listing)")
             let present = try ControlJSON.decode(listing.stdout)["objects"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []

@@ -325,6 +325,17 @@ extension Duration {
         #expect(hosts.a.stop() == 0, "SIGTERM: synced, left imported, in A's cache file")
         hosts.a = try hosts.workspace.startDaemon(
             hostID: TwoHosts.hostA.id, hostname: TwoHosts.hostA.name, instance: "a", extra: shortMultihostTunables)
+        let log = hosts.a.logPath
+        let reopened = try await onThread {
+            // (The log, not the DaemonProcess, crosses to the thread.)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                if ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("pool opened from cache file") { return true }
+                usleep(20_000)
+            }
+            return false
+        }
+        #expect(reopened, "reopened after its activity check")
         let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
         let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
         #expect(multihost["running"]?.boolValue == true)

@@ -181,7 +181,7 @@ extension OpenZFS.ProcessOutput {
         #expect(daemon.stop() == 0)
         #expect(access(workspace.socket, F_OK) != 0)
         daemon = try workspace.startDaemon()
-        #expect(daemon.log_.contains("pool opened from cache file"))
+        #expect(daemon.waitUntilLogged("pool opened from cache file"))
         #expect(try workspace.zpk(["list"]).stdoutText.split(separator: "\n").dropFirst().map { String($0.prefix(4)) } == ["pond", "tank"])
         for (name, bytes) in objects {
             let parts = name.split(separator: "/")
@@ -199,7 +199,7 @@ extension OpenZFS.ProcessOutput {
         #expect(daemon.stop() == 0)
         try FileManager.default.removeItem(atPath: "\(workspace.path)/d1")
         daemon = try workspace.startDaemon()
-        #expect(daemon.log_.contains("pool in cache file not opened; zpkd goes on without it"))
+        #expect(daemon.waitUntilLogged("pool in cache file not opened; zpkd goes on without it"))
         #expect(daemon.log_.contains("pool.name=tank"))
         #expect(try workspace.zpk(["list"]).stdoutText.contains("\npond "))
         #expect(daemon.stop() == 0)
@@ -213,6 +213,7 @@ extension OpenZFS.ProcessOutput {
         #expect(daemon.stop() == 0)
         try FileManager.default.removeItem(atPath: paths[1])
         daemon = try workspace.startDaemon()
+        #expect(daemon.waitUntilLogged("pool opened from cache file"))
         let status = try workspace.zpk(["status", "tank"])
         #expect(status.status == 0)
         #expect(status.stdoutText.hasPrefix(

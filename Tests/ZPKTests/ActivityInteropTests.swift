@@ -61,7 +61,7 @@ struct ActivityInteropTests {
 
         let text = try zpkActivity(["-d", dir.path, "tank"])
         #expect(text.status == 3, "\(text)")
-        #expect(text.stdout.contains("is in use on host 'holder-a' (hostid 0x11111111); its last heartbeat was "), "\(text.stdout)")
+        #expect(text.stdout.contains("is in use on host 'holder-a' (hostid 0x11111111); this host saw its newest heartbeat "), "\(text.stdout)")
         #expect(text.stdout.contains("the writer heartbeats every 100 ms and suspends itself after 10 intervals without one"))
         // seen within a few heartbeat periods, not after OpenZFS's 1 s poll (process start and scan included)
         #expect(text.wall < .milliseconds(1500), "took \(text.wall)")
@@ -75,7 +75,11 @@ struct ActivityInteropTests {
         #expect((active["hostid"] as? NSNumber)?.uint64Value == 0x1111_1111)
         #expect((object["peer_interval_ms"] as? NSNumber)?.intValue == 100)
         #expect((object["peer_fail_intervals"] as? NSNumber)?.intValue == 10)
-        #expect((object["last_heartbeat_ms_ago"] as? NSNumber).map { $0.intValue >= 0 && $0.intValue < 2000 } == true)
+        // measured from this host's reads (monotonic), reported right after the read that saw it
+        #expect((object["last_heartbeat_ms_ago"] as? NSNumber).map { $0.intValue >= 0 && $0.intValue < 500 } == true, "\(object)")
+        // the reads are one poll interval (the writer's 100 ms) apart, plus scheduling slack
+        #expect((object["last_heartbeat_resolution_ms"] as? NSNumber).map { $0.intValue > 0 && $0.intValue < 1000 } == true, "\(object)")
+        #expect(object["shares_local_hostid"] as? Bool == false)
         let wait = try #require(object["wait"] as? [String: Any])
         #expect((wait["duration_ms"] as? NSNumber)?.intValue == 2000)
         // progress lines on stderr, one JSON object each

@@ -70,6 +70,7 @@ import ZFSTestSupport
                 """
                 + line("pool-v2mirror", depth: 0, "ONLINE") + line("mirror-0", depth: 2, "ONLINE")
                 + (1...3).map { line("\(directory)/m\($0).dat", depth: 4, "ONLINE") }.joined()
+                + "    zpk: cannot import: it is an OpenZFS pool (version 2), whose MOS zpk cannot read\n"
             #expect(listing.stdout == expected)
         }
     }
