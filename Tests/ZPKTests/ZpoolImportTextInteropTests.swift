@@ -81,7 +81,10 @@ private func withoutZPKAdditions(_ text: String, _ healths: [PoolHealth]) -> (St
         ours.contains(String(line)) || line.hasPrefix("\tMultihost: newest heartbeat ")
     }
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-    var removed: [String] = []
+    // The line that says what zpk itself can do with the pool: one per pool, right after
+    // zpool's own text for it, always with this prefix.
+    var removed = lines.filter { $0.hasPrefix(ZpoolImportListing.zpkLinePrefix) }.map(String.init)
+    lines.removeAll { $0.hasPrefix(ZpoolImportListing.zpkLinePrefix) }
     var index = 0
     while index < lines.count {
         // A blank line followed by one or more of our lines: drop them all.
