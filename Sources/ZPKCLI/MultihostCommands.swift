@@ -1,4 +1,4 @@
-// The multihost verbs that talk to zpkd (issue 5): tunable get|set, clear, inject, history
+// The multihost verbs that talk to zpkd: tunable get|set, clear, inject, history
 // multihost. Thin clients, as PoolCommands.swift: arguments → one request (docs/daemon.md §3) →
 // text or --json.
 

@@ -1,4 +1,4 @@
-// Handlers of the multihost operations (issue 5): the host's tunables, `clear` of a suspended
+// Handlers of the multihost operations: the host's tunables, `clear` of a suspended
 // pool, fault injection, the heartbeat history, and the bridge that turns the host's activity-
 // check progress callbacks into progress event frames (docs/daemon.md §3).
 

@@ -1,7 +1,7 @@
 // kill -9 of zpkd at random moments while a writer puts and syncs: after every restart the
 // pool reopens from the cache file, every object covered by a completed `zpk sync` reads back
 // intact, and an object that reads back at all has exactly the bytes put (none half-written).
-// ZPK_SOAK_ITERATIONS=200 makes it the soak of issue 4; CI runs a few.
+// ZPK_SOAK_ITERATIONS=200 makes it the full soak (scripts/soak-zpkd-kill9); CI runs a few.
 
 import Foundation
 import Synchronization

@@ -1,4 +1,4 @@
-// Multihost with real processes (issue 5): two zpkd with different hostids on the same device
+// Multihost with real processes: two zpkd with different hostids on the same device
 // files, short tunables (interval 200 ms, fail intervals 5, import intervals 10), so that the
 // activity check after a crash lasts fail × interval × 200 % = 2.0 s plus a random 0-25 %.
 //

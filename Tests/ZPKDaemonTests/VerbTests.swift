@@ -1,5 +1,5 @@
-// Every `zpk` pool verb end to end against a real zpkd, with the texts and exit codes of the
-// errors the issue lists, and SIGTERM → restart → the pools reopen from the cache file.
+// Every `zpk` pool verb end to end against a real zpkd, with the texts and exit codes of its
+// documented errors (docs/cli.md), and SIGTERM → restart → the pools reopen from the cache file.
 
 import Foundation
 import Testing
