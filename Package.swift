@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZFSImportTests",
-            dependencies: ["ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+            dependencies: ["ZFSImport", "ZFSMultihost", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
         ),
         .testTarget(
             name: "ZFSMultihostTests",
