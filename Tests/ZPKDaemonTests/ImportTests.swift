@@ -53,7 +53,7 @@ import Glibc
         #expect(daemon.stop() == 0)
     }
 
-    @Test(.enabled(if: OpenZFS.interopTestsEnabled, "needs OpenZFS 2.1.11's ztest (REQUIRE_OPENZFS=0 skips)"))
+    @Test
     func anOpenZFSPoolIsRefusedWithWhatZpkCanStillDo() throws {
         try OpenZFS.requireInstalled()
         let workspace = try Workspace("zpkd-openzfs")
