@@ -4,6 +4,7 @@
 
 import ZFSFormat
 import ZFSPool
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -81,7 +82,7 @@ public enum PoolHandlers {
                 } else {
                     pools = host.openPools
                 }
-                var synced: [ControlJSON] = []
+                var synced: [JSON] = []
                 for pool in pools {
                     let txg = try await pool.sync()
                     synced.append(["pool": .string(pool.name), "txg": .unsigned(txg.rawValue)])
@@ -109,7 +110,7 @@ public enum PoolHandlers {
             },
             "object.ls": { request, _ in
                 let pool = try host.pool(named: try request.string("pool"))
-                let objects: [ControlJSON] = pool.list().map {
+                let objects: [JSON] = pool.list().map {
                     ["key": .string($0.name), "size": .unsigned($0.byteCount), "birth_txg": .unsigned($0.birthTXG.rawValue)]
                 }
                 return ControlReply(["pool": .string(pool.name), "objects": .array(objects)])
@@ -157,7 +158,7 @@ public enum PoolHandlers {
         return specs
     }
 
-    static func openResult(_ pool: Pool) -> [String: ControlJSON] {
+    static func openResult(_ pool: Pool) -> [String: JSON] {
         let report = pool.openReport
         return [
             "pool": .string(pool.name), "guid": .unsigned(pool.guid.rawValue),
@@ -168,7 +169,7 @@ public enum PoolHandlers {
         ]
     }
 
-    static func listEntry(_ pool: Pool) -> ControlJSON {
+    static func listEntry(_ pool: Pool) -> JSON {
         let status = pool.status()
         return [
             "name": .string(status.name), "guid": .unsigned(status.guid.rawValue),

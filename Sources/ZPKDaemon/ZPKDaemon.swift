@@ -27,6 +27,7 @@ import ServiceLifecycle
 import UnixSignals
 import ZFSMultihost
 import ZFSPool
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc

@@ -8,6 +8,7 @@ import Synchronization
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -58,7 +59,7 @@ import Glibc
             #expect(daemon.log_.contains("pool opened from cache file"), "iteration \(iteration)")
             let listing = try workspace.zpk(["object", "ls", "tank", "--json"])
             #expect(listing.status == 0, "iteration \(iteration): \(listing)")
-            let present = try ControlJSON.decode(listing.stdout)["objects"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []
+            let present = try JSON.decode(listing.stdout)["objects"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []
             for key in synced.keys {
                 #expect(present.contains(key), "iteration \(iteration): synced object \(key) is missing")
             }

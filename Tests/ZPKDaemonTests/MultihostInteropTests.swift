@@ -9,6 +9,7 @@ import Foundation
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -81,7 +82,7 @@ struct MultihostInteropTests {
         #expect(
             ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpkd-holder",
             "\(refused.stdout)")
-        let status = try ControlJSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
+        let status = try JSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
         #expect(status["pools"]?.arrayValue?.first?["state"]?.stringValue == "ACTIVE")
         #expect(daemon.stop() == 0)
     }
