@@ -65,16 +65,20 @@ public enum JSON: Sendable {
     /// An object's members by key (the last of a repeated key), or nil.
     public var objectValue: [String: JSON]? {
         guard case .object(let members) = self else { return nil }
-        return Dictionary(members, uniquingKeysWith: { _, last in last })
+        return Self.dictionary(members)
     }
 
     /// The same value with every object's keys sorted (and repeated keys collapsed).
     public var sortingKeys: JSON {
         switch self {
         case .array(let items): .array(items.map(\.sortingKeys))
-        case .object: JSON(objectValue!.mapValues(\.sortingKeys))
+        case .object(let members): JSON(Self.dictionary(members).mapValues(\.sortingKeys))
         default: self
         }
+    }
+
+    private static func dictionary(_ members: [(String, JSON)]) -> [String: JSON] {
+        Dictionary(members, uniquingKeysWith: { _, last in last })
     }
 }
 
@@ -91,7 +95,7 @@ extension JSON: Hashable {
         case (.double(let a), .double(let b)): a == b
         case (.string(let a), .string(let b)): a == b
         case (.array(let a), .array(let b)): a == b
-        case (.object, .object): lhs.objectValue == rhs.objectValue
+        case (.object(let a), .object(let b)): dictionary(a) == dictionary(b)
         default: false
         }
     }
@@ -105,7 +109,7 @@ extension JSON: Hashable {
         case .double(let value): hasher.combine(4); hasher.combine(value)
         case .string(let value): hasher.combine(5); hasher.combine(value)
         case .array(let value): hasher.combine(6); hasher.combine(value)
-        case .object: hasher.combine(7); hasher.combine(objectValue!)
+        case .object(let members): hasher.combine(7); hasher.combine(Self.dictionary(members))
         }
     }
 }
@@ -144,7 +148,7 @@ extension JSON: Codable {
         case .double(let value): try container.encode(value)
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
-        case .object: try container.encode(objectValue!)
+        case .object(let members): try container.encode(Self.dictionary(members))
         }
     }
 

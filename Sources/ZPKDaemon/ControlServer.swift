@@ -214,10 +214,12 @@ public struct ControlServer: Service {
             ).frame
         }
         let arguments: [String: JSON]
-        switch frame.header["args"] {
-        case nil, .null?: arguments = [:]
-        case let args? where args.objectValue != nil: arguments = args.objectValue!
-        default:
+        let args = frame.header["args"] ?? .null
+        if args == .null {
+            arguments = [:]
+        } else if let members = args.objectValue {
+            arguments = members
+        } else {
             return ControlErrorReply(
                 describing: ControlError(.badRequest, "request '\(operation)': \"args\" must be a JSON object")
             ).frame

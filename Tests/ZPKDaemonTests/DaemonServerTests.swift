@@ -117,6 +117,13 @@ import Glibc
             (error as? ControlError)?.remoteCode == "badRequest"
         }
         #expect(try client.call("ping").result["hostname"] == "test-host")
+        // `args` must be an object (or absent, or null); the connection stays usable.
+        let raw = try ControlConnection.connect(to: socket)
+        defer { raw.close() }
+        try raw.writeAll(rawFrame(header: #"{"op":"ping","args":[1]}"#))
+        #expect(try raw.readFrame()?.header["error"]?["code"] == "badRequest")
+        try raw.writeAll(rawFrame(header: #"{"op":"ping","args":null}"#))
+        #expect(try raw.readFrame()?.header["ok"] == true)
         #expect(daemon.process.isRunning)
         #expect(daemon.stop() == 0)
     }
