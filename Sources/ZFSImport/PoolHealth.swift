@@ -102,7 +102,7 @@ public struct PoolHealth: Sendable {
         /// Not required: exported, same hostid, or multihost off.
         case notRequired
         /// Required and *not run* by ZPoolKit: OpenZFS would watch the labels for at least
-        /// `minimum` (``ZFSMultihost/ActivityCheck/duration(for:tunables:)`` with the tunables
+        /// `minimum` (ZFSMultihost's `ActivityCheck.duration(for:tunables:)` with the tunables
         /// the evaluation was given) to see whether the last writer is still writing.
         case required(minimum: Duration, lastHostID: UInt64, lastHostname: String?)
         /// Multihost is on and this host has no hostid: refused (`MMP_STATE_NO_HOSTID`).

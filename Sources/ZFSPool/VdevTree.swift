@@ -45,12 +45,12 @@ struct VdevTree: Hashable, Sendable {
     var leaves: [LeafVdev] { topLevels.flatMap(\.leaves) }
 
     /// The tree in ZFSImport's vdev model, the one every guid sum and every parsed `vdev_tree`
-    /// goes through: the root config read back as a ``ZFSImport/VdevNode``.
+    /// goes through: the root config read back as a `VdevNode`.
     func node(poolGUID: PoolGUID) -> VdevNode {
         VdevNode(config: rootConfig(poolGUID: poolGUID))
     }
 
-    /// `ub_guid_sum` (`vdev_guid_sum`): ``ZFSImport/VdevNode/guidSum`` of the root — root
+    /// `ub_guid_sum` (`vdev_guid_sum`): `VdevNode.guidSum` of the root — root
     /// (= pool guid) + every top-level and leaf guid, mod 2^64, the sum a scan checks.
     func guidSum(poolGUID: PoolGUID) -> UInt64 {
         node(poolGUID: poolGUID).guidSum
@@ -117,7 +117,7 @@ struct VdevTree: Hashable, Sendable {
     // MARK: Parsing
 
     /// Parses a root `vdev_tree` (from the MOS, a cache file or a scan) through ZFSImport's
-    /// ``ZFSImport/VdevNode`` model, keeping the shapes ZFSPool writes (single leaves and mirrors).
+    /// `VdevNode` model, keeping the shapes ZFSPool writes (single leaves and mirrors).
     static func parse(root: NVList) throws(PoolError) -> VdevTree {
         let node = VdevNode(config: root)
         guard node.type == .root, !node.children.isEmpty else {

@@ -31,7 +31,7 @@ final class ControlListener: Sendable {
     /// A socket file that accepts a connection belongs to a live daemon: refused. One that
     /// refuses (ECONNREFUSED: its daemon died) is stale and replaced. A path that is not a
     /// socket is never removed.
-    /// - Throws: ``ControlError`` `.daemonAlreadyRunning`, `.socketSetupFailed`.
+    /// - Throws: `ControlError` `.daemonAlreadyRunning`, `.socketSetupFailed`.
     static func bind(path: String) throws(ControlError) -> ControlListener {
         var info = stat()
         if lstat(path, &info) == 0 {

@@ -55,7 +55,7 @@ public struct ControlRequestContext: Sendable {
     }
 }
 
-/// Handles one operation. Throw a `PoolError` or ``ControlError`` to answer with an error reply.
+/// Handles one operation. Throw a `PoolError` or `ControlError` to answer with an error reply.
 public typealias ControlHandler = @Sendable (ControlRequest, ControlRequestContext) async throws -> ControlReply
 
 /// The control socket's server, run as a `Service` in zpkd's `ServiceGroup`.
@@ -103,7 +103,7 @@ public struct ControlServer: Service {
 
     /// Creates the socket and starts listening at once (connections wait in the backlog until
     /// ``run()``), so a daemon can refuse to start before it touches any pool.
-    /// - Throws: ``ControlError`` `.daemonAlreadyRunning` when a live daemon answers on the
+    /// - Throws: `ControlError` `.daemonAlreadyRunning` when a live daemon answers on the
     ///   path, `.socketSetupFailed` when the socket cannot be created there.
     public init(configuration: Configuration) throws(ControlError) {
         self.configuration = configuration
@@ -244,7 +244,7 @@ public struct ControlServer: Service {
 }
 
 extension ControlErrorReply {
-    /// A ``ControlError`` keeps its code and exit status; a `PoolError` gives its code, its
+    /// A `ControlError` keeps its code and exit status; a `PoolError` gives its code, its
     /// message and ``exitStatus(for:)``; anything else is `internal`, exit 1.
     public init(describing error: any Error) {
         if let error = error as? ControlError {
