@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZPKTests",
-            dependencies: ["ZPKCLI", "ZPKControl", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
+            dependencies: ["ZPKCLI", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
         ),
         .testTarget(
             name: "ZPKControlTests",
