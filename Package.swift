@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ZFSImport", targets: ["ZFSImport"]),
         .library(name: "ZFSPool", targets: ["ZFSPool"]),
         .library(name: "ZFSMultihost", targets: ["ZFSMultihost"]),
+        .library(name: "ZPKControl", targets: ["ZPKControl"]),
         .executable(name: "zpk", targets: ["zpk"]),
         .executable(name: "zpkd", targets: ["zpkd"]),
     ],
@@ -73,11 +74,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The host daemon's library: control-socket protocol (shared with the `zpk` client),
-        // server, request handlers. docs/daemon.md.
+        // The control protocol of zpkd, shared by the daemon and the `zpk` client: frames, the
+        // one JSON value type (also `zpk --json` output), request/reply shapes, the connection
+        // and the client. docs/daemon.md.
+        .target(
+            name: "ZPKControl",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // The host daemon's library: server and request handlers over a PoolHost. docs/daemon.md.
         .target(
             name: "ZPKDaemon",
             dependencies: [
+                "ZPKControl",
                 "ZFSFormat",
                 "ZFSDevice",
                 "ZFSImport",
@@ -96,7 +104,7 @@ let package = Package(
                 "ZFSImport",
                 "ZFSMultihost",
                 "ZFSPool",
-                "ZPKDaemon",
+                "ZPKControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,6 +125,7 @@ let package = Package(
             name: "zpkd",
             dependencies: [
                 "ZPKDaemon",
+                "ZPKControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZFSImportTests",
-            dependencies: ["ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
+            dependencies: ["ZFSImport", "ZFSMultihost", "ZFSFormat", "ZFSDevice", "ZFSTestSupport"]
         ),
         .testTarget(
             name: "ZFSMultihostTests",
@@ -157,9 +166,13 @@ let package = Package(
             dependencies: ["ZPKCLI", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk"]
         ),
         .testTarget(
+            name: "ZPKControlTests",
+            dependencies: ["ZPKControl"]
+        ),
+        .testTarget(
             name: "ZPKDaemonTests",
             dependencies: [
-                "ZPKDaemon", "ZFSPool", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk", "zpkd",
+                "ZPKDaemon", "ZPKControl", "ZFSPool", "ZFSImport", "ZFSFormat", "ZFSDevice", "ZFSTestSupport", "zpk", "zpkd",
             ]
         ),
     ]

@@ -5,6 +5,7 @@
 import Synchronization
 import ZFSDevice
 import ZFSFormat
+import ZFSMultihost
 
 /// Reads the labels of the leaf devices of pools.
 public enum LeafDeviceReader {
@@ -46,9 +47,12 @@ extension PoolHealth {
     ///   - pool: a pool of `scan`.
     ///   - scan: the scan that found it (its labels carry any neighbor lists).
     ///   - localHostID: this host's hostid (``SystemHostID/current(environment:)``).
-    public static func assess(_ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64) -> PoolHealth {
+    ///   - tunables: this host's multihost tunables (the activity check's duration).
+    public static func assess(
+        _ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64, tunables: MultihostTunables = MultihostTunables()
+    ) -> PoolHealth {
         let neighbors = NeighborRecord.collect(for: pool, in: scan)
         let devices = LeafDeviceReader.read(paths: devicePaths(of: pool, neighbors: neighbors))
-        return evaluate(pool, devices: devices, localHostID: localHostID, neighbors: neighbors)
+        return evaluate(pool, devices: devices, localHostID: localHostID, neighbors: neighbors, tunables: tunables)
     }
 }

@@ -48,9 +48,9 @@
 //     FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares and cache devices (listed from
 //     the MOS) are not shown.
 //
-// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:)`` is pure: the same
+// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:tunables:)`` is pure: the same
 // candidate, device map and hostid give the same answer. Only
-// ``PoolHealth/assess(_:in:localHostID:)`` does I/O (read-only), through ``LeafDeviceReader``.
+// ``PoolHealth/assess(_:in:localHostID:tunables:)`` does I/O (read-only), through ``LeafDeviceReader``.
 //
 // Worked example (verified against libzpool 2.1.11, PoolHealthInteropTests): a pool of
 // `a.img` and `mirror b.img c.img` with b and c deleted. The scan finds only a.img, whose newest
@@ -61,6 +61,7 @@
 // replicas", MISSING_DEV_NR (ZFS-8000-3C), as OpenZFS says from the MOS.
 
 import ZFSFormat
+import ZFSMultihost
 
 /// What opening the path of one leaf vdev gave.
 public enum LeafDevice: Sendable {
@@ -101,7 +102,8 @@ public struct PoolHealth: Sendable {
         /// Not required: exported, same hostid, or multihost off.
         case notRequired
         /// Required and *not run* by ZPoolKit: OpenZFS would watch the labels for at least
-        /// `minimum` (its default tunables) to see whether the last writer is still writing.
+        /// `minimum` (ZFSMultihost's `ActivityCheck.duration(for:tunables:)` with the tunables
+        /// the evaluation was given) to see whether the last writer is still writing.
         case required(minimum: Duration, lastHostID: UInt64, lastHostname: String?)
         /// Multihost is on and this host has no hostid: refused (`MMP_STATE_NO_HOSTID`).
         case noHostID
@@ -201,17 +203,20 @@ extension PoolHealth {
     ///     a leaf whose path is absent here counts as one that cannot be opened.
     ///   - localHostID: this host's hostid (`get_system_hostid`, ``SystemHostID``); 0 for none.
     ///   - neighbors: neighbor records by top-level id (``NeighborRecord/collect(for:in:)``).
+    ///   - tunables: the importing host's multihost tunables, for the activity check's duration
+    ///     (OpenZFS's defaults unless given).
     /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
     public static func evaluate(
         _ pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64,
-        neighbors: [UInt64: NeighborRecord] = [:]
+        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables()
     ) -> PoolHealth {
-        var evaluation = Evaluation(pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors)
+        var evaluation = Evaluation(
+            pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors, tunables: tunables)
         evaluation.run()
         return evaluation.result()
     }
 
-    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:)`` will look up for `pool`:
+    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:tunables:)`` will look up for `pool`:
     /// every file or disk leaf of the label tree, and the leaves of the top-level vdevs the
     /// neighbor records rebuild.
     public static func devicePaths(of pool: PoolCandidate, neighbors: [UInt64: NeighborRecord] = [:]) -> [String] {
@@ -233,24 +238,6 @@ extension PoolHealth {
         }
         return root
     }
-
-    /// The minimum activity-check duration of 2.1.11 with default tunables
-    /// (`spa_activity_check_duration`: `zfs_multihost_interval` 1000 ms,
-    /// `zfs_multihost_import_intervals` 20, safety factor 200 %).
-    static func activityCheckDuration(_ uberblock: Uberblock) -> Duration {
-        let interval: UInt64 = 1_000_000_000
-        let importIntervals: UInt64 = 20
-        var delay = max(1_000_000_000, importIntervals * interval)
-        let ubInterval = uberblock.mmpWriteIntervalInMilliseconds.map { UInt64($0) * 1_000_000 }
-        if let ubInterval, let fail = uberblock.mmpFailIntervals, fail > 0 {
-            delay = UInt64(fail) * ubInterval * 2
-        } else if let ubInterval, uberblock.mmpFailIntervals == 0 {
-            delay = max(delay, (ubInterval &+ uberblock.mmpDelayInNanoseconds) &* importIntervals)
-        } else if uberblock.isMMPValid {
-            delay = max(delay, (interval &+ uberblock.mmpDelayInNanoseconds) &* importIntervals)
-        }
-        return .nanoseconds(Int64(clamping: delay))
-    }
 }
 
 /// One run of the emulated load.
@@ -259,6 +246,7 @@ private struct Evaluation {
     let devices: [String: LeafDevice]
     let localHostID: UInt64
     let neighbors: [UInt64: NeighborRecord]
+    let tunables: MultihostTunables
 
     var tree: HealthVdev
     var stage = PoolHealth.LoadStage.openVdevs
@@ -267,11 +255,15 @@ private struct Evaluation {
     var unsupportedFeatures: [String] = []
     var notes: [String] = []
 
-    init(pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64, neighbors: [UInt64: NeighborRecord]) {
+    init(
+        pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64, neighbors: [UInt64: NeighborRecord],
+        tunables: MultihostTunables
+    ) {
         self.pool = pool
         self.devices = devices
         self.localHostID = localHostID
         self.neighbors = neighbors
+        self.tunables = tunables
         tree = HealthVdev(pool.root)
     }
 
@@ -302,15 +294,17 @@ private struct Evaluation {
         if case .opened(let labels)? = devices[best.path] {
             bestLabel = HealthPass.labelConfig(labels, limit: ub.txg.rawValue)
         }
-        let labelHostID = bestLabel?.uint64("hostid") ?? 0
-        let multihostOff = ub.isMMPValid && ub.mmpDelayInNanoseconds == 0
-        if !multihostOff && labelHostID != localHostID && pool.state == .active {
-            if ub.isMMPValid && ub.mmpDelayInNanoseconds != 0 && localHostID == 0 {
-                activityCheck = .noHostID
-                return failRoot(.active)
-            }
+        let labelHostID = bestLabel?.uint64("hostid")
+        switch activityCheckRequirement(ub, labelHostID: labelHostID) {
+        case .notRequired:
+            break
+        case .refusedNoHostID:
+            activityCheck = .noHostID
+            return failRoot(.active)
+        case .required:
+            let duration = ActivityCheck.duration(for: ub, tunables: tunables).nanoseconds
             activityCheck = .required(
-                minimum: PoolHealth.activityCheckDuration(ub), lastHostID: labelHostID,
+                minimum: .nanoseconds(Int64(clamping: duration)), lastHostID: labelHostID ?? 0,
                 lastHostname: bestLabel?.string("hostname"))
         }
         guard SPAVersion.isSupported(ub.version) else { return failRoot(.versionNewer) }
@@ -355,6 +349,17 @@ private struct Evaluation {
             return failRoot(.active)
         }
         stage = .complete
+    }
+
+    /// `spa_activity_check_required` of 2.1.11 (the tryimport load has no earlier tryimport
+    /// record). A missing label counts as hostid 0, as `nvlist_exists` on no label does; a label
+    /// hostid wider than 32 bits is never this host's (hostids are masked to 32 bits).
+    func activityCheckRequirement(_ ub: Uberblock, labelHostID: UInt64?) -> ActivityCheck.Requirement {
+        let local = UInt32(truncatingIfNeeded: localHostID)
+        let label = labelHostID.map { UInt32(exactly: $0) ?? local &+ 1 }
+        return ActivityCheck.requirement(
+            policy: .openZFS2_1_11, uberblock: ub, labelHostID: label,
+            configState: PoolStateValue(rawValue: pool.state.rawValue), localHostID: local)
     }
 
     func result() -> PoolHealth {

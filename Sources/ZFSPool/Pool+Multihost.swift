@@ -1,4 +1,4 @@
-// Multihost inside the pool host (issue 5). Big theory: docs/design/multihost.md, section
+// Multihost inside the pool host. Big theory: docs/design/multihost.md, section
 // "Multihost in the pool host". In short:
 //
 // Every open pool owns one `HeartbeatService` (OpenZFS: every imported pool has an

@@ -1,5 +1,5 @@
 // ZFSPool — the pool host: a transactional, copy-on-write object store on OpenZFS-compatible
-// labels (issue 4). Big theory: docs/design/pool-host.md. In short:
+// labels. Big theory: docs/design/pool-host.md. In short:
 //
 // Purpose. Keep named objects (≤ 16 MiB) on a pool of leaves laid out as OpenZFS lays out vdevs:
 // labels, uberblock rings and `ub_rootbp` are exact (zdb reads them); the MOS behind the rootbp is

@@ -44,11 +44,16 @@ struct VdevTree: Hashable, Sendable {
 
     var leaves: [LeafVdev] { topLevels.flatMap(\.leaves) }
 
-    /// `ub_guid_sum`: root (= pool guid) + every top-level and leaf guid, mod 2^64.
+    /// The tree in ZFSImport's vdev model, the one every guid sum and every parsed `vdev_tree`
+    /// goes through: the root config read back as a `VdevNode`.
+    func node(poolGUID: PoolGUID) -> VdevNode {
+        VdevNode(config: rootConfig(poolGUID: poolGUID))
+    }
+
+    /// `ub_guid_sum` (`vdev_guid_sum`): `VdevNode.guidSum` of the root — root
+    /// (= pool guid) + every top-level and leaf guid, mod 2^64, the sum a scan checks.
     func guidSum(poolGUID: PoolGUID) -> UInt64 {
-        topLevels.reduce(poolGUID.rawValue) { sum, top in
-            top.leaves.reduce(sum &+ (top.isMirror ? top.guid.rawValue : 0)) { $0 &+ $1.guid.rawValue }
-        }
+        node(poolGUID: poolGUID).guidSum
     }
 
     func topLevel(containing guid: VdevGUID) -> TopLevelVdev? {
@@ -111,16 +116,18 @@ struct VdevTree: Hashable, Sendable {
 
     // MARK: Parsing
 
-    /// Parses a root `vdev_tree` (from the MOS, a cache file or a scan).
+    /// Parses a root `vdev_tree` (from the MOS, a cache file or a scan) through ZFSImport's
+    /// `VdevNode` model, keeping the shapes ZFSPool writes (single leaves and mirrors).
     static func parse(root: NVList) throws(PoolError) -> VdevTree {
-        guard root.string("type") == "root", let children = root.lists("children"), !children.isEmpty else {
+        let node = VdevNode(config: root)
+        guard node.type == .root, !node.children.isEmpty else {
             throw PoolError(.invalidConfig, "the config's vdev_tree is not a root vdev with children")
         }
         var tops: [TopLevelVdev] = []
-        for (index, child) in children.enumerated() {
+        for (index, child) in node.children.enumerated() {
             // An import scan puts a `missing` (or `hole`) placeholder where no device described a
             // top-level vdev; the MOS config will say what it is, so skip it here.
-            if let type = child.string("type"), type == "missing" || type == "hole" { continue }
+            if child.type.isPlaceholder { continue }
             tops.append(try parseTopLevel(child, index: UInt64(index)))
         }
         var seen = Set<UInt64>()
@@ -134,38 +141,38 @@ struct VdevTree: Hashable, Sendable {
         return VdevTree(topLevels: tops)
     }
 
-    private static func parseLeaf(_ list: NVList, index: UInt64) throws(PoolError) -> LeafVdev {
-        let type = list.string("type")
-        guard type == "file" || type == "disk", let guid = list.uint64("guid"), let path = list.string("path") else {
+    private static func parseLeaf(_ node: VdevNode, index: UInt64) throws(PoolError) -> LeafVdev {
+        guard node.type == .file || node.type == .disk, node.config.uint64("guid") != nil, let path = node.path else {
             throw PoolError(
                 .invalidConfig, "leaf \(index) of the config's vdev_tree is not a file or disk with a guid and a path")
         }
         return LeafVdev(
-            id: list.uint64("id") ?? index, guid: VdevGUID(guid), path: path, isBlockDevice: type == "disk",
-            createTXG: TXG(list.uint64("create_txg") ?? 0))
+            id: node.id ?? index, guid: node.guid, path: path, isBlockDevice: node.type == .disk,
+            createTXG: TXG(node.config.uint64("create_txg") ?? 0))
     }
 
-    static func parseTopLevel(_ list: NVList, index: UInt64) throws(PoolError) -> TopLevelVdev {
-        guard let guid = list.uint64("guid"), let ashift = list.uint64("ashift"), let asize = list.uint64("asize") else {
+    static func parseTopLevel(_ node: VdevNode, index: UInt64) throws(PoolError) -> TopLevelVdev {
+        let own = node.config
+        guard own.uint64("guid") != nil, let ashift = own.uint64("ashift"), let asize = own.uint64("asize") else {
             throw PoolError(.invalidConfig, "top-level vdev \(index) of the config lacks guid, ashift or asize")
         }
-        let id = list.uint64("id") ?? index
-        let isMirror = list.string("type") == "mirror"
+        let id = node.id ?? index
+        let isMirror = node.type == .mirror
         var leaves: [LeafVdev] = []
         if isMirror {
-            for (childIndex, child) in (list.lists("children") ?? []).enumerated() {
+            for (childIndex, child) in node.children.enumerated() {
                 leaves.append(try parseLeaf(child, index: UInt64(childIndex)))
             }
             guard !leaves.isEmpty else {
                 throw PoolError(.invalidConfig, "mirror \(id) of the config has no children")
             }
         } else {
-            leaves = [try parseLeaf(list, index: 0)]
+            leaves = [try parseLeaf(node, index: 0)]
         }
         return TopLevelVdev(
-            id: id, guid: VdevGUID(guid), isMirror: isMirror, leaves: leaves, ashift: ashift, asize: asize,
-            metaslabShift: list.uint64("metaslab_shift") ?? TopLevelVdev.metaslabShift(asize: asize),
-            createTXG: TXG(list.uint64("create_txg") ?? 0))
+            id: id, guid: node.guid, isMirror: isMirror, leaves: leaves, ashift: ashift, asize: asize,
+            metaslabShift: own.uint64("metaslab_shift") ?? TopLevelVdev.metaslabShift(asize: asize),
+            createTXG: TXG(own.uint64("create_txg") ?? 0))
     }
 }
 

@@ -23,8 +23,8 @@
 // (TZ=UTC, LC_ALL=C, a fixed PATH, nothing else) is the default for every call, so the
 // oracle's answers never depend on the shell that started `swift test`.
 //
-// Failure cases. Missing tools are an error, never a skip: `requireInstalled()` throws, and
-// `interopTestsEnabled` is false only when REQUIRE_OPENZFS=0 is set explicitly.
+// Failure cases. Missing tools are an error, never a skip: `requireInstalled()` throws, naming
+// the missing tool, and every interop suite calls it (in its `init`, or first thing in a test).
 
 import Foundation
 
@@ -67,18 +67,8 @@ public enum OpenZFS {
     /// Whether zdb and ztest 2.1.11 are present.
     public static var isInstalled: Bool { installationProblem == nil }
 
-    /// Whether interop tests should run: always, unless OpenZFS is missing *and* the
-    /// environment says `REQUIRE_OPENZFS=0` explicitly.
-    ///
-    /// Use it as `.enabled(if: OpenZFS.interopTestsEnabled, "…REQUIRE_OPENZFS=0…")`; the tests
-    /// still call ``requireInstalled()``, so with OpenZFS missing and the variable unset they fail
-    /// with an actionable message.
-    public static var interopTestsEnabled: Bool {
-        isInstalled || ProcessInfo.processInfo.environment["REQUIRE_OPENZFS"] != "0"
-    }
-
     private static let installationProblem: OpenZFSHarnessError? = {
-        let remedy = "run scripts/install-openzfs (or set REQUIRE_OPENZFS=0 to skip the interop tests)"
+        let remedy = "run scripts/install-openzfs (scripts/test does)"
         for tool in [zdbPath, ztestPath] where access(tool, X_OK) != 0 {
             return OpenZFSHarnessError(
                 .notInstalled,

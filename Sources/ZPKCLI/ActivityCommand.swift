@@ -10,6 +10,7 @@ import Synchronization
 import ZFSFormat
 import ZFSImport
 import ZFSMultihost
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc

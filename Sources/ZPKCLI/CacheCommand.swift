@@ -1,6 +1,7 @@
 import ArgumentParser
 import ZFSFormat
 import ZFSImport
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc

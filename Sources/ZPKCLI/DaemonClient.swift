@@ -4,7 +4,7 @@
 
 import ZFSImport
 import ArgumentParser
-import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +48,7 @@ struct DaemonSession {
     /// Sends a request; renders its progress events; on an error reply prints the message
     /// (with `hint` for its code, when given) and exits with the reply's status.
     mutating func call(
-        _ operation: String, _ arguments: [String: ControlJSON] = [:], payload: [UInt8] = [],
+        _ operation: String, _ arguments: [String: JSON] = [:], payload: [UInt8] = [],
         hint: (String) -> String? = { _ in nil }
     ) throws -> ControlReply {
         defer {

@@ -21,7 +21,7 @@ import Synchronization
 import ZFSFormat
 import ZFSMultihost
 import ZFSPool
-import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -194,7 +194,7 @@ struct DemoScript: Sendable {
         let poolB: Pool
         do {
             poolB = try await b.importPool(name, searchPaths: [directory], force: true, progress: { progress in
-                let event: [String: ControlJSON] = [
+                let event: [String: JSON] = [
                     "event": "progress", "phase": .string(progress.phase.rawValue),
                     "remaining_ms": .unsigned(UInt64(max(0, progress.remaining / .milliseconds(1)))),
                     "total_ms": .unsigned(UInt64(max(0, progress.total / .milliseconds(1)))),

@@ -8,7 +8,7 @@ import Foundation
 import Synchronization
 import ZFSFormat
 import ZFSImport
-import ZPKDaemon
+import ZPKControl
 
 extension ZPK.Import {
     /// How one pool's import ended.
@@ -18,7 +18,7 @@ extension ZPK.Import {
         var guid: UInt64
         var kind: Kind
         var message: String?
-        var result: [String: ControlJSON]
+        var result: [String: JSON]
     }
 
     /// The exit status of `import -a`: 0 all imported (or nothing found: 1, as the listing),
@@ -141,7 +141,7 @@ final class MultiPoolProgress: Sendable {
         self.pools = pools
     }
 
-    func render(_ event: [String: ControlJSON], pool: String) {
+    func render(_ event: [String: JSON], pool: String) {
         var event = event
         if event["pool"] == nil { event["pool"] = .string(pool) }
         let text: String? = state.withLock { state in
@@ -149,7 +149,7 @@ final class MultiPoolProgress: Sendable {
             case .silent:
                 return nil
             case .json:
-                return String(decoding: ControlJSON.object(event).encoded(), as: UTF8.self) + "\n"
+                return String(decoding: JSON(event).encoded(), as: UTF8.self) + "\n"
             case .lines, .bar:
                 guard event["event"]?.stringValue == "progress" else { return nil }
                 let phase = event["phase"]?.stringValue ?? "working"

@@ -2,7 +2,7 @@ import ArgumentParser
 import ZFSFormat
 import ZFSImport
 import ZFSPool
-import ZPKDaemon
+import ZPKControl
 
 extension ZPK {
     /// `zpk import [-d DIR]... [-D] [-v] [--json] [--config POOL|GUID]` lists;
@@ -229,14 +229,14 @@ extension ZPK {
                 emitError("cannot import '\(candidate.name)': its assembled config does not encode: \(error)")
                 throw ExitCode(1)
             }
-            var arguments: [String: ControlJSON] = ["force": .bool(force), "rewind": .bool(rewind)]
+            var arguments: [String: JSON] = ["force": .bool(force), "rewind": .bool(rewind)]
             if let newName { arguments["new_name"] = .string(newName) }
             var session = try DaemonSession(daemon, json: json)
             let reply = try session.call("import", arguments, payload: packed) { code in
                 code == "notOurPool" ? Self.openZFSPoolHint(searchPaths: directories, candidate: candidate) : nil
             }
             if json {
-                emit(PoolText.ordered(.object(reply.result), keys: ["pool", "guid", "txg"]).rendered())
+                emit(PoolText.ordered(JSON(reply.result), keys: ["pool", "guid", "txg"]).rendered())
                 return
             }
             if let from = reply.result["rewound_from"]?.uint64Value, let txg = reply.result["txg"]?.uint64Value {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ZFSDevice
 import ZFSFormat
 import ZFSImport
+import ZPKControl
 
 extension ZPK {
     /// `zpk label [-u] [--json] DEVICE`

@@ -1,9 +1,9 @@
-// The multihost verbs that talk to zpkd (issue 5): tunable get|set, clear, inject, history
+// The multihost verbs that talk to zpkd: tunable get|set, clear, inject, history
 // multihost. Thin clients, as PoolCommands.swift: arguments → one request (docs/daemon.md §3) →
 // text or --json.
 
 import ArgumentParser
-import ZPKDaemon
+import ZPKControl
 
 extension ZPK {
     /// `zpk tunable get [NAME]` / `zpk tunable set NAME VALUE`
@@ -54,7 +54,7 @@ extension ZPK {
 
             func run() throws {
                 var session = try DaemonSession(daemon, json: json)
-                var arguments: [String: ControlJSON] = [:]
+                var arguments: [String: JSON] = [:]
                 if let name { arguments["name"] = .string(name) }
                 let reply = try session.call("tunable.get", arguments)
                 emit(MultihostText.tunables(reply.result["tunables"]?.arrayValue ?? [], json: json))
@@ -122,7 +122,7 @@ extension ZPK {
             var session = try DaemonSession(daemon, json: json)
             let reply = try session.call("clear", ["pool": .string(pool)])
             if json {
-                emit(PoolText.ordered(.object(reply.result), keys: ["pool", "resumed"]).rendered())
+                emit(PoolText.ordered(JSON(reply.result), keys: ["pool", "resumed"]).rendered())
             } else if reply.result["resumed"]?.boolValue == true {
                 emit("pool '\(pool)' resumed: no other host wrote it while it was suspended\n")
             } else {
@@ -270,7 +270,7 @@ enum MultihostText {
     ]
     static let tunableKeys = ["name", "value", "effective", "default", "unit"]
 
-    static func tunables(_ rows: [ControlJSON], json: Bool) -> String {
+    static func tunables(_ rows: [JSON], json: Bool) -> String {
         if json {
             return JSON.object([("tunables", .array(rows.map { PoolText.ordered($0, keys: tunableKeys) }))]).rendered()
         }

@@ -1,7 +1,7 @@
 // `zpk object put|get|ls|rm`: named objects (≤ 16 MiB each) in a pool held by zpkd.
 
 import ArgumentParser
-import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc

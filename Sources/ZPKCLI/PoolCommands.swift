@@ -2,7 +2,7 @@
 // Each is a thin client: arguments → one request (docs/daemon.md §3) → text or --json.
 
 import ArgumentParser
-import ZPKDaemon
+import ZPKControl
 
 extension ZPK {
     /// `zpk create [-o prop=val]... POOL VDEV...`
@@ -53,7 +53,7 @@ extension ZPK {
                 "create",
                 [
                     "pool": .string(pool), "vdevs": .array(specs.map(\.json)),
-                    "properties": .object(props.mapValues { .string($0) }),
+                    "properties": JSON(props.mapValues { .string($0) }),
                 ])
         }
     }
@@ -164,7 +164,7 @@ extension ZPK {
 
         func run() throws {
             var session = try DaemonSession(daemon)
-            var arguments: [String: ControlJSON] = [:]
+            var arguments: [String: JSON] = [:]
             if let pool { arguments["pool"] = .string(pool) }
             let reply = try session.call("sync", arguments)
             for entry in reply.result["pools"]?.arrayValue ?? [] {
@@ -235,7 +235,7 @@ extension ZPK {
 
         func run() throws {
             var session = try DaemonSession(daemon, json: json)
-            var arguments: [String: ControlJSON] = [:]
+            var arguments: [String: JSON] = [:]
             if let pool { arguments["pool"] = .string(pool) }
             let reply = try session.call("status", arguments)
             let pools = reply.result["pools"]?.arrayValue ?? []
@@ -278,7 +278,7 @@ extension ZPK {
 
         func run() throws {
             var session = try DaemonSession(daemon, json: json)
-            var arguments: [String: ControlJSON] = ["property": .string(property)]
+            var arguments: [String: JSON] = ["property": .string(property)]
             if let pool { arguments["pool"] = .string(pool) }
             let reply = try session.call("get", arguments)
             let rows = reply.result["properties"]?.arrayValue ?? []

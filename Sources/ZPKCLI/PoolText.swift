@@ -1,6 +1,6 @@
 // Text and JSON layouts of `zpk list`, `zpk status` and `zpk get`, from zpkd's replies.
 
-import ZPKDaemon
+import ZPKControl
 
 enum PoolText {
     static let listKeys = ["name", "guid", "size", "alloc", "free", "health"]
@@ -12,7 +12,7 @@ enum PoolText {
     static let vdevKeys = ["type", "guid", "path", "health", "read_errors", "write_errors", "checksum_errors", "children"]
 
     /// `zpool list`'s columns: NAME SIZE ALLOC FREE HEALTH.
-    static func list(_ pools: [ControlJSON]) -> String {
+    static func list(_ pools: [JSON]) -> String {
         if pools.isEmpty { return "no pools available\n" }
         return table(
             header: ["NAME", "SIZE", "ALLOC", "FREE", "HEALTH"],
@@ -76,15 +76,15 @@ enum PoolText {
     }
 
     /// A reply object with `keys` first, in that order, then the rest sorted by name.
-    static func ordered(_ value: ControlJSON, keys: [String]) -> JSON {
-        guard let members = value.objectValue else { return converted(value) }
-        return JSON.object(orderedMembers(members, keys: keys, convert: { _, member in converted(member) }))
+    static func ordered(_ value: JSON, keys: [String]) -> JSON {
+        guard let members = value.objectValue else { return value.sortingKeys }
+        return JSON.object(orderedMembers(members, keys: keys, convert: { _, member in member.sortingKeys }))
     }
 
     // (The element type is spelled out everywhere: Swift 6.3 loops inferring Sendable for a
     // local `[(String, JSON)]` whose type is inferred.)
     static func orderedMembers(
-        _ members: [String: ControlJSON], keys: [String], convert: (String, ControlJSON) -> JSON
+        _ members: [String: JSON], keys: [String], convert: (String, JSON) -> JSON
     ) -> [(String, JSON)] {
         var result: [(String, JSON)] = []
         for key in keys {
@@ -97,44 +97,29 @@ enum PoolText {
     }
 
     /// A status pool object in the documented key order, vdevs included.
-    static func statusJSON(_ pool: ControlJSON) -> JSON {
-        guard let members = pool.objectValue else { return converted(pool) }
+    static func statusJSON(_ pool: JSON) -> JSON {
+        guard let members = pool.objectValue else { return pool.sortingKeys }
         let result: [(String, JSON)] = orderedMembers(members, keys: statusKeys) { key, member in
             switch key {
             case "vdev_tree": vdevJSON(member)
             case "multihost": member == .null ? JSON.null : ordered(member, keys: multihostKeys)
-            default: converted(member)
+            default: member.sortingKeys
             }
         }
         return JSON.object(result)
     }
 
-    static func vdevJSON(_ vdev: ControlJSON) -> JSON {
-        guard let members = vdev.objectValue else { return converted(vdev) }
+    static func vdevJSON(_ vdev: JSON) -> JSON {
+        guard let members = vdev.objectValue else { return vdev.sortingKeys }
         let result: [(String, JSON)] = orderedMembers(members, keys: vdevKeys) { key, member in
-            key == "children" ? JSON.array((member.arrayValue ?? []).map { vdevJSON($0) }) : converted(member)
+            key == "children" ? JSON.array((member.arrayValue ?? []).map { vdevJSON($0) }) : member.sortingKeys
         }
         return JSON.object(result)
     }
 
-    /// The CLI's ordered JSON from a reply value (object keys sorted).
-    static func converted(_ value: ControlJSON) -> JSON {
-        switch value {
-        case .null: return JSON.null
-        case .bool(let b): return JSON.bool(b)
-        case .unsigned(let u): return JSON.unsigned(u)
-        case .signed(let i): return JSON.signed(i)
-        case .double(let d): return JSON.double(d)
-        case .string(let s): return JSON.string(s)
-        case .array(let items): return JSON.array(items.map { converted($0) })
-        case .object(let members):
-            return JSON.object(members.keys.sorted().map { key in (key, converted(members[key]!)) })
-        }
-    }
-
     /// The HEALTH cell of a pool zpkd is still opening from its cache file:
     /// "OPENING (activity check, 12 s left)".
-    static func openingHealth(_ pool: ControlJSON) -> String {
+    static func openingHealth(_ pool: JSON) -> String {
         var what: String
         switch pool["phase"]?.stringValue {
         case "activity_check": what = "activity check"
@@ -146,15 +131,15 @@ enum PoolText {
     }
 
     /// `zpool status`'s layout for one pool.
-    static func status(_ pool: ControlJSON) -> String {
+    static func status(_ pool: JSON) -> String {
         let name = pool["name"]?.stringValue ?? "?"
         if pool["state"]?.stringValue == "opening" {
             return "  pool: \(name)\n state: OPENING\nstatus: zpkd is reopening the pool from its cache file: "
                 + openingHealth(pool).dropFirst("OPENING (".count).dropLast() + ".\n"
                 + "action: Wait; the pool's verbs answer once it is open (zpk list shows the countdown).\n"
         }
-        var rows: [(indent: Int, name: String, vdev: ControlJSON)] = []
-        func walk(_ vdev: ControlJSON, indent: Int, label: String) {
+        var rows: [(indent: Int, name: String, vdev: JSON)] = []
+        func walk(_ vdev: JSON, indent: Int, label: String) {
             rows.append((indent, label, vdev))
             for (index, child) in (vdev["children"]?.arrayValue ?? []).enumerated() {
                 let type = child["type"]?.stringValue ?? "?"
@@ -202,7 +187,7 @@ enum PoolText {
     }
 
     /// The multihost lines of `zpk status` (only for a pool with multihost=on).
-    static func multihostStatus(_ block: ControlJSON) -> String {
+    static func multihostStatus(_ block: JSON) -> String {
         let value = { (key: String) in block[key]?.uint64Value ?? 0 }
         let signed = { (key: String) -> Int64 in
             if case .signed(let v)? = block[key] { return v }

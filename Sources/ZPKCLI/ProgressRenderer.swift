@@ -9,7 +9,7 @@
 //
 // `ZPK_PROGRESS=bar|json|lines|none` overrides the choice (tests, scripts).
 
-import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -47,12 +47,12 @@ struct ProgressRenderer: Sendable {
     }
 
     /// The text to write for one event frame header (nil: nothing).
-    mutating func render(_ event: [String: ControlJSON]) -> String? {
+    mutating func render(_ event: [String: JSON]) -> String? {
         switch mode {
         case .silent:
             return nil
         case .json:
-            return String(decoding: ControlJSON.object(event).encoded(), as: UTF8.self) + "\n"
+            return String(decoding: JSON(event).encoded(), as: UTF8.self) + "\n"
         case .lines, .bar:
             guard event["event"]?.stringValue == "progress" else { return nil }
             let phase = event["phase"]?.stringValue ?? "working"

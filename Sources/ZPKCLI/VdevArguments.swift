@@ -3,7 +3,7 @@
 // against its own working directory.
 
 import ArgumentParser
-import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +15,7 @@ enum VdevArguments {
         case leaf(String)
         case mirror([String])
 
-        var json: ControlJSON {
+        var json: JSON {
             switch self {
             case .leaf(let path): ["type": "leaf", "path": .string(path)]
             case .mirror(let paths): ["type": "mirror", "paths": .array(paths.map { .string($0) })]

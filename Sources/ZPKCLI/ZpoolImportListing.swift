@@ -22,6 +22,7 @@ import ZFSFormat
 import ZFSImport
 import ZFSMultihost
 import ZFSPool
+import ZPKControl
 
 /// How vdev names are spelled: `zpool_vdev_name`'s flags, set by `ZPOOL_VDEV_NAME_PATH` and
 /// `ZPOOL_VDEV_NAME_GUID` as in zpool.

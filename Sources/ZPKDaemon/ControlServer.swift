@@ -18,66 +18,11 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import ZFSPool
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// One request as a handler sees it.
-public struct ControlRequest: Sendable {
-    /// The operation (`"ping"`, `"object.put"`, …).
-    public var operation: String
-    /// The request's `args` object (empty when absent).
-    public var arguments: [String: ControlJSON]
-    /// The request's binary payload (object bytes, a packed XDR config).
-    public var payload: [UInt8]
-
-    public init(operation: String, arguments: [String: ControlJSON] = [:], payload: [UInt8] = []) {
-        self.operation = operation
-        self.arguments = arguments
-        self.payload = payload
-    }
-
-    /// The string argument `name`.
-    /// - Throws: ``ControlError`` `.badRequest` when it is missing or not a string.
-    public func string(_ name: String) throws(ControlError) -> String {
-        guard let value = arguments[name]?.stringValue else {
-            throw ControlError(.badRequest, "request '\(operation)' needs a string argument '\(name)'")
-        }
-        return value
-    }
-
-    /// The optional string argument `name`.
-    /// - Throws: ``ControlError`` `.badRequest` when it is present but not a string.
-    public func optionalString(_ name: String) throws(ControlError) -> String? {
-        guard let value = arguments[name], value != .null else { return nil }
-        guard let string = value.stringValue else {
-            throw ControlError(.badRequest, "request '\(operation)': argument '\(name)' must be a string")
-        }
-        return string
-    }
-
-    /// The boolean argument `name`, false when absent.
-    /// - Throws: ``ControlError`` `.badRequest` when it is present but not a boolean.
-    public func flag(_ name: String) throws(ControlError) -> Bool {
-        guard let value = arguments[name], value != .null else { return false }
-        guard let flag = value.boolValue else {
-            throw ControlError(.badRequest, "request '\(operation)': argument '\(name)' must be true or false")
-        }
-        return flag
-    }
-}
-
-/// A handler's successful answer: a `result` object and an optional payload.
-public struct ControlReply: Sendable {
-    public var result: [String: ControlJSON]
-    public var payload: [UInt8]
-
-    public init(_ result: [String: ControlJSON] = [:], payload: [UInt8] = []) {
-        self.result = result
-        self.payload = payload
-    }
-}
 
 /// What a handler can do besides answering: send `{"event": …}` frames before its reply.
 public struct ControlRequestContext: Sendable {
@@ -90,7 +35,7 @@ public struct ControlRequestContext: Sendable {
     ///   - total: the phase's whole length.
     ///   - extra: more members for the event object.
     public func progress(
-        phase: String, remaining: Duration, total: Duration, extra: [String: ControlJSON] = [:]
+        phase: String, remaining: Duration, total: Duration, extra: [String: JSON] = [:]
     ) async {
         var header = extra
         header["event"] = "progress"
@@ -101,7 +46,7 @@ public struct ControlRequestContext: Sendable {
     }
 
     /// Sends any event object (it should carry an `"event"` member).
-    public func event(_ header: [String: ControlJSON]) async {
+    public func event(_ header: [String: JSON]) async {
         await sendEvent(ControlFrame(header: header))
     }
 
@@ -110,7 +55,7 @@ public struct ControlRequestContext: Sendable {
     }
 }
 
-/// Handles one operation. Throw a `PoolError` or ``ControlError`` to answer with an error reply.
+/// Handles one operation. Throw a `PoolError` or `ControlError` to answer with an error reply.
 public typealias ControlHandler = @Sendable (ControlRequest, ControlRequestContext) async throws -> ControlReply
 
 /// The control socket's server, run as a `Service` in zpkd's `ServiceGroup`.
@@ -158,7 +103,7 @@ public struct ControlServer: Service {
 
     /// Creates the socket and starts listening at once (connections wait in the backlog until
     /// ``run()``), so a daemon can refuse to start before it touches any pool.
-    /// - Throws: ``ControlError`` `.daemonAlreadyRunning` when a live daemon answers on the
+    /// - Throws: `ControlError` `.daemonAlreadyRunning` when a live daemon answers on the
     ///   path, `.socketSetupFailed` when the socket cannot be created there.
     public init(configuration: Configuration) throws(ControlError) {
         self.configuration = configuration
@@ -268,11 +213,13 @@ public struct ControlServer: Service {
                     .unknownOperation, "zpkd does not know the operation '\(operation)'; it knows: \(known)")
             ).frame
         }
-        let arguments: [String: ControlJSON]
-        switch frame.header["args"] {
-        case nil, .null?: arguments = [:]
-        case .object(let members)?: arguments = members
-        default:
+        let arguments: [String: JSON]
+        let args = frame.header["args"] ?? .null
+        if args == .null {
+            arguments = [:]
+        } else if let members = args.objectValue {
+            arguments = members
+        } else {
             return ControlErrorReply(
                 describing: ControlError(.badRequest, "request '\(operation)': \"args\" must be a JSON object")
             ).frame
@@ -285,7 +232,7 @@ public struct ControlServer: Service {
         configuration.logger.debug("control request", metadata: ["request.op": "\(operation)"])
         do {
             let reply = try await handler(request, context)
-            return ControlFrame(header: ["ok": true, "result": .object(reply.result)], payload: reply.payload)
+            return ControlFrame(header: ["ok": true, "result": JSON(reply.result)], payload: reply.payload)
         } catch {
             return configuration.describeError(error).frame
         }
@@ -296,22 +243,8 @@ public struct ControlServer: Service {
     }
 }
 
-/// The `error` object of a failed reply: `{"error": {"code", "message", "exit"}}`.
-public struct ControlErrorReply: Hashable, Sendable {
-    /// A stable machine-readable code (`unknownPool`, `badRequest`, …).
-    public var code: String
-    /// What went wrong and what to do, for people.
-    public var message: String
-    /// The exit status `zpk` should end with: 1, or 3 when the pool is in use on another host.
-    public var exit: Int32
-
-    public init(code: String, message: String, exit: Int32) {
-        self.code = code
-        self.message = message
-        self.exit = exit
-    }
-
-    /// A ``ControlError`` keeps its code and exit status; a `PoolError` gives its code, its
+extension ControlErrorReply {
+    /// A `ControlError` keeps its code and exit status; a `PoolError` gives its code, its
     /// message and ``exitStatus(for:)``; anything else is `internal`, exit 1.
     public init(describing error: any Error) {
         if let error = error as? ControlError {
@@ -331,13 +264,6 @@ public struct ControlErrorReply: Hashable, Sendable {
     /// exported (zpool exits 1 there too, and `-f` overrides it).
     public static func exitStatus(for code: PoolError.Code) -> Int32 {
         code == .poolInUse ? 3 : 1
-    }
-
-    /// The reply frame.
-    public var frame: ControlFrame {
-        ControlFrame(header: [
-            "error": ["code": .string(code), "message": .string(message), "exit": .unsigned(UInt64(max(0, exit)))]
-        ])
     }
 }
 

@@ -2,6 +2,7 @@
 
 import ZFSFormat
 import ZFSPool
+import ZPKControl
 
 extension PoolHandlers {
     /// The properties `get all` lists, in this order (then user properties, sorted).
@@ -22,7 +23,7 @@ extension PoolHandlers {
             },
             "get": { request, _ in
                 let property = try request.string("property")
-                var rows: [ControlJSON] = []
+                var rows: [JSON] = []
                 for pool in try selectedPools(host, request) {
                     let names = property == "all"
                         ? listedProperties + pool.properties.keys.filter { $0.contains(":") }.sorted() : [property]
@@ -56,7 +57,7 @@ extension PoolHandlers {
         ]
     }
 
-    static func statusEntry(_ pool: Pool) -> ControlJSON {
+    static func statusEntry(_ pool: Pool) -> JSON {
         let status = pool.status()
         return [
             "name": .string(status.name), "guid": .unsigned(status.guid.rawValue), "state": .string(status.state),
@@ -70,7 +71,7 @@ extension PoolHandlers {
         ]
     }
 
-    static func vdevJSON(_ vdev: PoolStatus.VdevStatus) -> ControlJSON {
+    static func vdevJSON(_ vdev: PoolStatus.VdevStatus) -> JSON {
         [
             "type": .string(vdev.type), "guid": .unsigned(vdev.guid), "path": vdev.path.map { .string($0) } ?? .null,
             "health": .string(vdev.health), "read_errors": .unsigned(vdev.readErrors),

@@ -1,10 +1,11 @@
-// Handlers of the multihost operations (issue 5): the host's tunables, `clear` of a suspended
+// Handlers of the multihost operations: the host's tunables, `clear` of a suspended
 // pool, fault injection, the heartbeat history, and the bridge that turns the host's activity-
 // check progress callbacks into progress event frames (docs/daemon.md §3).
 
 import ZFSFormat
 import ZFSMultihost
 import ZFSPool
+import ZPKControl
 
 extension PoolHandlers {
     /// The largest value each tunable accepts. OpenZFS takes any `ulong` and truncates it silently
@@ -82,7 +83,7 @@ extension PoolHandlers {
         return name
     }
 
-    static func tunableJSON(_ name: MultihostTunablesStore.Name, _ store: MultihostTunablesStore) -> ControlJSON {
+    static func tunableJSON(_ name: MultihostTunablesStore.Name, _ store: MultihostTunablesStore) -> JSON {
         let current = store.current
         let effective: UInt64
         switch name {
@@ -112,7 +113,7 @@ extension PoolHandlers {
     }
 
     /// One row of OpenZFS's multihost kstat, by its column names.
-    static func historyJSON(_ record: MultihostHistory.Record) -> ControlJSON {
+    static func historyJSON(_ record: MultihostHistory.Record) -> JSON {
         [
             "id": .unsigned(record.id), "txg": .unsigned(record.txg.rawValue), "timestamp": .unsigned(record.timestamp),
             "skip": .bool(record.isSkip), "error": .unsigned(record.error),
@@ -123,7 +124,7 @@ extension PoolHandlers {
     }
 
     /// The status `multihost` block (`null` when the pool's multihost property is off).
-    static func multihostJSON(_ status: MultihostStatus) -> ControlJSON {
+    static func multihostJSON(_ status: MultihostStatus) -> JSON {
         [
             "last_heartbeat_age_ms": .signed(nanosecondCount(status.lastHeartbeatAge) / 1_000_000),
             "mmp_delay_ns": .signed(nanosecondCount(status.mmpDelay)),

@@ -4,6 +4,7 @@
 
 import ZFSFormat
 import ZFSPool
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -81,7 +82,7 @@ public enum PoolHandlers {
                 } else {
                     pools = host.openPools
                 }
-                var synced: [ControlJSON] = []
+                var synced: [JSON] = []
                 for pool in pools {
                     let txg = try await pool.sync()
                     synced.append(["pool": .string(pool.name), "txg": .unsigned(txg.rawValue)])
@@ -121,7 +122,7 @@ public enum PoolHandlers {
             },
             "object.ls": { request, _ in
                 let pool = try host.pool(named: try request.string("pool"))
-                let objects: [ControlJSON] = pool.list().map {
+                let objects: [JSON] = pool.list().map {
                     ["key": .string($0.name), "size": .unsigned($0.byteCount), "birth_txg": .unsigned($0.birthTXG.rawValue)]
                 }
                 return ControlReply(["pool": .string(pool.name), "objects": .array(objects)])
@@ -169,7 +170,7 @@ public enum PoolHandlers {
         return specs
     }
 
-    static func openResult(_ pool: Pool) -> [String: ControlJSON] {
+    static func openResult(_ pool: Pool) -> [String: JSON] {
         let report = pool.openReport
         return [
             "pool": .string(pool.name), "guid": .unsigned(pool.guid.rawValue),
@@ -182,8 +183,8 @@ public enum PoolHandlers {
 
     /// A cache-file pool still opening, in `list` and `status`: `state` "opening", the phase,
     /// and the phase's countdown (`remaining_ms`, `total_ms`; null before the wait starts).
-    static func openingEntry(_ pool: OpeningPool) -> ControlJSON {
-        func ms(_ d: Duration?) -> ControlJSON {
+    static func openingEntry(_ pool: OpeningPool) -> JSON {
+        func ms(_ d: Duration?) -> JSON {
             guard let d else { return .null }
             let c = d.components
             return .unsigned(UInt64(max(0, c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)))
@@ -195,7 +196,7 @@ public enum PoolHandlers {
         ]
     }
 
-    static func listEntry(_ pool: Pool) -> ControlJSON {
+    static func listEntry(_ pool: Pool) -> JSON {
         let status = pool.status()
         return [
             "state": .string("open"),

@@ -30,6 +30,7 @@ import ServiceLifecycle
 import UnixSignals
 import ZFSMultihost
 import ZFSPool
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -86,7 +87,7 @@ public struct Daemon: Sendable {
     /// every pool and returns.
     ///
     /// - Parameter onReady: called with the socket path once requests are being served.
-    /// - Throws: ``ControlError`` `.daemonAlreadyRunning`, `.socketSetupFailed` before any pool
+    /// - Throws: `ControlError` `.daemonAlreadyRunning`, `.socketSetupFailed` before any pool
     ///   is touched; errors of the `ServiceGroup`.
     public func run(onReady: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let identity = DaemonIdentity(hostID: options.hostID, hostname: options.hostname)

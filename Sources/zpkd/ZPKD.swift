@@ -3,6 +3,7 @@ import Logging
 import ZFSImport
 import ZFSMultihost
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc

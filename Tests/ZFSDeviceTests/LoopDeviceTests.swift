@@ -5,17 +5,10 @@ import ZFSDevice
 
 /// A real block device: a temporary file attached to a loop device with `losetup`.
 ///
-/// This needs root and `/dev/loop-control` (true on the development machines and in CI). Under
-/// `scripts/test` (which sets REQUIRE_OPENZFS=1: every environment-dependent test must run) the
-/// suite always runs and fails if no loop device can be attached; elsewhere Swift Testing
-/// reports it as skipped with the reason below.
-@Suite(
-    "FileBlockDevice on a loop device",
-    .enabled(
-        if: LoopDevice.isUsable || ProcessInfo.processInfo.environment["REQUIRE_OPENZFS"] == "1",
-        "needs root, /dev/loop-control and losetup; required when REQUIRE_OPENZFS=1"),
-    .timeLimit(.minutes(1))
-)
+/// This needs root, `/dev/loop-control` and losetup (true on the development machines and in CI;
+/// scripts/install-openzfs installs losetup's package). It never skips: where one is missing,
+/// every test fails with ``LoopDevice/requireUsable()``'s message naming it.
+@Suite("FileBlockDevice on a loop device", .timeLimit(.minutes(1)))
 struct LoopDeviceTests {
     @Test func sizeComesFromTheKernelNotStSize() throws {
         try withTemporaryDirectory { directory in
@@ -126,11 +119,21 @@ struct LoopDevice {
     static let losetup: String? = ["/usr/sbin/losetup", "/sbin/losetup", "/usr/bin/losetup"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    static var isUsable: Bool {
-        geteuid() == 0 && losetup != nil && FileManager.default.fileExists(atPath: "/dev/loop-control")
+    /// Throws, naming what is missing, unless loop devices can be attached here.
+    static func requireUsable() throws {
+        var missing: [String] = []
+        if geteuid() != 0 { missing.append("root (euid is \(geteuid()))") }
+        if losetup == nil { missing.append("losetup (in /usr/sbin, /sbin or /usr/bin; Debian package 'mount')") }
+        if !FileManager.default.fileExists(atPath: "/dev/loop-control") { missing.append("/dev/loop-control") }
+        guard missing.isEmpty else {
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "loop-device tests need " + missing.joined(separator: ", ")])
+        }
     }
 
     init(attaching file: String) throws {
+        try Self.requireUsable()
         let output = try Self.run(["--find", "--show", file])
         path = output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

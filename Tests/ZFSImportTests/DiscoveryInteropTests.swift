@@ -99,8 +99,11 @@ final class SharedZTestPools: Sendable {
     }
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+@Suite
 struct DiscoveryInteropTests {
+    /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
+    init() throws { try OpenZFS.requireInstalled() }
+
     /// Each pool, moved to a new directory, assembles to zdb's config: the paths in the labels
     /// are stale, so every leaf path must be refreshed by guid.
     @Test(arguments: ["churn", "draid", "random"])

@@ -6,6 +6,7 @@
 import Testing
 import ZFSDevice
 import ZFSFormat
+import ZFSMultihost
 import ZFSTestSupport
 
 @testable import ZFSImport
@@ -95,11 +96,11 @@ struct SyntheticPool {
 
     func evaluate(
         present: Set<UInt64>? = nil, overriding overrides: [String: LeafDevice] = [:], localHostID: UInt64 = 0x1234,
-        neighbors: [UInt64: NeighborRecord] = [:]
+        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables()
     ) throws -> PoolHealth {
         PoolHealth.evaluate(
             candidate(present: present), devices: try devices(overriding: overrides), localHostID: localHostID,
-            neighbors: neighbors)
+            neighbors: neighbors, tunables: tunables)
     }
 }
 
@@ -336,6 +337,63 @@ extension VdevNode {
         pool.uberblock.mmpDelayInNanoseconds = 1_000_000
         pool.uberblock.mmpConfig = MMPConfig(writeIntervalInMilliseconds: 1000, sequence: 0, failIntervals: 10)
         #expect(try pool.evaluate(localHostID: 0x5678).activityCheck == .required(minimum: .seconds(20), lastHostID: 0x1234, lastHostname: "nodeA"))
+    }
+
+    /// The tryimport emulation asks ZFSMultihost's ActivityCheck, the importer's own rules, both
+    /// whether a check is needed and how long it lasts: for every uberblock shape, pool state and
+    /// pair of hostids the answers agree, and the duration follows the tunables it is given (not
+    /// OpenZFS's defaults).
+    @Test func activityCheckAgreesWithTheImportersRules() throws {
+        let tunables = MultihostTunables(intervalInMilliseconds: 250, failIntervals: 4, importIntervals: 7)
+        // The four duration cases: fail intervals, never suspends, ZoL 0.7 writer, pre-MMP.
+        let shapes: [(magic: UInt64, delay: UInt64, config: MMPConfig?)] = [
+            (MMPConfig.magic, 3_000_000, MMPConfig(writeIntervalInMilliseconds: 300, sequence: 0, failIntervals: 5)),
+            (MMPConfig.magic, 3_000_000, MMPConfig(writeIntervalInMilliseconds: 300, sequence: 0, failIntervals: 0)),
+            (MMPConfig.magic, 3_000_000, nil),
+            (0, 0, nil),
+            (MMPConfig.magic, 0, nil),  // multihost off
+        ]
+        var requiredSeen = 0
+        for shape in shapes {
+            for state in [PoolState.active, .exported] {
+                for localHostID: UInt64 in [0, 0x1234, 0x5678] {
+                    var pool = SyntheticPool.mirror()
+                    pool.state = state
+                    pool.uberblock.mmpMagic = shape.magic
+                    pool.uberblock.mmpDelayInNanoseconds = shape.delay
+                    if let config = shape.config { pool.uberblock.mmpConfig = config }
+                    let health = try pool.evaluate(localHostID: localHostID, tunables: tunables)
+                    let rule = ActivityCheck.requirement(
+                        policy: .openZFS2_1_11, uberblock: pool.uberblock, labelHostID: 0x1234,
+                        configState: PoolStateValue(rawValue: state.rawValue), localHostID: UInt32(localHostID))
+                    let context = "magic \(shape.magic) delay \(shape.delay) config \(String(describing: shape.config)) state \(state) local \(localHostID)"
+                    switch rule {
+                    case .notRequired where shape.delay != 0 && localHostID == 0:
+                        // No check, but a multihost pool still needs a hostid (the after-trust rule).
+                        #expect(health.activityCheck == .noHostID && health.stage == .afterTrust, "\(context)")
+                    case .notRequired:
+                        #expect(health.activityCheck == .notRequired, "\(context)")
+                    case .refusedNoHostID:
+                        #expect(health.activityCheck == .noHostID, "\(context)")
+                    case .required:
+                        requiredSeen += 1
+                        let expected = ActivityCheck.duration(for: pool.uberblock, tunables: tunables).nanoseconds
+                        #expect(
+                            health.activityCheck
+                                == .required(minimum: .nanoseconds(Int64(expected)), lastHostID: 0x1234, lastHostname: "nodeA"),
+                            "\(context)")
+                    }
+                }
+            }
+        }
+        #expect(requiredSeen == 5)
+        // Case 4 with these tunables: max(1 s, 7 × 250 ms) = 1.75 s, where the defaults give 20 s.
+        var preMMP = SyntheticPool.mirror()
+        preMMP.state = .active
+        preMMP.uberblock.mmpMagic = 0
+        #expect(
+            try preMMP.evaluate(localHostID: 0x5678, tunables: tunables).activityCheck
+                == .required(minimum: .milliseconds(1750), lastHostID: 0x1234, lastHostname: "nodeA"))
     }
 
     @Test func multihostWithoutALocalHostIDIsRefused() throws {

@@ -1,5 +1,5 @@
 // The host keeps its cache file in step with its pools: create/open/import/add/rename write the
-// entry, export/destroy remove it, and `openPoolsFromCacheFile` fixes a stale one (issue 4's
+// entry, export/destroy remove it, and `openPoolsFromCacheFile` fixes a stale one (the
 // "zpk add a mirror, restore the cache file from before the add and restart" check).
 
 import Foundation

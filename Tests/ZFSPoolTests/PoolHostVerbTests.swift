@@ -170,7 +170,40 @@ import ZFSTestSupport
         #expect(!ids.contains(0) && !ids.contains(299), "the farthest are dropped")
     }
 
-    /// Issue 4: `zpk import` names the leaves of a top-level vdev whose devices are all gone.
+    /// `ub_guid_sum` is OpenZFS's `vdev_guid_sum`: every vdev's guid — the root (the pool guid),
+    /// a mirror and its leaves, a single-leaf top-level once — added modulo 2^64. ZFSPool takes
+    /// it from ZFSImport's vdev model, so the sum our uberblocks carry is the one a scan checks.
+    @Test func theGuidSumIsOpenZFSsAndTheScansOwn() async throws {
+        let big = UInt64.max - 5
+        func leaf(_ id: UInt64, _ guid: UInt64) -> LeafVdev {
+            LeafVdev(id: id, guid: VdevGUID(guid), path: "/d/\(guid)", isBlockDevice: false, createTXG: TXG(4))
+        }
+        let tree = VdevTree(topLevels: [
+            TopLevelVdev(
+                id: 0, guid: VdevGUID(big), isMirror: true, leaves: [leaf(0, big - 1), leaf(1, 3)], ashift: 12,
+                asize: 1 << 30, metaslabShift: 24, createTXG: TXG(4)),
+            TopLevelVdev(
+                id: 1, guid: VdevGUID(40), isMirror: false, leaves: [leaf(1, 40)], ashift: 12, asize: 1 << 30,
+                metaslabShift: 24, createTXG: TXG(4)),
+        ])
+        let expected = 7 &+ big &+ (big - 1) &+ 3 &+ 40
+        #expect(tree.guidSum(poolGUID: PoolGUID(7)) == expected)
+        #expect(try VdevTree.parse(root: tree.rootConfig(poolGUID: PoolGUID(7))).guidSum(poolGUID: PoolGUID(7)) == expected)
+
+        let files = try SparseFiles(count: 3, size: 64 << 20)
+        let p = files.paths
+        let host = PoolHost(environment: .init(hostID: 0x1234, hostname: "h"))
+        _ = try await host.create(name: "tank", layout: [.mirror([p[0], p[1]]), .leaf(p[2])])
+        try await host.export("tank")
+        let scan = await ImportScanner(options: .init(searchPaths: [files.directory], skipDevicesInUse: false)).scan()
+        let candidate = try scan.pool(.name("tank"))
+        // The uberblock ZFSPool wrote against the tree ZFSImport assembled from the labels.
+        let uberblock = try #require(PoolHealth.assess(candidate, in: scan, localHostID: 0x1234).uberblock)
+        #expect(uberblock.guidSum == candidate.root.guidSum)
+        #expect(candidate.root.leaves.count == 3 && candidate.root.children.count == 2)
+    }
+
+    /// `zpk import` names the leaves of a top-level vdev whose devices are all gone.
     @Test func aScanNamesTheLeavesOfAMissingTopLevel() async throws {
         let files = try SparseFiles(count: 4, size: 64 << 20)
         let p = files.paths

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import ZFSTestSupport
 @testable import ZPKDaemon
+@testable import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -84,9 +85,9 @@ import Glibc
         let socket = workspace.socket
         #expect(try errorCode(after: [0xff, 0xff, 0xff, 0xff], socket: socket) == ("frameTooLarge", true))
         #expect(try errorCode(after: [0, 0, 0, 0], socket: socket) == ("frameTooLarge", true))
-        #expect(try errorCode(after: ControlFrameTests.frame(header: "{nope"), socket: socket) == ("badHeader", true))
+        #expect(try errorCode(after: rawFrame(header: "{nope"), socket: socket) == ("badHeader", true))
         #expect(
-            try errorCode(after: ControlFrameTests.frame(header: #"{"op":"object.put","payload_bytes":99999999}"#), socket: socket)
+            try errorCode(after: rawFrame(header: #"{"op":"object.put","payload_bytes":99999999}"#), socket: socket)
                 == ("payloadTooLarge", true))
         // Truncated: a length prefix of 100 and 10 bytes of header, then end of stream.
         #expect(try errorCode(after: [0, 0, 0, 100] + Array("{\"op\":\"pi".utf8), closeWriting: true, socket: socket)
@@ -116,6 +117,13 @@ import Glibc
             (error as? ControlError)?.remoteCode == "badRequest"
         }
         #expect(try client.call("ping").result["hostname"] == "test-host")
+        // `args` must be an object (or absent, or null); the connection stays usable.
+        let raw = try ControlConnection.connect(to: socket)
+        defer { raw.close() }
+        try raw.writeAll(rawFrame(header: #"{"op":"ping","args":[1]}"#))
+        #expect(try raw.readFrame()?.header["error"]?["code"] == "badRequest")
+        try raw.writeAll(rawFrame(header: #"{"op":"ping","args":null}"#))
+        #expect(try raw.readFrame()?.header["ok"] == true)
         #expect(daemon.process.isRunning)
         #expect(daemon.stop() == 0)
     }
@@ -226,4 +234,11 @@ func waitUntilServed(_ socket: String, within limit: Duration, retryingEvery pau
             #expect(owner.triple == (0, "no pools available\n", ""))
         }
     }
+}
+
+/// A frame of `text` as its header, byte for byte (a malformed header stays malformed).
+private func rawFrame(header text: String) -> [UInt8] {
+    let json = Array(text.utf8)
+    let n = UInt32(json.count)
+    return [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + json
 }

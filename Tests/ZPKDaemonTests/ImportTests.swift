@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,7 @@ import Glibc
         var guids: [UInt64] = []
         for device in ["d1", "d2"] {
             #expect(try workspace.zpk(["create", "tank", "\(workspace.path)/\(device)"]).status == 0)
-            let status = try ControlJSON.decode(try workspace.zpk(["status", "tank", "--json"]).stdout)
+            let status = try JSON.decode(try workspace.zpk(["status", "tank", "--json"]).stdout)
             guids.append(try #require(status["pools"]?.arrayValue?.first?["guid"]?.uint64Value))
             #expect(try workspace.zpk(["export", "tank"]).status == 0)
         }
@@ -29,7 +30,7 @@ import Glibc
         for guid in guids { #expect(ambiguous.stderrText.contains("\(guid)")) }
         #expect(try workspace.zpk(["list"]).stdoutText == "no pools available\n", "nothing was imported")
         #expect(try workspace.zpk(["import", "-d", workspace.path, "\(guids[1])"]).triple == (0, "", ""))
-        let status = try ControlJSON.decode(try workspace.zpk(["status", "--json"]).stdout)
+        let status = try JSON.decode(try workspace.zpk(["status", "--json"]).stdout)
         #expect(status["pools"]?.arrayValue?.map { $0["guid"]?.uint64Value } == [guids[1]])
         #expect(daemon.stop() == 0)
     }
@@ -80,7 +81,7 @@ import Glibc
             text.contains(
                 "\n    zpk: can import with -f (pool created by ZPoolKit; it was last used by another system (hostid 0x11111111), so import it with -f)\n"),
             "\(text)")
-        let json = try ControlJSON.decode(try workspace.zpk(["import", "-d", workspace.path, "--json"], environment: hostB).stdout)
+        let json = try JSON.decode(try workspace.zpk(["import", "-d", workspace.path, "--json"], environment: hostB).stdout)
         let pools = try #require(json["pools"]?.arrayValue)
         #expect(pools.count == 2)
         for pool in pools {
@@ -98,7 +99,7 @@ import Glibc
         #expect(daemon.stop() == 0)
     }
 
-    @Test(.enabled(if: OpenZFS.interopTestsEnabled, "needs OpenZFS 2.1.11's ztest (REQUIRE_OPENZFS=0 skips)"))
+    @Test
     func anOpenZFSPoolIsRefusedWithWhatZpkCanStillDo() throws {
         try OpenZFS.requireInstalled()
         let workspace = try Workspace("zpkd-openzfs")
@@ -111,7 +112,7 @@ import Glibc
         let daemon = try workspace.startDaemon()
         let listing = try workspace.zpk(["import", "-d", devicesDirectory])
         #expect(listing.stdoutText.contains("\n    zpk: cannot import: it is an OpenZFS pool (version 5000, features "), "\(listing)")
-        let json = try ControlJSON.decode(try workspace.zpk(["import", "-d", devicesDirectory, "--json"]).stdout)
+        let json = try JSON.decode(try workspace.zpk(["import", "-d", devicesDirectory, "--json"]).stdout)
         let listed = try #require(json["pools"]?.arrayValue?.first)
         #expect(listed["importable_by_zpk"] == .bool(false))
         #expect(listed["zpk_reason"]?.stringValue?.hasPrefix("it is an OpenZFS pool (version 5000") == true)

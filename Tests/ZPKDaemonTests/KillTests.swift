@@ -1,13 +1,14 @@
 // kill -9 of zpkd at random moments while a writer puts and syncs: after every restart the
 // pool reopens from the cache file, every object covered by a completed `zpk sync` reads back
 // intact, and an object that reads back at all has exactly the bytes put (none half-written).
-// ZPK_SOAK_ITERATIONS=200 makes it the soak of issue 4; CI runs a few.
+// ZPK_SOAK_ITERATIONS=200 makes it the full soak (scripts/soak-zpkd-kill9); CI runs a few.
 
 import Foundation
 import Synchronization
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -58,7 +59,7 @@ import Glibc
             #expect(daemon.waitUntilLogged("pool opened from cache file"), "iteration \(iteration)")
             let listing = try workspace.zpk(["object", "ls", "tank", "--json"])
             #expect(listing.status == 0, "iteration \(iteration): \(listing)")
-            let present = try ControlJSON.decode(listing.stdout)["objects"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []
+            let present = try JSON.decode(listing.stdout)["objects"]?.arrayValue?.compactMap { $0["key"]?.stringValue } ?? []
             for key in synced.keys {
                 #expect(present.contains(key), "iteration \(iteration): synced object \(key) is missing")
             }

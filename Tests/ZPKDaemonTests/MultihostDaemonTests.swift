@@ -1,4 +1,4 @@
-// Multihost with real processes (issue 5): two zpkd with different hostids on the same device
+// Multihost with real processes: two zpkd with different hostids on the same device
 // files, short tunables (interval 200 ms, fail intervals 5, import intervals 10), so that the
 // activity check after a crash lasts fail × interval × 200 % = 2.0 s plus a random 0-25 %.
 //
@@ -10,6 +10,7 @@ import Foundation
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -85,10 +86,10 @@ func timed<R>(_ body: () async throws -> R) async rethrows -> (R, Duration) {
 }
 
 /// The JSON progress events (`ZPK_PROGRESS=json`) on a zpk's stderr.
-func progressEvents(_ output: OpenZFS.ProcessOutput) -> [ControlJSON] {
+func progressEvents(_ output: OpenZFS.ProcessOutput) -> [JSON] {
     output.stderrText.split(separator: "\n").compactMap { line in
         guard line.hasPrefix("{\"") else { return nil }
-        let event = try? ControlJSON.decode(Array(line.utf8))
+        let event = try? JSON.decode(Array(line.utf8))
         return event?["event"]?.stringValue == "progress" ? event : nil
     }
 }
@@ -166,7 +167,7 @@ extension Duration {
             """, ""))
 
         func written() async throws -> UInt64 {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
         }
         func rate(over window: Duration) async throws -> Double {
@@ -205,7 +206,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         let suspendedAfter = ContinuousClock.now - injected
@@ -240,7 +241,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         #expect(state == "SUSPENDED")
@@ -271,7 +272,7 @@ extension Duration {
         #expect(text.status == 0)
         #expect(text.stdoutText.hasPrefix(
             "id         txg        timestamp  error  duration   mmp_delay    vdev_guid                vdev_label vdev_path\n"))
-        let json = try ControlJSON.decode(try await hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
+        let json = try JSON.decode(try await hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
         let records = try #require(json["records"]?.arrayValue)
         let writes = records.filter { $0["skip"]?.boolValue == false }
         let skips = records.filter { $0["skip"]?.boolValue == true }
@@ -336,7 +337,7 @@ extension Duration {
             return false
         }
         #expect(reopened, "reopened after its activity check")
-        let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+        let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
         let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
         #expect(multihost["running"]?.boolValue == true)
         try await Task.sleep(for: .seconds(0.3))

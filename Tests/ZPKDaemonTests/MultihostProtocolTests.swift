@@ -7,6 +7,7 @@ import ZFSMultihost
 import ZFSPool
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 @Suite struct MultihostProtocolTests {
     static func handlers() -> (table: [String: ControlHandler], store: MultihostTunablesStore) {

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 @Suite struct ProgressTests {
     /// Serves `status` with three countdown events (2 s, 1 s, 0 s of 2 s), then an empty reply.

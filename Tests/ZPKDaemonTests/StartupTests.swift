@@ -10,6 +10,7 @@
 import Foundation
 import Testing
 import ZFSTestSupport
+import ZPKControl
 import ZPKDaemon
 
 #if canImport(Glibc)
@@ -29,9 +30,9 @@ import Glibc
         func zpk(_ arguments: [String]) async throws -> OpenZFS.ProcessOutput {
             try await zpkOffThePool(arguments, socket: socket)
         }
-        func listed() async throws -> ControlJSON? {
+        func listed() async throws -> JSON? {
             let reply = try await zpk(["list", "--json"])
-            return try ControlJSON.decode(reply.stdout)["pools"]?.arrayValue?.first { $0["name"]?.stringValue == "mh" }
+            return try JSON.decode(reply.stdout)["pools"]?.arrayValue?.first { $0["name"]?.stringValue == "mh" }
         }
         try #require(try await zpk(["create", "-o", "multihost=on", "mh", "mirror"] + paths).status == 0)
         let file = workspace.directory.path("object")
@@ -48,7 +49,7 @@ import Glibc
         #expect(first["health"]?.stringValue == "OPENING")
 
         // Wait (bounded) for the activity check's countdown; it is reported with time left.
-        var during: ControlJSON?
+        var during: JSON?
         for _ in 0..<200 {
             let entry = try await listed()
             if entry?["phase"]?.stringValue == "activity_check", (entry?["remaining_ms"]?.uint64Value ?? 0) > 0 {

@@ -1,10 +1,11 @@
-// Every `zpk` pool verb end to end against a real zpkd, with the texts and exit codes of the
-// errors the issue lists, and SIGTERM → restart → the pools reopen from the cache file.
+// Every `zpk` pool verb end to end against a real zpkd, with the texts and exit codes of its
+// documented errors (docs/cli.md), and SIGTERM → restart → the pools reopen from the cache file.
 
 import Foundation
 import Testing
 import ZFSTestSupport
 import ZPKDaemon
+import ZPKControl
 
 #if canImport(Glibc)
 import Glibc
@@ -52,7 +53,7 @@ extension OpenZFS.ProcessOutput {
         #expect(list.status == 0)
         #expect(list.stdoutText.hasPrefix("NAME  SIZE  ALLOC  FREE  HEALTH\ntank  "))
         #expect(list.stdoutText.hasSuffix("  ONLINE\n"))
-        let listJSON = try ControlJSON.decode(try workspace.zpk(["list", "--json"]).stdout)
+        let listJSON = try JSON.decode(try workspace.zpk(["list", "--json"]).stdout)
         let size = try #require(listJSON["pools"]?.arrayValue?.first?["size"]?.uint64Value)
         #expect(size > 200 << 20)
         let status = try workspace.zpk(["status", "tank"]).stdoutText
@@ -92,7 +93,7 @@ extension OpenZFS.ProcessOutput {
         #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
         #expect(text.contains("\"type\": \"root\",\n        \"guid\": "))
         #expect(text.contains("\"path\": null,\n        \"health\": \"ONLINE\",\n        \"read_errors\": 0,\n        \"write_errors\": 0,\n        \"checksum_errors\": 0,\n        \"children\": ["))
-        let json = try ControlJSON.decode(output.stdout)
+        let json = try JSON.decode(output.stdout)
         let pool = try #require(json["pools"]?.arrayValue?.first)
         #expect(pool["name"] == "tank")
         #expect(pool["state"] == "ACTIVE")

@@ -175,9 +175,11 @@ extension Result where Failure == ZPK.Import.CacheFileFailure {
 }
 
 @Suite(
-    "zpk cache add/remove against zdb on fresh pools", .serialized,
-    .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
+    "zpk cache add/remove against zdb on fresh pools", .serialized)
 struct CacheCommandInteropTests {
+    /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
+    init() throws { try OpenZFS.requireInstalled() }
+
     /// The real executable writes the file; zdb -C -U and zpk cache show print it identically
     /// (stdout and status), zdb opens the pool from it, and after remove both say the same.
     @Test(arguments: [

@@ -39,11 +39,11 @@ import ZFSTestSupport
             #expect(byName.stdout.contains("                    path: '\(directory)/m2.dat'\n"))
             let byGUID = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: "18099148996036948200", environment: [:])
             #expect(byGUID == byName)
-            if OpenZFS.isInstalled {
-                let zdb = try OpenZFS.zdb(["-e", "-p", directory, "-CC", "pool-v2mirror"], currentDirectory: directory)
-                let start = try #require(zdb.stdout.firstRange(of: "\nConfiguration for import:\n"))
-                #expect(zdb.stdout[start.lowerBound...].hasPrefix(byName.stdout))
-            }
+            // zdb is the oracle: without it this fails (requireInstalled names the missing tool).
+            try OpenZFS.requireInstalled()
+            let zdb = try OpenZFS.zdb(["-e", "-p", directory, "-CC", "pool-v2mirror"], currentDirectory: directory)
+            let start = try #require(zdb.stdout.firstRange(of: "\nConfiguration for import:\n"))
+            #expect(zdb.stdout[start.lowerBound...].hasPrefix(byName.stdout))
         }
     }
 

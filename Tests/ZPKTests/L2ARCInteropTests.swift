@@ -272,10 +272,11 @@ enum CacheDeviceLabels {
 }
 
 @Suite(
-    "zpk label on L2ARC devices with log blocks against zdb", .serialized,
-    .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
+    "zpk label on L2ARC devices with log blocks against zdb", .serialized)
 struct L2ARCInteropTests {
-    init() {
+    /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
+    init() throws {
+        try OpenZFS.requireInstalled()
         // zdb runs in UTC (OpenZFS.pinnedEnvironment); -lu prints local times.
         useUTCForLocalTime()
     }

@@ -49,10 +49,11 @@ func expectLabelsMatchZdb(_ path: String, _ context: String, sourceLocation: Sou
 }
 
 @Suite(
-    "zpk label and cache show against zdb on fresh pools", .serialized,
-    .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
+    "zpk label and cache show against zdb on fresh pools", .serialized)
 struct LabelInteropTests {
-    init() {
+    /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
+    init() throws {
+        try OpenZFS.requireInstalled()
         // zdb's pinned environment runs in UTC; our in-process rendering must use the same zone.
         useUTCForLocalTime()
     }

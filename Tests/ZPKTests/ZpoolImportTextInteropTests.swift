@@ -137,8 +137,9 @@ private func addNeighborList(to path: String, scanning directory: String) throws
     try device.flush()
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
-struct ZpoolImportTextInteropTests {
+@Suite struct ZpoolImportTextInteropTests {
+    init() throws { try OpenZFS.requireInstalled() }
+
     /// A scenario: builds its pools in `directory` and says which host lists them.
     struct Scenario: Sendable, CustomTestStringConvertible {
         var name: String

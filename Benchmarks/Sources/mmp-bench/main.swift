@@ -1,5 +1,4 @@
-// mmp-bench: multihost (MMP) timing and cost with real clocks and real files (issue 5's
-// performance section).
+// mmp-bench: multihost (MMP) timing and cost with real clocks and real files (BENCHMARKS.md §6).
 //
 //   swift run -c release mmp-bench [--checks 10] [--detections 20] [--cpu-seconds 20]
 //                                  [--cpu-only] [--directory DIR] [--keep]

@@ -1,5 +1,5 @@
 // pool-bench: the pool host (ZFSPool, in process) against plain POSIX writes of the same bytes to
-// the same filesystem, in the same run (issue 4's performance section).
+// the same filesystem, in the same run (BENCHMARKS.md §5).
 //
 //   swift run -c release pool-bench [--megabytes 512] [--rounds 5] [--small 2048] [--pools 10]
 //                                   [--directory DIR] [--keep]
@@ -9,7 +9,7 @@
 //   1. Sequential 1 MiB objects. Ours: a fresh single-file pool; `put` of N objects of 1 MiB
 //      (random bytes, made before timing) with a `sync` after every 64 MiB and at the end.
 //      Reference: `dd if=SRC of=OUT bs=1M count=N conv=fsync` of the same bytes (SRC in the page
-//      cache), a separate process, as the issue asks. Also a 2-way mirror pool against two dd
+//      cache), a separate process. Also a 2-way mirror pool against two dd
 //      processes writing the same bytes to two files at once (a mirror writes every byte twice).
 //   2. Small objects. Ours: `put` of N 4 KiB objects with a `sync` every 256 objects; puts/s and
 //      the latency of each sync. Reference: the same bytes as 4 KiB `pwrite`s to one file with an

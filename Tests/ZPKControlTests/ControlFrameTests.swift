@@ -2,10 +2,10 @@
 // every prefix of a frame asks for more bytes, and malformed frames throw the right code.
 
 import Testing
-@testable import ZPKDaemon
+@testable import ZPKControl
 
 @Suite struct ControlFrameTests {
-    static let header: [String: ControlJSON] = [
+    static let header: [String: JSON] = [
         "op": "object.put", "args": ["pool": "tank", "guid": .unsigned(UInt64.max), "delta": .signed(-7)],
     ]
 
@@ -66,7 +66,7 @@ import Testing
 
     @Test func errorReplyShape() throws {
         let reply = ControlErrorReply(code: "unknownPool", message: "no pool named 'x'", exit: 1)
-        let text = String(decoding: ControlJSON.object(reply.frame.header).encoded(), as: UTF8.self)
+        let text = String(decoding: JSON(reply.frame.header).encoded(), as: UTF8.self)
         #expect(text == #"{"error":{"code":"unknownPool","exit":1,"message":"no pool named 'x'"}}"#)
     }
 }

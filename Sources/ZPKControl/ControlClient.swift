@@ -27,12 +27,12 @@ public final class ControlClient: Sendable {
     ///   ``ControlError/remoteCode`` and its `exit`), `.connectionFailed`, `.truncatedFrame`,
     ///   `.badHeader` when the daemon breaks the protocol.
     public func call(
-        _ operation: String, _ arguments: [String: ControlJSON] = [:], payload: [UInt8] = [],
-        onEvent: ([String: ControlJSON]) -> Void = { _ in }
+        _ operation: String, _ arguments: [String: JSON] = [:], payload: [UInt8] = [],
+        onEvent: ([String: JSON]) -> Void = { _ in }
     ) throws(ControlError) -> ControlReply {
         do {
             try connection.writeFrame(
-                ControlFrame(header: ["op": .string(operation), "args": .object(arguments)], payload: payload))
+                ControlFrame(header: ["op": .string(operation), "args": JSON(arguments)], payload: payload))
         } catch {
             // zpkd may answer without reading the request (busy, permission denied) and close at
             // once; the write then fails with EPIPE, but its answer is still waiting to be read.

@@ -22,10 +22,10 @@ public struct ControlFrame: Hashable, Sendable {
     public static let payloadLengthKey = "payload_bytes"
 
     /// The JSON header (an object). ``encode()`` sets `payload_bytes` from ``payload``.
-    public var header: [String: ControlJSON]
+    public var header: [String: JSON]
     public var payload: [UInt8]
 
-    public init(header: [String: ControlJSON], payload: [UInt8] = []) {
+    public init(header: [String: JSON], payload: [UInt8] = []) {
         self.header = header
         self.payload = payload
     }
@@ -38,7 +38,7 @@ public struct ControlFrame: Hashable, Sendable {
         } else {
             members[Self.payloadLengthKey] = .unsigned(UInt64(payload.count))
         }
-        let json = ControlJSON.object(members).encoded()
+        let json = JSON(members).encoded()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.lengthPrefixByteCount + json.count + payload.count)
         let length = UInt32(json.count)
@@ -68,14 +68,14 @@ public struct ControlFrame: Hashable, Sendable {
     /// Parses a header and returns it with the payload length it announces.
     /// - Throws: ``ControlError`` `.badHeader`, `.payloadTooLarge`.
     public static func parseHeader(_ bytes: some Collection<UInt8>) throws(ControlError) -> (
-        header: [String: ControlJSON], payloadByteCount: Int
+        header: [String: JSON], payloadByteCount: Int
     ) {
-        let value: ControlJSON
-        do { value = try ControlJSON.decode(bytes) } catch {
+        let value: JSON
+        do { value = try JSON.decode(bytes) } catch {
             throw ControlError(
                 .badHeader, "control frame header is not valid JSON: \(error)", cause: error)
         }
-        guard case .object(let header) = value else {
+        guard let header = value.objectValue else {
             throw ControlError(.badHeader, "control frame header must be a JSON object")
         }
         var payload = 0
