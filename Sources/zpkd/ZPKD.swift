@@ -27,6 +27,7 @@ struct ZPKD: AsyncParsableCommand {
               zpkd
               zpkd --socket /tmp/zpk.sock --cachefile /tmp/zpool.cache --hostid 1a2b3c4d
               zpkd --zfs-multihost-interval 200 --zfs-multihost-fail-intervals 5
+              zpkd --log-format json      (one JSON object per line on stderr)
             """
     )
 
@@ -44,6 +45,13 @@ struct ZPKD: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
     var syncInterval: Double = 5
+
+    @Option(help: ArgumentHelp("Log lines as text, or as one JSON object per line (json).", valueName: "text|json"))
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
 
     @Option(help: ArgumentHelp("zfs_multihost_interval: milliseconds between heartbeats of each leaf; used as at least 100.", valueName: "ms"))
     var zfsMultihostInterval: UInt64 = MultihostTunables.defaultIntervalInMilliseconds
@@ -92,7 +100,10 @@ struct ZPKD: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        switch logFormat {
+        case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .json: LoggingSystem.bootstrap { JSONLogHandler.standardError(label: $0) }
+        }
         var logger = Logger(label: "zpkd")
         logger.logLevel = .info
         let hostID: UInt64
@@ -108,8 +119,16 @@ struct ZPKD: AsyncParsableCommand {
                 intervalInMilliseconds: zfsMultihostInterval, failIntervals: zfsMultihostFailIntervals,
                 importIntervals: zfsMultihostImportIntervals))
         do {
-            try await Daemon(options: options, logger: logger).run { path in
-                writeStandardError("zpkd ready on \(path)\n")
+            let format = logFormat
+            try await Daemon(options: options, logger: logger).run { [logger] path in
+                switch format {
+                case .text: writeStandardError("zpkd ready on \(path)\n")
+                // The ready line is a log event too, so that every line of stderr is JSON.
+                case .json:
+                    logger.notice(
+                        "zpkd ready on \(path)",
+                        metadata: ["zpkd.socket": "\(path)", "host.id": "\(String(hostID, radix: 16))", "host.name": "\(options.hostname)"])
+                }
             }
         } catch let error as ControlError {
             writeStandardError("zpkd: \(error.message)\n")
