@@ -46,6 +46,9 @@ struct ZPKD: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
     var syncInterval: Double = 5
 
+    @Flag(help: "Only check that this host has a hostid (multihost needs a unique one): print it and exit 0, or explain and exit 1.")
+    var checkHostid = false
+
     @Option(help: ArgumentHelp("Log lines as text, or as one JSON object per line (json).", valueName: "text|json"))
     var logFormat: LogFormat = .text
 
@@ -100,6 +103,10 @@ struct ZPKD: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if checkHostid {
+            try checkHostID()
+            return
+        }
         switch logFormat {
         case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         case .json: LoggingSystem.bootstrap { JSONLogHandler.standardError(label: $0) }
@@ -120,7 +127,9 @@ struct ZPKD: AsyncParsableCommand {
                 importIntervals: zfsMultihostImportIntervals))
         do {
             let format = logFormat
+            let notifySocket = ProcessEnvironment.current["NOTIFY_SOCKET"]
             try await Daemon(options: options, logger: logger).run { [logger] path in
+                SystemdNotifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(path)", socketPath: notifySocket)
                 switch format {
                 case .text: writeStandardError("zpkd ready on \(path)\n")
                 // The ready line is a log event too, so that every line of stderr is JSON.
@@ -134,6 +143,28 @@ struct ZPKD: AsyncParsableCommand {
             writeStandardError("zpkd: \(error.message)\n")
             throw ExitCode(1)
         }
+    }
+
+    /// `--check-hostid` (zpkd.service's ExecStartPre): a multihost pool is only safe with a
+    /// unique, non-zero hostid on every host.
+    func checkHostID() throws {
+        let environment = ProcessEnvironment.current
+        let found: UInt64
+        let source: String
+        if let hostid {
+            found = UInt64(hostid.hasPrefix("0x") ? String(hostid.dropFirst(2)) : hostid, radix: 16) ?? 0
+            source = "--hostid"
+        } else {
+            found = SystemHostID.current(environment: environment)
+            source = environment["ZFS_HOSTID"] != nil ? "ZFS_HOSTID" : "/proc/sys/kernel/spl/hostid or /etc/hostid"
+        }
+        guard found != 0 else {
+            writeStandardError(
+                "zpkd: this host has no hostid (\(source) gives none or 0); multihost pools need a unique one on every "
+                    + "host: run `zgenhostid` (writes /etc/hostid), or give zpkd --hostid HEX\n")
+            throw ExitCode(1)
+        }
+        print("hostid \(String(found, radix: 16)) (from \(source))")
     }
 
     static func systemHostname() -> String {
