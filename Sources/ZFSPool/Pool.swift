@@ -330,7 +330,10 @@ public final class Pool: Sendable {
     func syncBlocking() throws(PoolError) -> TXG {
         try ensureNotSuspended()
         let now = environment.wallClockSeconds()
-        return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
+        let started = ContinuousClock.now
+        let txg = try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
+        PoolMetricsRecorder.synced(pool: name, after: ContinuousClock.now - started)
+        return txg
     }
 
     /// Marks the pool `state` (EXPORTED or DESTROYED) in every label, syncs, and closes it (the

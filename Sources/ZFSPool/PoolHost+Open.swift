@@ -163,6 +163,7 @@ extension PoolHost {
             throw PoolError(
                 .noValidUberblock, "cannot open '\(stage.name)': \(error.message)", pool: stage.name, cause: error)
         }
+        PoolMetricsRecorder.activityCheck(verdict)
         let verb = stage.mode == .cacheFile ? "open" : "import"
         switch verdict {
         case .notRequired(.exportedByAnotherHost, let reading):

@@ -23,6 +23,7 @@
 // the socket file stays and is replaced as stale by the next start.
 
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import ZFSMultihost
@@ -50,6 +51,9 @@ public struct Daemon: Sendable {
         /// `--zfs-multihost-fail-intervals`, `--zfs-multihost-import-intervals`), stored raw and
         /// clamped where used, as OpenZFS does; `zpk tunable set` changes them at run time.
         public var multihostTunables: MultihostTunables
+        /// `--metrics ADDR:PORT`: serve the registry (into which zpkd bootstrapped swift-metrics)
+        /// at GET /metrics; `nil` = no endpoint.
+        public var metrics: (address: MetricsEndpoint.Address, registry: PrometheusCollectorRegistry)?
 
         public init(
             hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration,
@@ -92,7 +96,7 @@ public struct Daemon: Sendable {
         let server = try ControlServer(
             configuration: .init(
                 socketPath: options.socketPath,
-                handlers: PoolHandlers.table(host: host, identity: identity),
+                handlers: ControlRequestMetrics.instrument(PoolHandlers.table(host: host, identity: identity)),
                 onReady: onReady, logger: logger))
         // The heartbeats run from before the first pool opens: opening the cache file's pools
         // takes an activity check each (sequential, up to import_intervals × interval apiece),
