@@ -166,7 +166,7 @@ extension Duration {
             """, ""))
 
         func written() async throws -> UInt64 {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
         }
         func rate(over window: Duration) async throws -> Double {
@@ -205,7 +205,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         let suspendedAfter = ContinuousClock.now - injected
@@ -240,7 +240,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         #expect(state == "SUSPENDED")
@@ -325,7 +325,7 @@ extension Duration {
         #expect(hosts.a.stop() == 0, "SIGTERM: synced, left imported, in A's cache file")
         hosts.a = try hosts.workspace.startDaemon(
             hostID: TwoHosts.hostA.id, hostname: TwoHosts.hostA.name, instance: "a", extra: shortMultihostTunables)
-        let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+        let status = try ControlJSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
         let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
         #expect(multihost["running"]?.boolValue == true)
         try await Task.sleep(for: .seconds(0.3))

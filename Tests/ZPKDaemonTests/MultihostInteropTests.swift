@@ -79,7 +79,7 @@ struct MultihostInteropTests {
         #expect(
             ZPKOracle.resultLine(refused.stdout) == "RESULT active hostid=0x33333333 hostname=zpkd-holder",
             "\(refused.stdout)")
-        let status = try ControlJSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
+        let status = try ControlJSON.decode(try workspace.zpk(["status", "zpkmh", "--zpk-json"]).stdout)
         #expect(status["pools"]?.arrayValue?.first?["state"]?.stringValue == "ACTIVE")
         #expect(daemon.stop() == 0)
     }
