@@ -29,6 +29,8 @@ struct ZPKPoolAgent {
     var dirs: String
     var socket: String
     var instance = "zpk-test"
+    /// More OCF_RESKEY_ parameters.
+    var extra: [String: String] = [:]
 
     /// Tools/ocf/zpk-pool of the checkout this test file is in.
     static var path: String {
@@ -57,6 +59,7 @@ struct ZPKPoolAgent {
     var parameters: [String: String] {
         get throws {
             ["pool": pool, "dirs": dirs, "socket": socket, "zpk": try Executable.path("zpk"), "max_heartbeat_age": "900"]
+                .merging(extra) { _, new in new }
         }
     }
 
@@ -152,6 +155,42 @@ struct ZPKPoolAgent {
         let start = try await agent.run("start")
         #expect(start.status == OCF.errGeneric, "\(start)")
         #expect(start.stderrText.contains("cannot reach zpkd"), "\(start)")
+    }
+
+    /// Stop escalation: an export that hangs on its devices fails the stop after the stop
+    /// timeout less 10 s (Pacemaker then fences), or with kill_zpkd_on_stop_failure kills zpkd.
+    @Test func stopEscalationWhenTheExportHangs() async throws {
+        try ZPKPoolAgent.requireResourceAgents()
+        let workspace = try Workspace("cluster-ocf-escalation")
+        // Fail intervals 50: the pool would suspend only after 10 s, so the export's sync hangs.
+        let tunables = ["--zfs-multihost-interval", "200", "--zfs-multihost-fail-intervals", "50"]
+        let daemon = try workspace.startDaemon(hostID: "aaaa0001", hostname: "host-a", instance: "a", extra: tunables)
+        try await Self.createPool(workspace, pool: "hung")
+        var agent = ZPKPoolAgent(pool: "hung", dirs: workspace.path, socket: workspace.socket(instance: "a"))
+        agent.extra["max_heartbeat_age"] = "10000"
+        #expect(try await agent.run("monitor").status == OCF.success)
+        for leaf in [workspace.directory.path("hung-d1"), workspace.directory.path("hung-d2")] {
+            let injected = try await zpkOffThePool(["inject", "hung", leaf, "hang"], socket: workspace.socket(instance: "a"))
+            try #require(injected.status == 0, "\(injected)")
+        }
+        // Stop timeout 20 s: the export gets 10 s, the re-check (zpk list, which the hung
+        // export blocks) 5 s.
+        let (failed, failedAfter) = try await timed { try await agent.run("stop", timeout: 20_000) }
+        #expect(failed.status == OCF.errGeneric, "\(failed)")
+        #expect(failed.stderrText.contains("did not finish in 10 s"), "\(failed)")
+        #expect(failed.stderrText.contains("ocf-exit-reason:pool hung could not be exported"), "\(failed)")
+        #expect(failedAfter < .seconds(20), "within the stop timeout: \(failedAfter)")
+        #expect(daemon.process.isRunning, "without the escalation parameter zpkd lives")
+
+        // Now zpkd does not even answer (the export still hangs): straight to the kill.
+        agent.extra["kill_zpkd_on_stop_failure"] = "true"
+        let (killed, killedAfter) = try await timed { try await agent.run("stop", timeout: 20_000) }
+        #expect(killed.status == OCF.success, "\(killed)")
+        #expect(killed.stderrText.contains("did not answer within 5 s"), "\(killed)")
+        #expect(killed.stderrText.contains("killing zpkd (pid \(daemon.process.processIdentifier))"), "\(killed)")
+        #expect(killedAfter < .seconds(20), "within the stop timeout: \(killedAfter)")
+        #expect(daemon.stop() == 128 + SIGKILL, "zpkd was killed")
+        #expect(try await agent.run("monitor").status == OCF.notRunning)
     }
 
     /// Two nodes as Pacemaker drives them: start on A; B's start fails while A lives, naming A;
