@@ -101,29 +101,34 @@ struct ZPKPoolAgent {
         let daemon = try workspace.startDaemon(
             hostID: "aaaa0001", hostname: "host-a", instance: "a", extra: shortMultihostTunables)
         try await Self.createPool(workspace, pool: "ocftank")
+        let listed = try await zpkOffThePool(["list", "--zpk-json"], socket: workspace.socket(instance: "a"))
+        let guid = try #require(try ControlJSON.decode(listed.stdout)["pools"]?.arrayValue?.first?["guid"]?.uint64Value)
         // Pacemaker starts from an exported pool.
         let exported = try await zpkOffThePool(["export", "ocftank"], socket: workspace.socket(instance: "a"))
         try #require(exported.status == 0, "\(exported)")
 
-        let agent = ZPKPoolAgent(pool: "ocftank", dirs: workspace.path, socket: workspace.socket(instance: "a"))
-        var arguments = ["-v", "-n", "zpk-test"]
-        for (key, value) in try agent.parameters.sorted(by: { $0.key < $1.key }) { arguments += ["-o", "\(key)=\(value)"] }
-        var environment = OpenZFS.pinnedEnvironment
-        environment["PATH"] = ZPKPoolAgent.searchPath
-        environment["OCF_ROOT"] = "/usr/lib/ocf"
-        let testerArguments = arguments + [ZPKPoolAgent.path]
-        let testerEnvironment = environment
-        let tester = try await onThread {
-            try OpenZFS.run(
-                "/usr/sbin/ocf-tester", testerArguments, environment: testerEnvironment,
-                timeout: .seconds(300))
+        // By name, then by guid (the agent finds the open pool's name from its guid).
+        for selector in ["ocftank", "\(guid)"] {
+            let agent = ZPKPoolAgent(pool: selector, dirs: workspace.path, socket: workspace.socket(instance: "a"))
+            var arguments = ["-v", "-n", "zpk-test"]
+            for (key, value) in try agent.parameters.sorted(by: { $0.key < $1.key }) { arguments += ["-o", "\(key)=\(value)"] }
+            var environment = OpenZFS.pinnedEnvironment
+            environment["PATH"] = ZPKPoolAgent.searchPath
+            environment["OCF_ROOT"] = "/usr/lib/ocf"
+            let testerArguments = arguments + [ZPKPoolAgent.path]
+            let testerEnvironment = environment
+            let tester = try await onThread {
+                try OpenZFS.run(
+                    "/usr/sbin/ocf-tester", testerArguments, environment: testerEnvironment,
+                    timeout: .seconds(300))
+            }
+            #expect(tester.status == 0, "pool=\(selector): \(tester)")
+            #expect(tester.stdoutText.contains("passed all tests"), "\(tester)")
+            #expect(!tester.stdoutText.contains("* rc="), "\(tester)")
+            // ocf-tester left the pool stopped: exported, not open in zpkd.
+            let list = try await zpkOffThePool(["list"], socket: workspace.socket(instance: "a"))
+            #expect(list.stdoutText == "no pools available\n", "\(list)")
         }
-        #expect(tester.status == 0, "\(tester)")
-        #expect(tester.stdoutText.contains("passed all tests"), "\(tester)")
-        #expect(!tester.stdoutText.contains("* rc="), "\(tester)")
-        // ocf-tester left the pool stopped: exported, not open in zpkd.
-        let list = try await zpkOffThePool(["list"], socket: workspace.socket(instance: "a"))
-        #expect(list.stdoutText == "no pools available\n", "\(list)")
         #expect(daemon.stop() == 0)
     }
 
