@@ -317,7 +317,13 @@ extension Pool {
         case .notRequired, .noActivity:
             multihostShared.state.withLock { $0.suspension = nil }
             heartbeat.resume()
-            environment.logger.info("pool resumed", metadata: ["pool.name": "\(name)"])
+            var timings: Logger.Metadata = [:]
+            if case .noActivity(let waited, let plan, _) = verdict {
+                timings = MultihostLogEvent.plan(plan)
+                timings["mmp.waited_ms"] = MultihostLogEvent.milliseconds(waited)
+            }
+            environment.logger.info(
+                "pool resumed", metadata: MultihostLogEvent.resume.metadata(pool: name, hostID: environment.hostID, timings))
         }
     }
 

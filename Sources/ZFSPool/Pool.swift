@@ -158,6 +158,7 @@ public final class Pool: Sendable {
         shared.setLeaves(tree: core.io.tree, devices: core.io.devices)
         multihostShared = shared
         let logger = environment.logger
+        let hostID = environment.hostID
         let poolName = core.identity.name
         let service = HeartbeatService(
             configuration: .init(pool: core.identity.name, multihost: core.multihost),
@@ -167,8 +168,17 @@ public final class Pool: Sendable {
             random: HostRandom(source: environment.multihostRandom), logger: environment.logger,
             onSuspend: { suspension in
                 shared.state.withLock { $0.suspension = suspension }
+                var timings: Logger.Metadata = ["pool.suspension": "\(suspension.description)"]
+                if case .heartbeatsFailed(let silent, let failAfter) = suspension.reason {
+                    timings["mmp.silent_ms"] = MultihostLogEvent.milliseconds(silent)
+                    timings["mmp.fail_after_ms"] = MultihostLogEvent.milliseconds(failAfter)
+                    timings["mmp.cause"] = "heartbeats_failed"
+                } else {
+                    timings["mmp.cause"] = "foreign_heartbeat"
+                }
                 logger.error(
-                    "pool suspended", metadata: ["pool.name": "\(poolName)", "pool.suspension": "\(suspension.description)"])
+                    "pool suspended",
+                    metadata: MultihostLogEvent.suspend.metadata(pool: poolName, hostID: hostID, timings))
             },
             onEvent: { shared.record($0) })
         heartbeat = service
@@ -320,7 +330,10 @@ public final class Pool: Sendable {
     func syncBlocking() throws(PoolError) -> TXG {
         try ensureNotSuspended()
         let now = environment.wallClockSeconds()
-        return try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
+        let started = ContinuousClock.now
+        let txg = try core.withLock { (core: inout PoolCore) throws(PoolError) -> TXG in try core.sync(now: now) }
+        PoolMetricsRecorder.synced(pool: name, after: ContinuousClock.now - started)
+        return txg
     }
 
     /// Marks the pool `state` (EXPORTED or DESTROYED) in every label, syncs, and closes it (the

@@ -159,6 +159,7 @@ extension PoolHost {
             throw PoolError(
                 .noValidUberblock, "cannot open '\(stage.name)': \(error.message)", pool: stage.name, cause: error)
         }
+        PoolMetricsRecorder.activityCheck(verdict)
         let verb = stage.mode == .cacheFile ? "open" : "import"
         switch verdict {
         case .notRequired(.exportedByAnotherHost, let reading):
@@ -166,14 +167,23 @@ extension PoolHost {
         case .notRequired:
             return nil
         case .noActivity(let waited, let plan, let reading):
+            var timings = MultihostLogEvent.plan(plan)
+            timings["mmp.waited_ms"] = MultihostLogEvent.milliseconds(waited)
+            timings["mmp.result"] = "inactive"
             environment.logger.info(
                 "multihost activity check passed",
-                metadata: [
-                    "pool.name": "\(stage.name)", "mmp.waited_ms": "\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)",
-                    "mmp.case": "\(plan.durationCase)",
-                ])
+                metadata: MultihostLogEvent.activityCheck.metadata(pool: stage.name, hostID: environment.hostID, timings))
             return PendingClaim(reference: reading.uberblock, roundPeriod: nil)
-        case .active(let host, _):
+        case .active(let host, let plan):
+            var details = MultihostLogEvent.plan(plan)
+            details["mmp.result"] = "active"
+            details["mmp.holder.hostname"] = "\(host.hostname ?? "unknown")"
+            details["mmp.holder.hostid"] = "\(String(host.hostID ?? 0, radix: 16))"
+            details["mmp.last_heartbeat_age_ms"] = MultihostLogEvent.milliseconds(host.lastHeartbeatAge)
+            details["mmp.detected_after_ms"] = MultihostLogEvent.milliseconds(host.detectedAfter)
+            environment.logger.warning(
+                "multihost takeover refused: the pool is in use on another host",
+                metadata: MultihostLogEvent.takeoverRefused.metadata(pool: stage.name, hostID: environment.hostID, details))
             var message =
                 "cannot \(verb) '\(stage.name)': pool is imported on host '\(host.hostname ?? "unknown")' "
                 + "(hostid=\(String(host.hostID ?? 0, radix: 16))).\n"
@@ -227,6 +237,10 @@ extension PoolHost {
         case .claimed:
             return
         case .changedOnDisk, .activityDetected:
+            environment.logger.warning(
+                "multihost takeover refused: another host wrote the pool during the claim",
+                metadata: MultihostLogEvent.takeoverRefused.metadata(
+                    pool: stage.name, hostID: environment.hostID, ["mmp.result": "claim_lost", "mmp.outcome": "\(outcome)"]))
             throw PoolError(
                 .poolInUse,
                 "cannot \(verb) '\(stage.name)': the multihost claim saw another host write the pool (\(outcome)); "

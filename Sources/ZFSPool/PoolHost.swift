@@ -183,7 +183,10 @@ public final class PoolHost: Sendable {
         config: NVList, mode: OpenMode, newName: String? = nil,
         progress: (@Sendable (ActivityProgress) -> Void)? = nil
     ) async throws -> Pool {
-        try await openStaged(config: config, mode: mode, newName: newName, progress: progress)
+        let started = ContinuousClock.now
+        let pool = try await openStaged(config: config, mode: mode, newName: newName, progress: progress)
+        PoolMetricsRecorder.opened(mode: mode, after: ContinuousClock.now - started)
+        return pool
     }
 
     /// Scans `searchPaths` (`zpk import -d`) for pool `selector` (name or guid) and opens it with

@@ -180,24 +180,51 @@ extension ZPK {
             abstract: "List the pools zpkd has open, with size and health.",
             discussion: """
                 The columns are zpool list's: NAME SIZE ALLOC FREE HEALTH, sizes in powers of \
-                1024 with zpool's rounding. --json gives exact byte counts and guids.
+                1024 with zpool's rounding. -j/--json prints OpenZFS 2.3's `zpool list -j` layout \
+                (output_version, pools keyed by name, each with its properties size, allocated, \
+                free, capacity, health as {value, source}; numbers exact, as strings; --json-int: \
+                integers). --zpk-json prints {"pools":[{"name","guid","size","alloc","free", \
+                "health"}]}.
 
                 Examples:
                   zpk list
-                  zpk list --json
+                  zpk list --json --json-int
                 """
         )
 
         @OptionGroup var daemon: DaemonOptions
 
-        @Flag(help: "Print {\"pools\":[{\"name\",\"guid\",\"size\",\"alloc\",\"free\",\"health\"}]} with exact integers.")
+        @Flag(name: [.customShort("j"), .long], help: "Print the pools in OpenZFS 2.3's `zpool list -j` layout.")
         var json = false
 
+        @Flag(help: "With --json: numbers as JSON integers (zpool's --json-int).")
+        var jsonInt = false
+
+        @Flag(help: "With --json: key pools by guid (zpool's --json-pool-key-guid).")
+        var jsonPoolKeyGuid = false
+
+        @Flag(help: "Print {\"pools\":[{\"name\",\"guid\",\"size\",\"alloc\",\"free\",\"health\"}]} with exact integers.")
+        var zpkJson = false
+
+        func validate() throws {
+            if (jsonInt || jsonPoolKeyGuid) && !json {
+                throw ValidationError("Please give --json with --json-int or --json-pool-key-guid.")
+            }
+            if json && zpkJson { throw ValidationError("Please give either --json or --zpk-json, not both.") }
+        }
+
         func run() throws {
-            var session = try DaemonSession(daemon, json: json)
+            var session = try DaemonSession(daemon, json: json || zpkJson)
+            if json {
+                // The status reply carries txg and state, which zpool list -j prints.
+                let reply = try session.call("status")
+                let options = ZpoolJSON.Options(integers: jsonInt, poolKeyGUID: jsonPoolKeyGuid)
+                emit(ZpoolJSON.list(reply.result["pools"]?.arrayValue ?? [], options).rendered())
+                return
+            }
             let reply = try session.call("list")
             let pools = reply.result["pools"]?.arrayValue ?? []
-            if json {
+            if zpkJson {
                 emit(JSON.object([("pools", .array(pools.map { PoolText.ordered($0, keys: PoolText.listKeys) }))]).rendered())
             } else {
                 emit(PoolText.list(pools))
@@ -215,31 +242,57 @@ extension ZPK {
                 READ, WRITE and CKSUM error counts (a checksum error on one side of a mirror is \
                 repaired from the other side and counted here).
 
-                --json prints {"pools":[{"name","guid","state","health","txg","vdev_tree":{"type", \
-                "guid","path","health","read_errors","write_errors","checksum_errors", \
-                "children":[...]}, ...}]} with exact integers.
+                -j/--json prints OpenZFS 2.3's `zpool status -j` layout (output_version, pools \
+                keyed by name, nested vdevs keyed by name; numbers exact, as strings), so tools \
+                written for zpool read it; --json-int prints numbers as integers, \
+                --json-flat-vdevs lists every vdev under the pool with its parent, \
+                --json-pool-key-guid keys pools by guid. Pools also carry zpk's `multihost` and \
+                `suspension`. --zpk-json prints zpk's own shape: {"pools":[{"name","guid", \
+                "state","suspension","health","txg","multihost","vdev_tree":{...}, ...}]}.
 
                 Examples:
                   zpk status
-                  zpk status tank --json
+                  zpk status tank --json --json-int
                 """
         )
 
         @OptionGroup var daemon: DaemonOptions
 
-        @Flag(help: "Print the pools as JSON.")
+        @Flag(name: [.customShort("j"), .long], help: "Print the pools in OpenZFS 2.3's `zpool status -j` layout.")
         var json = false
+
+        @Flag(help: "With --json: numbers as JSON integers (zpool's --json-int).")
+        var jsonInt = false
+
+        @Flag(help: "With --json: every vdev under the pool's vdevs, with its parent (zpool's --json-flat-vdevs).")
+        var jsonFlatVdevs = false
+
+        @Flag(help: "With --json: key pools by guid (zpool's --json-pool-key-guid).")
+        var jsonPoolKeyGuid = false
+
+        @Flag(help: "Print zpk's own JSON shape (pools as an array, vdev_tree, exact integers).")
+        var zpkJson = false
+
+        func validate() throws {
+            if (jsonInt || jsonFlatVdevs || jsonPoolKeyGuid) && !json {
+                throw ValidationError("Please give --json with --json-int, --json-flat-vdevs or --json-pool-key-guid.")
+            }
+            if json && zpkJson { throw ValidationError("Please give either --json or --zpk-json, not both.") }
+        }
 
         @Argument(help: "The pool to show (default: every open pool).")
         var pool: String?
 
         func run() throws {
-            var session = try DaemonSession(daemon, json: json)
+            var session = try DaemonSession(daemon, json: json || zpkJson)
             var arguments: [String: JSON] = [:]
             if let pool { arguments["pool"] = .string(pool) }
             let reply = try session.call("status", arguments)
             let pools = reply.result["pools"]?.arrayValue ?? []
             if json {
+                let options = ZpoolJSON.Options(integers: jsonInt, flatVdevs: jsonFlatVdevs, poolKeyGUID: jsonPoolKeyGuid)
+                emit(ZpoolJSON.status(pools, options).rendered())
+            } else if zpkJson {
                 emit(JSON.object([("pools", .array(pools.map(PoolText.statusJSON)))]).rendered())
             } else if pools.isEmpty {
                 emit("no pools available\n")

@@ -36,7 +36,11 @@ extension Daemon {
 
     func services(host: PoolHost, server: ControlServer) -> [any Service] {
         // host.multihostService runs outside the group, from before the cache file's pools open (Daemon.run).
-        [server, SyncService(host: host, interval: options.syncInterval)]
+        var services: [any Service] = [server, SyncService(host: host, interval: options.syncInterval)]
+        if let metrics = options.metrics {
+            services.append(MetricsEndpoint(address: metrics.address, registry: metrics.registry, host: host, logger: logger))
+        }
+        return services
     }
 
     /// Syncs every open pool (shutdown); the pools stay imported.

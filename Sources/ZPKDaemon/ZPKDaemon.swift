@@ -26,6 +26,7 @@
 // the socket file stays and is replaced as stale by the next start.
 
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import ZFSMultihost
@@ -54,6 +55,9 @@ public struct Daemon: Sendable {
         /// `--zfs-multihost-fail-intervals`, `--zfs-multihost-import-intervals`), stored raw and
         /// clamped where used, as OpenZFS does; `zpk tunable set` changes them at run time.
         public var multihostTunables: MultihostTunables
+        /// `--metrics ADDR:PORT`: serve the registry (into which zpkd bootstrapped swift-metrics)
+        /// at GET /metrics; `nil` = no endpoint.
+        public var metrics: (address: MetricsEndpoint.Address, registry: PrometheusCollectorRegistry)?
 
         public init(
             hostID: UInt64, hostname: String, cacheFilePath: String, socketPath: String, syncInterval: Duration,
@@ -96,7 +100,7 @@ public struct Daemon: Sendable {
         let server = try ControlServer(
             configuration: .init(
                 socketPath: options.socketPath,
-                handlers: PoolHandlers.table(host: host, identity: identity),
+                handlers: ControlRequestMetrics.instrument(PoolHandlers.table(host: host, identity: identity)),
                 onReady: onReady, logger: logger))
         // The heartbeats run from before the first pool opens: opening the cache file's pools
         // takes an activity check each (concurrent, up to 2 × fail_intervals × interval plus

@@ -1,5 +1,7 @@
 import ArgumentParser
+import CoreMetrics
 import Logging
+import Prometheus
 import ZFSImport
 import ZFSMultihost
 import ZPKDaemon
@@ -28,6 +30,7 @@ struct ZPKD: AsyncParsableCommand {
               zpkd
               zpkd --socket /tmp/zpk.sock --cachefile /tmp/zpool.cache --hostid 1a2b3c4d
               zpkd --zfs-multihost-interval 200 --zfs-multihost-fail-intervals 5
+              zpkd --log-format json      (one JSON object per line on stderr)
             """
     )
 
@@ -45,6 +48,19 @@ struct ZPKD: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds between txg syncs of every open pool.", valueName: "seconds"))
     var syncInterval: Double = 5
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; port 0 = any free port, logged).", valueName: "addr:port"))
+    var metrics: String?
+
+    @Flag(help: "Only check that this host has a hostid (multihost needs a unique one): print it and exit 0, or explain and exit 1.")
+    var checkHostid = false
+
+    @Option(help: ArgumentHelp("Log lines as text, or as one JSON object per line (json).", valueName: "text|json"))
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
 
     @Option(help: ArgumentHelp("zfs_multihost_interval: milliseconds between heartbeats of each leaf; used as at least 100.", valueName: "ms"))
     var zfsMultihostInterval: UInt64 = MultihostTunables.defaultIntervalInMilliseconds
@@ -77,6 +93,9 @@ struct ZPKD: AsyncParsableCommand {
                 throw ValidationError("Please give --hostid as up to 8 hex digits (e.g. 1a2b3c4d), not '\(hostid)'.")
             }
         }
+        if let metrics, MetricsEndpoint.Address(parsing: metrics) == nil {
+            throw ValidationError("Please give --metrics as ADDR:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), not '\(metrics)'.")
+        }
         guard syncInterval > 0, syncInterval <= 86_400 else {
             throw ValidationError("Please give --sync-interval as seconds between 0 and 86400, not \(syncInterval).")
         }
@@ -93,7 +112,14 @@ struct ZPKD: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        if checkHostid {
+            try checkHostID()
+            return
+        }
+        switch logFormat {
+        case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .json: LoggingSystem.bootstrap { JSONLogHandler.standardError(label: $0) }
+        }
         var logger = Logger(label: "zpkd")
         logger.logLevel = .info
         let hostID: UInt64
@@ -102,20 +128,65 @@ struct ZPKD: AsyncParsableCommand {
         } else {
             hostID = SystemHostID.current(environment: ProcessEnvironment.current)
         }
-        let options = Daemon.Options(
+        var options = Daemon.Options(
             hostID: hostID, hostname: hostname ?? Self.systemHostname(), cacheFilePath: cachefile,
             socketPath: socket, syncInterval: .milliseconds(Int64(syncInterval * 1000)),
             multihostTunables: MultihostTunables(
                 intervalInMilliseconds: zfsMultihostInterval, failIntervals: zfsMultihostFailIntervals,
                 importIntervals: zfsMultihostImportIntervals))
+        if let metrics, let address = MetricsEndpoint.Address(parsing: metrics) {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            // Activity checks last tens of seconds (import_intervals × interval, 20 s by default).
+            let long: [Duration] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300].map { .milliseconds(Int64($0 * 1000)) }
+            factory.durationHistogramBuckets["zpk_activity_check_duration_seconds"] = long
+            factory.durationHistogramBuckets["zpk_pool_open_duration_seconds"] = long
+            factory.durationHistogramBuckets["zpk_pool_sync_duration_seconds"] =
+                [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .microseconds(Int64($0 * 1_000_000)) }
+            MetricsSystem.bootstrap(factory)
+            options.metrics = (address, registry)
+        }
         do {
-            try await Daemon(options: options, logger: logger).run { path in
-                writeStandardError("zpkd ready on \(path)\n")
+            let format = logFormat
+            let readyHostname = options.hostname
+            let notifySocket = ProcessEnvironment.current["NOTIFY_SOCKET"]
+            try await Daemon(options: options, logger: logger).run { [logger] path in
+                SystemdNotifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=serving on \(path)", socketPath: notifySocket)
+                switch format {
+                case .text: writeStandardError("zpkd ready on \(path)\n")
+                // The ready line is a log event too, so that every line of stderr is JSON.
+                case .json:
+                    logger.notice(
+                        "zpkd ready on \(path)",
+                        metadata: ["zpkd.socket": "\(path)", "host.id": "\(String(hostID, radix: 16))", "host.name": "\(readyHostname)"])
+                }
             }
         } catch let error as ControlError {
             writeStandardError("zpkd: \(error.message)\n")
             throw ExitCode(1)
         }
+    }
+
+    /// `--check-hostid` (zpkd.service's ExecStartPre): a multihost pool is only safe with a
+    /// unique, non-zero hostid on every host.
+    func checkHostID() throws {
+        let environment = ProcessEnvironment.current
+        let found: UInt64
+        let source: String
+        if let hostid {
+            found = UInt64(hostid.hasPrefix("0x") ? String(hostid.dropFirst(2)) : hostid, radix: 16) ?? 0
+            source = "--hostid"
+        } else {
+            found = SystemHostID.current(environment: environment)
+            source = environment["ZFS_HOSTID"] != nil ? "ZFS_HOSTID" : "/proc/sys/kernel/spl/hostid or /etc/hostid"
+        }
+        guard found != 0 else {
+            writeStandardError(
+                "zpkd: this host has no hostid (\(source) gives none or 0); multihost pools need a unique one on every "
+                    + "host: run `zgenhostid` (writes /etc/hostid), or give zpkd --hostid HEX\n")
+            throw ExitCode(1)
+        }
+        print("hostid \(String(found, radix: 16)) (from \(source))")
     }
 
     static func systemHostname() -> String {

@@ -105,12 +105,12 @@ final class DaemonProcess {
     private(set) var exitStatus: Int32?
 
     /// Starts zpkd; waits (≤ 30 s) for its ready line, or for it to exit (then throws with its log).
-    init(arguments: [String], log: String) throws {
+    init(arguments: [String], log: String, environment extra: [String: String] = [:]) throws {
         logPath = log
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Executable.path("zpkd"))
         process.arguments = arguments
-        process.environment = OpenZFS.pinnedEnvironment
+        process.environment = OpenZFS.pinnedEnvironment.merging(extra) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: log)

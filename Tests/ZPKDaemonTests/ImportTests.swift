@@ -20,7 +20,7 @@ import Glibc
         var guids: [UInt64] = []
         for device in ["d1", "d2"] {
             #expect(try workspace.zpk(["create", "tank", "\(workspace.path)/\(device)"]).status == 0)
-            let status = try JSON.decode(try workspace.zpk(["status", "tank", "--json"]).stdout)
+            let status = try JSON.decode(try workspace.zpk(["status", "tank", "--zpk-json"]).stdout)
             guids.append(try #require(status["pools"]?.arrayValue?.first?["guid"]?.uint64Value))
             #expect(try workspace.zpk(["export", "tank"]).status == 0)
         }
@@ -30,7 +30,7 @@ import Glibc
         for guid in guids { #expect(ambiguous.stderrText.contains("\(guid)")) }
         #expect(try workspace.zpk(["list"]).stdoutText == "no pools available\n", "nothing was imported")
         #expect(try workspace.zpk(["import", "-d", workspace.path, "\(guids[1])"]).triple == (0, "", ""))
-        let status = try JSON.decode(try workspace.zpk(["status", "--json"]).stdout)
+        let status = try JSON.decode(try workspace.zpk(["status", "--zpk-json"]).stdout)
         #expect(status["pools"]?.arrayValue?.map { $0["guid"]?.uint64Value } == [guids[1]])
         #expect(daemon.stop() == 0)
     }

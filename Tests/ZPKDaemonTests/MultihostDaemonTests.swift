@@ -167,7 +167,7 @@ extension Duration {
             """, ""))
 
         func written() async throws -> UInt64 {
-            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
         }
         func rate(over window: Duration) async throws -> Double {
@@ -206,7 +206,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         let suspendedAfter = ContinuousClock.now - injected
@@ -241,7 +241,7 @@ extension Duration {
         let injected = ContinuousClock.now
         var state = ""
         while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
         }
         #expect(state == "SUSPENDED")
@@ -337,7 +337,7 @@ extension Duration {
             return false
         }
         #expect(reopened, "reopened after its activity check")
-        let status = try JSON.decode(try await hosts.onA(["status", "mh", "--json"]).stdout)
+        let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
         let multihost = try #require(status["pools"]?.arrayValue?.first?["multihost"])
         #expect(multihost["running"]?.boolValue == true)
         try await Task.sleep(for: .seconds(0.3))

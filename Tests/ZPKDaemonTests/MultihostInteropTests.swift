@@ -82,7 +82,7 @@ struct MultihostInteropTests {
         #expect(
             ZPKOracle.result(refused.stdout)?.fields == ["outcome": "active", "hostid": "0x33333333", "hostname": "zpkd-holder"],
             "\(refused.stdout)")
-        let status = try JSON.decode(try workspace.zpk(["status", "zpkmh", "--json"]).stdout)
+        let status = try JSON.decode(try workspace.zpk(["status", "zpkmh", "--zpk-json"]).stdout)
         #expect(status["pools"]?.arrayValue?.first?["state"]?.stringValue == "ACTIVE")
         #expect(daemon.stop() == 0)
     }

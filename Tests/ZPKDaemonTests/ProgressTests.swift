@@ -42,7 +42,7 @@ import ZPKControl
 
     @Test func jsonLinesWithJSONOutput() async throws {
         try await Self.withFakeServer { socket in
-            let output = try Self.zpk(["status", "--json"], socket: socket, progress: nil)
+            let output = try Self.zpk(["status", "--zpk-json"], socket: socket, progress: nil)
             #expect(output.status == 0)
             #expect(output.stdoutText == "{\n  \"pools\": []\n}\n")
             #expect(output.stderrText == """

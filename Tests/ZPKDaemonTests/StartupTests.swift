@@ -31,7 +31,7 @@ import Glibc
             try await zpkOffThePool(arguments, socket: socket)
         }
         func listed() async throws -> JSON? {
-            let reply = try await zpk(["list", "--json"])
+            let reply = try await zpk(["list", "--zpk-json"])
             return try JSON.decode(reply.stdout)["pools"]?.arrayValue?.first { $0["name"]?.stringValue == "mh" }
         }
         try #require(try await zpk(["create", "-o", "multihost=on", "mh", "mirror"] + paths).status == 0)

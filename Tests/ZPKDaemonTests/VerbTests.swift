@@ -53,7 +53,7 @@ extension OpenZFS.ProcessOutput {
         #expect(list.status == 0)
         #expect(list.stdoutText.hasPrefix("NAME  SIZE  ALLOC  FREE  HEALTH\ntank  "))
         #expect(list.stdoutText.hasSuffix("  ONLINE\n"))
-        let listJSON = try JSON.decode(try workspace.zpk(["list", "--json"]).stdout)
+        let listJSON = try JSON.decode(try workspace.zpk(["list", "--zpk-json"]).stdout)
         let size = try #require(listJSON["pools"]?.arrayValue?.first?["size"]?.uint64Value)
         #expect(size > 200 << 20)
         let status = try workspace.zpk(["status", "tank"]).stdoutText
@@ -83,7 +83,7 @@ extension OpenZFS.ProcessOutput {
         try workspace.devices(["a", "b", "c"])
         let daemon = try workspace.startDaemon()
         #expect(try workspace.zpk(["create", "tank", "mirror", "\(workspace.path)/a", "\(workspace.path)/b", "\(workspace.path)/c"]).status == 0)
-        let output = try workspace.zpk(["status", "--json"])
+        let output = try workspace.zpk(["status", "--zpk-json"])
         #expect(output.status == 0)
         let text = output.stdoutText
         // Key order of a pool and of a vdev, as documented.
