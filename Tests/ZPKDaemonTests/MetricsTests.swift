@@ -94,6 +94,7 @@ import Glibc
 
         let missing = try await Self.scrape(url.replacingOccurrences(of: "/metrics", with: "/other"))
         #expect(missing.stdoutText.hasPrefix("HTTP/1.1 404"), "\(missing)")
-        #expect(daemon.stop() == 0)
+        let stopped = daemon.stop()
+        #expect(stopped == 0, "zpkd's log:\n\(daemon.log_)")
     }
 }
