@@ -630,13 +630,13 @@ public final class HeartbeatService: Service, Sendable {
         case written(success: Bool, error: String?)
     }
 
-    /// Issues one heartbeat on a worker thread (`WorkerThreads`, the pool of `BlockingIO`): the
+    /// Issues one heartbeat on a worker thread (`BlockingIO.submit`): the
     /// split-brain read-back of the slot, then (unless the slot holds another writer's heartbeat)
     /// the write, then the bookkeeping — all there, without a hop back to the cooperative pool:
     /// at 100 heartbeats a second every thread wake-up saved shows in the CPU time.
     private func issue(_ write: PendingWrite) {
         inFlight.begin()
-        WorkerThreads.shared.submit {
+        BlockingIO.submit {
             self.finish(write, self.land(write))
             self.inFlight.end()
         }

@@ -95,22 +95,6 @@ extension RecentSet: ExpressibleByArrayLiteral {
     }
 }
 
-// MARK: - A cheap seeded generator
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a few arithmetic operations per number, for choices
-/// that need spread, not secrecy (a heartbeat's label).
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 // MARK: - Monotonic time over any clock
 
 /// An `any Clock<Duration>` opened once, so drivers can speak in `Duration` offsets from the

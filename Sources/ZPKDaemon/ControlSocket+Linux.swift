@@ -1,6 +1,6 @@
 // Unix stream sockets for the control protocol: the listening socket of zpkd and one connection
-// (either end). Every call here blocks; callers run them on dedicated threads
-// (`BlockingThread`), never on the cooperative pool.
+// (either end). Every call here blocks; callers run them on worker threads (`BlockingIO`) or
+// a thread of their own, never on the cooperative pool.
 
 #if canImport(Glibc)
 import Glibc

@@ -80,7 +80,7 @@ final class HeartbeatHarness: Sendable {
             lastSynced: Uberblock(txg: TXG(50), guidSum: 9, timestampInSeconds: 1_800_000_000),
             tunables: store, clock: clock,
             wallClock: WallClock { HeartbeatHarness.epoch + clock.now.offset },
-            random: SeededRNG(state: 3), logger: Logger(label: "test"),
+            random: SplitMix64(seed: 3), logger: Logger(label: "test"),
             onSuspend: { s in suspensions.withLock { $0.append(s) } })
         stream = service.events
     }

@@ -39,7 +39,7 @@ final class MultihostRig: Sendable {
     func host(id: UInt64, name: String, tunables: MultihostTunablesStore = MultihostRig.tunables()) -> PoolHost {
         let devices = self.devices
         let clock = self.clock
-        let random = Mutex(SeededRandom(seed: id))
+        let random = Mutex(SplitMix64(seed: id))
         return PoolHost(
             environment: PoolHost.Environment(
                 hostID: id, hostname: name,
@@ -57,15 +57,18 @@ final class MultihostRig: Sendable {
     var now: Duration { clock.now.offset }
 
     /// Waits (real time, bounded) until `sleepers` tasks sleep on the clock and no heartbeat
-    /// I/O of `pools` is in flight, then lets the dust settle.
+    /// I/O of `pools` is in flight, then lets the dust settle. Records an issue saying what it
+    /// waited for when that has not happened after 20 s.
     func settle(
-        sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [], until done: () -> Bool = { false }
+        sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [], until done: () -> Bool = { false },
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async {
         let start = ContinuousClock.now
         var quietRounds = 0
+        var expected = sleepers
         while ContinuousClock.now - start < .seconds(20) {
             if done() { return }
-            let expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
+            expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
             let quiet = clock.sleeperCount >= expected
                 && pools.allSatisfy { $0.heartbeatsSettled }
                 && delayed.allSatisfy { Self.onlyDelayedHeartbeatsPending($0) }
@@ -73,6 +76,12 @@ final class MultihostRig: Sendable {
             if quietRounds >= 20 { return }
             await Task.yield()
         }
+        Issue.record(
+            """
+            did not settle in 20 s at virtual t=\(now): \(clock.sleeperCount) of \(expected) sleepers \
+            (deadlines \(clock.sleeperDeadlines)); heartbeats settled: \(pools.map(\.heartbeatsSettled)); \
+            only delayed heartbeats pending: \(delayed.map(Self.onlyDelayedHeartbeatsPending))
+            """, sourceLocation: sourceLocation)
     }
 
     /// Every heartbeat not yet reported complete is inside its I/O and asleep in an injected
@@ -88,15 +97,15 @@ final class MultihostRig: Sendable {
     /// Moves virtual time by `duration` in ``step``s, settling before each step.
     func run(
         for duration: Duration, sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [],
-        until done: () -> Bool = { false }
+        until done: () -> Bool = { false }, sourceLocation: SourceLocation = #_sourceLocation
     ) async {
         let end = now + duration
         while now < end {
-            await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done)
+            await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done, sourceLocation: sourceLocation)
             if done() { return }
             clock.advance(by: Self.step)
         }
-        await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done)
+        await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done, sourceLocation: sourceLocation)
     }
 
     /// Every heartbeat (MMP slot) uberblock on `path`, label by label.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZFSFormat
 import ZFSTestSupport
 
 #if canImport(Glibc)
