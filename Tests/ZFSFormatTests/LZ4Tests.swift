@@ -8,7 +8,7 @@ import ZFSTestSupport
 /// (`lz4_decompress_zfs`, `module/zfs/lz4.c`) leaves, on good and on malformed input, since
 /// zdb reads the output buffer even when decompression fails; the expected buffers below were
 /// produced by that function (libzpool 2.1.11, x86-64) from the same input and prefill.
-@Suite struct LZ4Tests {
+@Suite(.offTheCooperativePool) struct LZ4Tests {
     /// Decodes `source` into `count` bytes of 0xEE; the buffer and whether it succeeded.
     static func decode(_ source: [UInt8], capacity: Int, fill: UInt8 = 0xEE) -> ([UInt8], Bool) {
         var buffer = [UInt8](repeating: fill, count: capacity)

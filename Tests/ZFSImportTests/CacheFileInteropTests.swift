@@ -27,7 +27,7 @@ func withoutMOSOnlyKeys(_ config: NVList) -> NVList {
     return result
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+@Suite(.offTheCooperativePool, .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
 struct CacheFileInteropTests {
     /// The entry `zpk cache add` would store, for the pool in its own directory.
     func ourEntry(_ pool: ZTestPool) async throws -> CacheFile.Entry {

@@ -99,7 +99,7 @@ final class SharedZTestPools: Sendable {
     }
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+@Suite(.offTheCooperativePool, .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
 struct DiscoveryInteropTests {
     /// Each pool, moved to a new directory, assembles to zdb's config: the paths in the labels
     /// are stale, so every leaf path must be refreshed by guid.

@@ -62,7 +62,7 @@ final class FileHeartbeatIO: HeartbeatIO {
 }
 
 @Suite(
-    "our heartbeats seen by OpenZFS 2.1.11", .serialized,
+    "our heartbeats seen by OpenZFS 2.1.11", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
 struct MultihostActivityHeartbeatInteropTests {
     @Test func openZFSFindsThePoolActiveWhileOurServiceHeartbeats() async throws {

@@ -182,7 +182,7 @@ func expectSameVdev(_ ours: VdevNode, _ theirs: ZPKOracle.Vdev, _ context: Strin
     }
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+@Suite(.offTheCooperativePool, .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
 struct PoolHealthInteropTests {
     @Test(arguments: [
         "mirror", "degraded", "missing-top-level", "raidz-two-missing", "labels-0-1-damaged", "all-labels-damaged",
@@ -284,7 +284,7 @@ func addNeighborList(to path: String, describing root: VdevNode) throws {
     try device.flush()
 }
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
+@Suite(.offTheCooperativePool, .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS 2.1.11 missing and REQUIRE_OPENZFS=0"))
 struct NeighborListInteropTests {
     /// A pool of two mirrors; the labels of the first carry a neighbor list. zdb -l still reads
     /// them; with the second mirror's files deleted, OpenZFS (from its MOS) and we (from the

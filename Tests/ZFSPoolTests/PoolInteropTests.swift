@@ -13,7 +13,7 @@ import ZFSTestSupport
 
 @testable import ZFSPool
 
-@Suite(.enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
+@Suite(.offTheCooperativePool, .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
 struct PoolInteropTests {
     func offThePool<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in

@@ -21,7 +21,7 @@ import ZFSTestSupport
 @testable import ZFSPool
 
 @Suite(
-    "Pool multihost against OpenZFS 2.1.11", .serialized,
+    "Pool multihost against OpenZFS 2.1.11", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
 struct PoolMultihostInteropTests {
     func offThePool<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {

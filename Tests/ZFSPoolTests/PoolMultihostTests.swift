@@ -152,7 +152,7 @@ final class ProgressLog: Sendable {
     }
 }
 
-@Suite("Pool multihost (virtual time)", .serialized)
+@Suite("Pool multihost (virtual time)", .offTheCooperativePool, .serialized)
 struct PoolMultihostTests {
     /// Host A creates a mirror with multihost on and runs its heartbeat.
     /// `a` creates and holds `tank` (see ``holdPool(_:_:)``), then crashes: it forgets the pool

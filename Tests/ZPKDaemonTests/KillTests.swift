@@ -13,7 +13,7 @@ import ZPKDaemon
 import Glibc
 #endif
 
-@Suite(.serialized) struct KillTests {
+@Suite(.offTheCooperativePool, .serialized) struct KillTests {
     static var iterations: Int {
         ProcessInfo.processInfo.environment["ZPK_SOAK_ITERATIONS"].flatMap(Int.init) ?? 4
     }

@@ -15,7 +15,7 @@ import Glibc
 #endif
 
 @Suite(
-    "zpkd multihost against OpenZFS 2.1.11", .serialized,
+    "zpkd multihost against OpenZFS 2.1.11", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "OpenZFS missing and REQUIRE_OPENZFS=0"))
 struct MultihostInteropTests {
     static let openZFSHost = (id: "11111111", name: "holder-a")

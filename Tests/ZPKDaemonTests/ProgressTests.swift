@@ -7,7 +7,7 @@ import Testing
 import ZFSTestSupport
 import ZPKDaemon
 
-@Suite struct ProgressTests {
+@Suite(.offTheCooperativePool) struct ProgressTests {
     /// Serves `status` with three countdown events (2 s, 1 s, 0 s of 2 s), then an empty reply.
     static func withFakeServer(_ body: @escaping @Sendable (String) throws -> Void) async throws {
         let workspace = try Workspace("zpkd-fake")

@@ -45,7 +45,7 @@ private func digests(_ directory: URL) throws -> [String: String] {
 }
 
 @Suite(
-    "zpk activity against OpenZFS 2.1.11",
+    "zpk activity against OpenZFS 2.1.11", .offTheCooperativePool,
     .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
 struct ActivityInteropTests {
     @Test func liveHolderIsActiveThenExportedPoolIsFreeAtOnce() throws {

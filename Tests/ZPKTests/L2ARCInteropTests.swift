@@ -272,7 +272,7 @@ enum CacheDeviceLabels {
 }
 
 @Suite(
-    "zpk label on L2ARC devices with log blocks against zdb", .serialized,
+    "zpk label on L2ARC devices with log blocks against zdb", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
 struct L2ARCInteropTests {
     init() {

@@ -45,7 +45,7 @@ func expectLabelsMatchZdb(_ path: String, _ context: String, sourceLocation: Sou
 }
 
 @Suite(
-    "zpk label and cache show against zdb on fresh pools", .serialized,
+    "zpk label and cache show against zdb on fresh pools", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
 struct LabelInteropTests {
     init() {

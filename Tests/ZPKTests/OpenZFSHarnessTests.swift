@@ -40,7 +40,7 @@ private func uberblockIndices(_ text: String) -> [Int] {
 }
 
 @Suite(
-    "OpenZFS oracle harness", .serialized,
+    "OpenZFS oracle harness", .offTheCooperativePool, .serialized,
     .enabled(if: OpenZFS.interopTestsEnabled, "skipped only when OpenZFS is missing and REQUIRE_OPENZFS=0"))
 struct OpenZFSHarnessTests {
     @Test func openZFSIsInstalled() throws {
@@ -294,7 +294,7 @@ struct OpenZFSHarnessTests {
 }
 
 /// Pure parts of the harness: no OpenZFS needed.
-@Suite("OpenZFS harness: specs and geometry")
+@Suite("OpenZFS harness: specs and geometry", .offTheCooperativePool)
 struct OpenZFSHarnessPureTests {
     @Test func randomSpecsAreReproducibleAndValid() throws {
         var first = OpenZFS.SeededGenerator(seed: 0x5EED)
