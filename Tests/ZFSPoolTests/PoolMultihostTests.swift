@@ -162,6 +162,9 @@ struct PoolMultihostTests {
         let config = pool.config
         a.forget("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         return config
     }
 
@@ -233,6 +236,9 @@ struct PoolMultihostTests {
         a.forget("tank")
         await rig.settle(sleepers: 0, pools: [pool])
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         let log = ProgressLog(clock: rig.clock)
         let start = rig.now
         let (outcome, _) = Outcome<Pool>.start {
@@ -261,6 +267,9 @@ struct PoolMultihostTests {
         let config = pool.config
         try await a.export("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         // Same host: "exported by this host" skips the check — no virtual time passes.
         let start = rig.now
         let again = try await a.open(config: config, mode: .import())
@@ -292,6 +301,9 @@ struct PoolMultihostTests {
         let config = pool.config
         try await a.export("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         let (fromB, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import()) }
         let (fromC, _) = Outcome<Pool>.start { try await c.open(config: config, mode: .import()) }
         await rig.run(for: .seconds(5), sleepers: 1, until: { fromB.isDone && fromC.isDone })
