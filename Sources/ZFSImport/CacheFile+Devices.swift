@@ -17,6 +17,7 @@
 
 import Logging
 import Synchronization
+import ZFSDevice
 import ZFSFormat
 
 extension CacheFile.Entry {
@@ -77,7 +78,7 @@ extension CacheFile {
         }
         let outcomes = Mutex([ImportScanner.ProbeOutcome?](repeating: nil, count: paths.count))
         let jobs = paths
-        BlockingWorkers.forEach(count: jobs.count, width: concurrency) { i in
+        BlockingIO.forEach(count: jobs.count, width: concurrency) { i in
             let outcome = ImportScanner.probe(jobs[i], hint: .unknown, minimumFileSize: minimumFileSize)
             outcomes.withLock { $0[i] = outcome }
         }

@@ -138,7 +138,7 @@ public struct ImportScanner: Sendable {
     ]
 
     /// libzutil's probing width: 2 × online CPUs.
-    public static var defaultConcurrency: Int { BlockingWorkers.defaultWidth }
+    public static var defaultConcurrency: Int { BlockingIO.defaultWidth }
 
     /// `SPA_MINDEVSIZE`: 64 MiB.
     public static let minimumDeviceSize: UInt64 = 64 << 20
@@ -170,7 +170,7 @@ public struct ImportScanner: Sendable {
         let probes = Mutex([ProbeOutcome?](repeating: nil, count: keys.count))
         let minimumFileSize = options.minimumFileSize
         let verifying = options.verifiesLabelChecksums
-        BlockingWorkers.forEach(count: keys.count, width: options.concurrency) { index in
+        BlockingIO.forEach(count: keys.count, width: options.concurrency) { index in
             let outcome = Self.probe(keys[index].path, hint: hints[index], minimumFileSize: minimumFileSize, verifyingChecksums: verifying)
             probes.withLock { $0[index] = outcome }
         }
@@ -178,14 +178,11 @@ public struct ImportScanner: Sendable {
         return group(keys: keys, orders: candidates.orders, outcomes: outcomes, order: candidates.tree, problems: problems)
     }
 
-    /// Scans without blocking the cooperative pool: the work runs on threads of its own and
-    /// the task is resumed when it is done.
+    /// Scans without blocking the cooperative pool: the work runs on worker threads
+    /// (`BlockingIO`) and the task is resumed when it is done.
     public func scan() async -> ScanResult {
-        await withCheckedContinuation { (continuation: CheckedContinuation<ScanResult, Never>) in
-            let scanner = self
-            let started = BlockingWorkers.detach { continuation.resume(returning: scanner.scan()) }
-            if !started { continuation.resume(returning: scanner.scan()) }
-        }
+        let scanner = self
+        return await BlockingIO.run { scanner.scan() }
     }
 
     // MARK: 3–5. Grouping and assembly (sequential)

@@ -16,7 +16,7 @@ public enum LeafDeviceReader {
     /// - Complexity: four 256 KiB reads per device.
     public static func read(paths: [String], concurrency: Int = ImportScanner.defaultConcurrency) -> [String: LeafDevice] {
         let results = Mutex([LeafDevice?](repeating: nil, count: paths.count))
-        BlockingWorkers.forEach(count: paths.count, width: max(1, concurrency)) { index in
+        BlockingIO.forEach(count: paths.count, width: max(1, concurrency)) { index in
             let outcome = readOne(paths[index])
             results.withLock { $0[index] = outcome }
         }

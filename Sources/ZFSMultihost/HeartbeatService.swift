@@ -7,20 +7,23 @@
 // callbacks (synchronous, on the service's threads) or the `events` stream. Tunables come from
 // a `MultihostTunablesStore` shared by every pool of the host.
 //
-// Mechanism: the loop runs on a thread of its own (`mmp_thread`) that sleeps on
-// `CLOCK_MONOTONIC` (a task on the injected clock in tests, `WakeSignal`). It asks the state
-// machine what to do at monotonic `now` (injected clock) and wall-clock seconds (injected
-// `WallClock`), writes the heartbeat, records history, then sleeps until the machine's next
-// instant or until woken (interval change, multihost on/off, resume, shutdown).
+// Mechanism: the loop runs on a thread of its own (`mmp_thread`). It asks the state machine
+// what to do at monotonic `now` (injected clock) and wall-clock seconds (injected `WallClock`),
+// writes the heartbeat, records history, then sleeps until the machine's next instant or until
+// woken (interval change, multihost on/off, resume, shutdown).
 //
 // Writes never hold the loop up, as in mmp.c (whose writes are asynchronous zios); a hung leaf
-// stays "pending" and is skipped while the other leaves get their heartbeats:
-// - With the real clock the loop writes each heartbeat itself, with a kernel timer
-//   (`LoopRescue`) armed for the next instant. A write still under way then makes the timer
-//   start a new loop thread; the old one finishes its write's bookkeeping and ends. A thread
-//   wake-up per heartbeat saved is about a third of the heartbeat's CPU time (BENCHMARKS.md §6).
-// - With an injected clock (virtual-time tests, which hold writes and step time) every write
-//   goes to a worker thread of `ZFSDevice`'s `WorkerThreads`, its bookkeeping done there too.
+// stays "pending" and is skipped while the other leaves get their heartbeats. The loop writes
+// each heartbeat itself, with a rescue timer armed for a little after its next instant; a write
+// still under way then makes the timer start a new loop thread, and the old one finishes its
+// write's bookkeeping and ends. A thread wake-up per heartbeat saved is about a third of the
+// heartbeat's CPU time (BENCHMARKS.md §6).
+//
+// The sleep and the rescue timer are one seam, `HeartbeatTimer`: on `ContinuousClock` a
+// condition variable on `CLOCK_MONOTONIC` and a `timerfd` (`MonotonicHeartbeatTimer`), on an
+// injected test clock tasks asleep on that clock (`VirtualHeartbeatTimer`). Everything else —
+// the loop, the inline write, the hand-over — is the same code in production and in
+// virtual-time tests.
 //
 // Split-brain alarm (OpenZFS has none): before a write, the service can read back the MMP slot
 // it is about to overwrite. A valid heartbeat there that this service never wrote, and that is
@@ -204,7 +207,7 @@ public final class HeartbeatService: Service, Sendable {
         var suspension: HeartbeatSuspension?
         var stopping = false
         var iterations = 0
-        /// Which loop thread holds the loop: only it may go on after a write (``LoopRescue``).
+        /// Which loop thread holds the loop: only it may go on after a write (``HeartbeatTimer``'s rescue).
         var loopGeneration: UInt64 = 0
         /// The holder is inside a heartbeat write of its own.
         var loopWriting = false
@@ -230,7 +233,8 @@ public final class HeartbeatService: Service, Sendable {
     private let onSuspend: @Sendable (HeartbeatSuspension) -> Void
     private let onEvent: @Sendable (HeartbeatEvent) -> Void
     private let state: Mutex<State>
-    private let wake: WakeSignal
+    /// The loop's sleep and its rescue timer.
+    private let timer: any HeartbeatTimer
     private let inFlight = InFlightCount()
     private let eventStream = Mutex<(stream: AsyncStream<HeartbeatEvent>, continuation: AsyncStream<HeartbeatEvent>.Continuation)?>(nil)
 
@@ -275,7 +279,7 @@ public final class HeartbeatService: Service, Sendable {
         self.io = io
         self.tunables = tunables
         self.time = MonotonicTime(clock)
-        self.wake = WakeSignal(time)
+        self.timer = makeHeartbeatTimer(time)
         self.wallClock = wallClock
         self.logger = logger
         self.onSuspend = onSuspend
@@ -313,7 +317,7 @@ public final class HeartbeatService: Service, Sendable {
     /// The `multihost` property changed (wakes the loop).
     public func setMultihost(_ on: Bool) {
         state.withLock { $0.machine.setMultihost(on) }
-        wake.signal()
+        timer.signal()
     }
 
     /// Resumes heartbeats after a suspension. The caller (`zpk clear`) must first have shown
@@ -330,13 +334,13 @@ public final class HeartbeatService: Service, Sendable {
             logger.info("multihost heartbeats resumed", metadata: ["zfs.pool": "\(configuration.pool)"])
             emit(.resumed(at: now))
         }
-        wake.signal()
+        timer.signal()
     }
 
     /// Stops issuing heartbeats; `run()` returns once the writes in flight have landed.
     public func stop() {
         state.withLock { $0.stopping = true }
-        wake.signal()
+        timer.signal()
     }
 
     // MARK: observation
@@ -400,7 +404,7 @@ public final class HeartbeatService: Service, Sendable {
 
     private func tunablesChanged(_ new: MultihostTunables) {
         let wakeNow = state.withLock { $0.machine.setTunables(new) }
-        if wakeNow { wake.signal() }
+        if wakeNow { timer.signal() }
     }
 
     private struct PendingWrite: Sendable {
@@ -412,23 +416,22 @@ public final class HeartbeatService: Service, Sendable {
         var issuedAt: Duration
     }
 
-    /// Runs ``loop(generation:rescue:)`` on a thread of its own (OpenZFS: `mmp_thread`) and
-    /// returns when the loop ends (on whichever thread holds it then).
+    /// Runs ``loop(generation:)`` on a thread of its own (OpenZFS: `mmp_thread`) and returns
+    /// when the loop ends (on whichever thread holds it then).
     private func runLoopThread() async {
-        let rescue = time.isRealTime
-            ? LoopRescue(time: time, name: "zpk-mmp-r-\(configuration.pool)") { [weak self] in self?.rescueLoop($0) }
-            : nil
+        // Without a rescue (the kernel gave no timer) every write goes to a worker thread.
+        _ = timer.startRescue(name: "zpk-mmp-r-\(configuration.pool)") { [weak self] in self?.rescueLoop() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let generation = state.withLock { s -> UInt64 in
                 s.loopEnded = continuation
                 return s.loopGeneration
             }
-            startLoopThread(generation: generation, rescue: rescue)
+            startLoopThread(generation: generation)
         }
-        rescue?.close()
+        timer.stopRescue()
     }
 
-    private func startLoopThread(generation: UInt64, rescue: LoopRescue?) {
+    private func startLoopThread(generation: UInt64) {
         let name = "zpk-mmp-\(configuration.pool)"
         let thread = Thread {
             nameCurrentThread(name)
@@ -436,7 +439,7 @@ public final class HeartbeatService: Service, Sendable {
             // the default slack lets each wait end up to 50 µs late. Pools sharing the grid are
             // woken together anyway.
             _ = czfs_set_current_thread_timer_slack(1)
-            self.loop(generation: generation, rescue: rescue)
+            self.loop(generation: generation)
         }
         thread.stackSize = 1 << 20
         thread.start()
@@ -444,7 +447,7 @@ public final class HeartbeatService: Service, Sendable {
 
     /// The rescue timer fired: the loop's write is still under way at the loop's next instant.
     /// A new thread takes the loop over; the writing one ends when its write returns.
-    private func rescueLoop(_ rescue: LoopRescue) {
+    private func rescueLoop() {
         let generation = state.withLock { s -> UInt64? in
             guard s.loopWriting else { return nil }
             s.loopWriting = false
@@ -455,11 +458,11 @@ public final class HeartbeatService: Service, Sendable {
         logger.debug(
             "multihost heartbeat write still under way at the next heartbeat; the loop goes on on a new thread",
             metadata: ["zfs.pool": "\(configuration.pool)"])
-        startLoopThread(generation: generation, rescue: rescue)
+        startLoopThread(generation: generation)
     }
 
     /// The heartbeat loop (blocking; on the service's own thread) while it holds `generation`.
-    private func loop(generation: UInt64, rescue: LoopRescue?) {
+    private func loop(generation: UInt64) {
         while true {
             let (stopping, ended) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
                 guard s.stopping else { return (false, nil) }
@@ -546,30 +549,30 @@ public final class HeartbeatService: Service, Sendable {
             if let suspension { announce(suspension) }
             var holdsLoop = true
             for write in writes {
-                if holdsLoop, let rescue {
-                    holdsLoop = writeItself(write, rescueAt: sleepUntil, generation: generation, rescue: rescue)
+                if holdsLoop {
+                    holdsLoop = writeItself(write, rescueAt: sleepUntil, generation: generation)
                 } else {
                     issue(write)
                 }
             }
             if !holdsLoop { return }
-            wake.sleep(until: sleepUntil)
+            timer.sleep(until: sleepUntil)
         }
     }
 
-    /// Writes one heartbeat on the loop's thread, with `rescue` armed for a little after
+    /// Writes one heartbeat on the loop's thread, with the rescue timer armed for a little after
     /// `deadline` (the loop's next instant). Returns whether this thread still holds the loop
-    /// (false: the write outlived the deadline and a new thread took over). With the timer gone,
+    /// (false: the write outlived the deadline and a new thread took over). Without a rescue,
     /// hands the write to a worker.
     ///
-    /// The timer is not disarmed after the write: the next iteration re-arms it before it
-    /// expires, one system call per heartbeat instead of two. The slack (a quarter of the time
-    /// to `deadline`, 1–10 ms) is what a loop waking late may take before the timer fires for
-    /// nothing (the rescue then sees no write under way and does nothing).
-    private func writeItself(_ write: PendingWrite, rescueAt deadline: Duration, generation: UInt64, rescue: LoopRescue) -> Bool {
+    /// The slack (a quarter of the time to `deadline`, 1–10 ms) is what a loop waking late may
+    /// take before the timer fires for nothing (the rescue then sees no write under way and does
+    /// nothing). Only the holder disarms: a thread whose write was rescued must not disarm the
+    /// new holder's arm.
+    private func writeItself(_ write: PendingWrite, rescueAt deadline: Duration, generation: UInt64) -> Bool {
         state.withLock { $0.loopWriting = true }
         let slack = min(max((deadline - write.issuedAt) / 4, .milliseconds(1)), .milliseconds(10))
-        guard rescue.arm(at: deadline + slack) else {
+        guard timer.armRescue(at: deadline + slack) else {
             state.withLock { $0.loopWriting = false }
             issue(write)
             return true
@@ -581,6 +584,7 @@ public final class HeartbeatService: Service, Sendable {
             s.loopWriting = false
             return true
         }
+        if holdsLoop { timer.disarmRescue() }
         finish(write, landing)
         inFlight.end()
         return holdsLoop
@@ -626,13 +630,13 @@ public final class HeartbeatService: Service, Sendable {
         case written(success: Bool, error: String?)
     }
 
-    /// Issues one heartbeat on a worker thread (`WorkerThreads`, the pool of `BlockingIO`): the
+    /// Issues one heartbeat on a worker thread (`BlockingIO.submit`): the
     /// split-brain read-back of the slot, then (unless the slot holds another writer's heartbeat)
     /// the write, then the bookkeeping — all there, without a hop back to the cooperative pool:
     /// at 100 heartbeats a second every thread wake-up saved shows in the CPU time.
     private func issue(_ write: PendingWrite) {
         inFlight.begin()
-        WorkerThreads.shared.submit {
+        BlockingIO.submit {
             self.finish(write, self.land(write))
             self.inFlight.end()
         }

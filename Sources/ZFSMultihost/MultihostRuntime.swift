@@ -1,6 +1,7 @@
 // What the MMP drivers need from the world, injected (STYLE §5): a monotonic clock for delays
-// and deadlines, a wall clock for `ub_timestamp`, an interruptible sleep, the shared tunables
-// store, and this module's error. Blocking device I/O runs on `ZFSDevice.BlockingIO`.
+// and deadlines, a wall clock for `ub_timestamp`, the shared tunables store, and this module's
+// error. The heartbeat loop's waits and rescue timer are in `HeartbeatTimer.swift`; blocking
+// device I/O runs on `ZFSDevice.BlockingIO`.
 
 import CZFSLinux
 import Foundation
@@ -94,22 +95,6 @@ extension RecentSet: ExpressibleByArrayLiteral {
     }
 }
 
-// MARK: - A cheap seeded generator
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a few arithmetic operations per number, for choices
-/// that need spread, not secrecy (a heartbeat's label).
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 // MARK: - Monotonic time over any clock
 
 /// An `any Clock<Duration>` opened once, so drivers can speak in `Duration` offsets from the
@@ -117,7 +102,9 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
 struct MonotonicTime: Sendable {
     let now: @Sendable () -> Duration
     let sleepUntil: @Sendable (Duration) async throws -> Void
-    /// The clock is `ContinuousClock`: a thread may wait on `CLOCK_MONOTONIC` instead of a task.
+    /// The clock is `ContinuousClock`: the heartbeat waits on `CLOCK_MONOTONIC` and its rescue
+    /// is a kernel timer (``MonotonicHeartbeatTimer``); on any other clock both are tasks asleep
+    /// on it (``VirtualHeartbeatTimer``).
     let isRealTime: Bool
     /// With `ContinuousClock`: the offset of this time's zero from ``processEpoch``, shared by
     /// every heartbeat of the process (``HeartbeatStateMachine``'s grid). `nil` otherwise.
@@ -145,109 +132,6 @@ struct MonotonicTime: Sendable {
         // An explicit tolerance: with `nil` the runtime lets the timer fire up to 10 % late
         // (Dispatch's default leeway), which was the heartbeat's cadence tail.
         sleepUntil = { offset in try await clock.sleep(until: start.advanced(by: offset), tolerance: .zero) }
-    }
-}
-
-// MARK: - Interruptible sleep
-
-/// The sleep of the heartbeat's own thread, which ``signal()`` ends early. A signal that arrives
-/// while the thread does not sleep is kept, so the next ``sleep(until:)`` returns at once.
-///
-/// With the real clock (`ContinuousClock`, production) the thread waits on a condition variable
-/// bound to `CLOCK_MONOTONIC` (a wall-clock step cannot move the deadline) — one thread wake-up
-/// per heartbeat, no task and no dispatch timer: the heartbeat sleeps ~100 times a second on a
-/// host with 10 pools of 10 leaves, and every wake-up shows in the CPU time. With any other
-/// (injected) clock, a task sleeps on that clock and wakes the thread, so virtual-time tests drive
-/// the same loop.
-///
-/// `@unchecked Sendable`: `pending`, `fired` and `generation` are read and written only with
-/// `mutex` locked; the pthread objects live at fixed addresses from `init` to `deinit`.
-final class WakeSignal: @unchecked Sendable {
-    private let time: MonotonicTime
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var pending = false
-    private var fired = false
-    private var generation: UInt64 = 0
-
-    init(_ time: MonotonicTime) {
-        self.time = time
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    /// Ends the current sleep, or the next one at once.
-    func signal() {
-        pthread_mutex_lock(mutex)
-        pending = true
-        pthread_mutex_unlock(mutex)
-        // After unlocking, so that the woken thread does not block on the mutex at once.
-        pthread_cond_signal(condition)
-    }
-
-    /// Blocks the calling thread until `deadline` (an offset on `time`) or ``signal()``.
-    func sleep(until deadline: Duration) {
-        if time.isRealTime {
-            sleepOnMonotonicClock(until: deadline)
-        } else {
-            sleepOnInjectedClock(until: deadline)
-        }
-    }
-
-    private func sleepOnMonotonicClock(until deadline: Duration) {
-        pthread_mutex_lock(mutex)
-        while !pending {
-            let remaining = deadline - time.now()
-            if remaining <= .zero { break }
-            var wakeAt = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &wakeAt)
-            let (seconds, attoseconds) = remaining.components
-            let nanoseconds = Int(wakeAt.tv_nsec) + Int(attoseconds / 1_000_000_000)
-            wakeAt.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-            wakeAt.tv_nsec = nanoseconds % 1_000_000_000
-            _ = pthread_cond_timedwait(condition, mutex, &wakeAt)
-        }
-        pending = false
-        pthread_mutex_unlock(mutex)
-    }
-
-    private func sleepOnInjectedClock(until deadline: Duration) {
-        pthread_mutex_lock(mutex)
-        if pending {
-            pending = false
-            pthread_mutex_unlock(mutex)
-            return
-        }
-        generation &+= 1
-        let mine = generation
-        fired = false
-        pthread_mutex_unlock(mutex)
-        let time = self.time
-        let timer = Task {
-            _ = try? await time.sleepUntil(deadline)
-            pthread_mutex_lock(self.mutex)
-            if self.generation == mine {
-                self.fired = true
-                pthread_cond_signal(self.condition)
-            }
-            pthread_mutex_unlock(self.mutex)
-        }
-        pthread_mutex_lock(mutex)
-        while !pending && !fired { pthread_cond_wait(condition, mutex) }
-        pending = false
-        pthread_mutex_unlock(mutex)
-        timer.cancel()
     }
 }
 
@@ -408,98 +292,5 @@ public struct MultihostError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if let cause { return "\(message) (\(cause))" }
         return message
-    }
-}
-
-// MARK: - Loop rescue
-
-/// A kernel timer that runs `handler` on a thread of its own when it expires: the heartbeat
-/// loop arms it before writing a heartbeat itself, for a little after its next instant, and
-/// re-arms it at every heartbeat, so the thread wakes only when a write is still under way then
-/// (OpenZFS's `mmp_thread` never waits for its writes; ours hands the loop to a new thread).
-///
-/// Arming is one `timerfd_settime`, no thread wake-up: at 100 heartbeats a second a wake-up per
-/// write was a third of the heartbeat's CPU time. `handler` must itself check that a write is
-/// under way (the timer also expires once after the loop stops writing).
-///
-/// `@unchecked Sendable`: `fd` is used only with `state` locked and while not closed (the
-/// waiting thread closes it last); `time` and `handler` are immutable.
-final class LoopRescue: @unchecked Sendable {
-    private struct State {
-        /// The instant (on `time`) the armed timer stands for, `nil` when disarmed.
-        var deadline: Duration?
-        var closed = false
-    }
-    private let fd: Int32
-    private let time: MonotonicTime
-    private let state = Mutex(State())
-
-    /// Starts the waiting thread, `nil` when the kernel gives no timer (the caller then hands
-    /// every write to a worker thread instead of writing it itself).
-    /// `handler` is given the timer itself, to hand to the thread it starts.
-    init?(time: MonotonicTime, name: String, handler: @escaping @Sendable (LoopRescue) -> Void) {
-        let fd = czfs_timerfd_create_monotonic()
-        guard fd >= 0 else { return nil }
-        self.fd = fd
-        self.time = time
-        let thread = Thread { [self] in
-            nameCurrentThread(name)
-            wait(handler)
-        }
-        thread.stackSize = 1 << 18
-        thread.start()
-    }
-
-    /// Runs `handler` at `deadline` unless another `arm` comes first. False
-    /// when the timer is gone (closed, or the kernel failed it): nothing will rescue the caller.
-    func arm(at deadline: Duration) -> Bool {
-        state.withLock { s in
-            guard !s.closed else { return false }
-            s.deadline = deadline
-            let remaining = max(1, nanoseconds(deadline - time.now()))
-            if czfs_timerfd_set_relative(fd, remaining) != 0 {
-                s.deadline = nil
-                return false
-            }
-            return true
-        }
-    }
-
-    /// Ends the waiting thread (which closes the timer); later calls do nothing.
-    func close() {
-        state.withLock { s in
-            guard !s.closed else { return }
-            s.closed = true
-            s.deadline = nil
-            _ = czfs_timerfd_set_relative(fd, 1)
-        }
-    }
-
-    private func wait(_ handler: @Sendable (LoopRescue) -> Void) {
-        enum Next { case fire, ignore, exit }
-        while true {
-            var expirations: UInt64 = 0
-            let count = read(fd, &expirations, MemoryLayout<UInt64>.size)
-            if count < 0 && errno != EINTR {
-                // The timer is unusable: from now on `arm` says so and the loop hands its writes
-                // to worker threads.
-                state.withLock { $0.closed = true }
-                Glibc.close(fd)
-                return
-            }
-            let next = state.withLock { s -> Next in
-                if s.closed { return .exit }
-                guard let deadline = s.deadline, time.now() >= deadline else { return .ignore }
-                s.deadline = nil
-                return .fire
-            }
-            switch next {
-            case .fire: handler(self)
-            case .ignore: continue
-            case .exit:
-                Glibc.close(fd)
-                return
-            }
-        }
     }
 }

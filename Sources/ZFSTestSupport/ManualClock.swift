@@ -4,10 +4,15 @@
 //
 // Unlike `TestClock.advance`, which yields a heuristic number of times, `advance` here only
 // resumes continuations; a test that must know the code under test is asleep again calls
-// ``ManualClock/waitForSleepers(_:)`` (or reads ``ManualClock/sleeperCount``) — a real sync
-// point rather than a guess.
+// ``ManualClock/waitForSleepers(_:timeout:sourceLocation:)`` (or reads
+// ``ManualClock/sleeperCount``) — a real sync point rather than a guess. The wait is woken by
+// the sleep that completes the count (no polling: parallel tests on a loaded machine share its
+// cores), and it fails the test, saying what it waited for, when the count is not reached.
+//
+// The package's one test clock: every virtual-time test uses it.
 
 import Synchronization
+import Testing
 
 /// A manually driven clock with `Duration` instants.
 ///
@@ -36,11 +41,27 @@ public final class ManualClock: Clock, Sendable {
         var continuation: CheckedContinuation<Void, any Error>
     }
 
+    /// A ``waitForSleepers(_:timeout:sourceLocation:)`` in progress.
+    private struct Waiter {
+        var id: UInt64
+        var count: Int
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
     private struct State {
         var now = Instant(offset: .zero)
         var nextID: UInt64 = 0
         var sleepers: [Sleeper] = []
         var cancelled: Set<UInt64> = []
+        var waiters: [Waiter] = []
+
+        /// Removes and returns the waiters whose count the sleepers now reach.
+        mutating func satisfiedWaiters() -> [CheckedContinuation<Bool, Never>] {
+            let count = sleepers.count
+            let ready = waiters.filter { $0.count <= count }.map(\.continuation)
+            waiters.removeAll { $0.count <= count }
+            return ready
+        }
     }
 
     private let state = Mutex(State())
@@ -69,13 +90,14 @@ public final class ManualClock: Clock, Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Result<Void, any Error>? = state.withLock { s in
-                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
-                    if deadline <= s.now { return .success(()) }
+                let (resumeNow, ready) = state.withLock { s -> (Result<Void, any Error>?, [CheckedContinuation<Bool, Never>]) in
+                    if s.cancelled.remove(id) != nil { return (.failure(CancellationError()), []) }
+                    if deadline <= s.now { return (.success(()), []) }
                     s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-                    return nil
+                    return (nil, s.satisfiedWaiters())
                 }
                 if let resumeNow { continuation.resume(with: resumeNow) }
+                for waiter in ready { waiter.resume(returning: true) }
             }
         } onCancel: {
             let sleeper: Sleeper? = state.withLock { s in
@@ -114,15 +136,53 @@ public final class ManualClock: Clock, Sendable {
         return next
     }
 
-    /// Waits (yielding) until at least `count` tasks sleep on this clock, for at most `timeout`
-    /// of real time. Returns false if that never happened.
+    /// Waits until at least `count` tasks sleep on this clock. When that has not happened after
+    /// `timeout` of real time, records an issue (the test fails) saying so, with the clock's
+    /// time and sleepers, and returns false.
     @discardableResult
-    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(10)) async -> Bool {
-        let start = ContinuousClock.now
-        while sleeperCount < count {
-            if ContinuousClock.now - start > timeout { return false }
-            await Task.yield()
+    public func waitForSleepers(
+        _ count: Int = 1, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> Bool {
+        if await sleepersArrive(count, within: timeout) { return true }
+        Issue.record(
+            "timed out after \(timeout) waiting for \(count) sleepers on the clock (t+\(now.offset), sleepers at \(sleeperDeadlines))",
+            sourceLocation: sourceLocation)
+        return false
+    }
+
+    /// Whether at least `count` tasks sleep on this clock within `timeout` of real time (false
+    /// is an answer, not a failure: for loops that advance the clock whenever someone sleeps).
+    public func sleepersArrive(_ count: Int = 1, within timeout: Duration) async -> Bool {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
         }
-        return true
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let reached = state.withLock { s -> Bool in
+                if s.sleepers.count >= count { return true }
+                s.waiters.append(Waiter(id: id, count: count, continuation: continuation))
+                return false
+            }
+            if reached {
+                continuation.resume(returning: true)
+                return
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let expired = self.state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                    guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.waiters.remove(at: index).continuation
+                }
+                expired?.resume(returning: false)
+            }
+        }
+    }
+
+    /// Until the calling task is cancelled: whenever a task sleeps on this clock, advances to
+    /// the earliest deadline (for code under test whose every wait should simply elapse).
+    public func advanceWhileRunning() async {
+        while !Task.isCancelled {
+            if await sleepersArrive(1, within: .milliseconds(100)) { advanceToNextDeadline() }
+        }
     }
 }

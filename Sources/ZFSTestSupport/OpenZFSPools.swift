@@ -31,6 +31,7 @@
 // never in it (they live in the MOS), so they are found by file name and checked with zdb -l.
 
 import Foundation
+import ZFSFormat
 
 #if canImport(Glibc)
 import Glibc
@@ -524,21 +525,11 @@ extension OpenZFS {
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
-    /// A small, fast, seeded random number generator (SplitMix64) for reproducible specs.
+    /// The seeded generator for reproducible specs: the package's one, ``SplitMix64``.
     ///
     /// ```swift
     /// var rng = OpenZFS.SeededGenerator(seed: 42)
     /// let spec = ZTestPoolSpec.random(using: &rng)
     /// ```
-    public struct SeededGenerator: RandomNumberGenerator, Hashable, Sendable {
-        private var state: UInt64
-        public init(seed: UInt64) { state = seed }
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    public typealias SeededGenerator = SplitMix64
 }

@@ -3,7 +3,7 @@ import ZFSFormat
 /// Builds random nvlists that use every data type, for round-trip and fuzz tests.
 public enum RandomNVList {
     /// A random list, nested at most `depth` levels, with pairs of every type.
-    public static func make(using rng: inout SeededRandom, depth: Int = 3, maximumPairs: Int = 8) -> NVList {
+    public static func make(using rng: inout SplitMix64, depth: Int = 3, maximumPairs: Int = 8) -> NVList {
         var list = NVList(flags: .uniqueName)
         let count = Int.random(in: 0...maximumPairs, using: &rng)
         for index in 0..<count {
@@ -13,20 +13,20 @@ public enum RandomNVList {
         return list
     }
 
-    static func randomName(using rng: inout SeededRandom) -> String {
+    static func randomName(using rng: inout SplitMix64) -> String {
         let letters = Array("abcdefghijklmnopqrstuvwxyz_.:-0123456789")
         let length = Int.random(in: 0...12, using: &rng)
         return String((0..<length).map { _ in letters[Int.random(in: 0..<letters.count, using: &rng)] })
     }
 
-    static func randomString(using rng: inout SeededRandom) -> String {
+    static func randomString(using rng: inout SplitMix64) -> String {
         // Any non-NUL bytes that are valid UTF-8, including multi-byte scalars.
         let pieces = ["a", "Z", "/", " ", "é", "ß", "字", "🙂", "'", "\\", "\t", "x"]
         let length = Int.random(in: 0...9, using: &rng)
         return (0..<length).map { _ in pieces[Int.random(in: 0..<pieces.count, using: &rng)] }.joined()
     }
 
-    static func array<T>(_ rng: inout SeededRandom, _ element: (inout SeededRandom) -> T) -> [T] {
+    static func array<T>(_ rng: inout SplitMix64, _ element: (inout SplitMix64) -> T) -> [T] {
         let count = Int.random(in: 0...5, using: &rng)
         var values: [T] = []
         for _ in 0..<count { values.append(element(&rng)) }
@@ -34,10 +34,10 @@ public enum RandomNVList {
     }
 
     /// A random value of a random type; nested lists only while `depth > 0`.
-    public static func value(using rng: inout SeededRandom, depth: Int) -> NVPair.Value {
+    public static func value(using rng: inout SplitMix64, depth: Int) -> NVPair.Value {
         let types = NVPair.DataType.allCases.filter { depth > 0 || ($0 != .nvlist && $0 != .nvlistArray) }
         let type = types[Int.random(in: 0..<types.count, using: &rng)]
-        func u64(_ r: inout SeededRandom) -> UInt64 { r.next() }
+        func u64(_ r: inout SplitMix64) -> UInt64 { r.next() }
         switch type {
         case .boolean: return .boolean
         case .byte: return .byte(UInt8.random(in: .min ... .max, using: &rng))

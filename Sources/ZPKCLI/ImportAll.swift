@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import Synchronization
+import ZFSDevice
 import ZFSFormat
 import ZFSImport
 import ZPKControl
@@ -49,21 +50,15 @@ extension ZPK.Import {
             pools: result.pools.map(\.name))
         let force = self.force
         let outcomes = Mutex<[Int: ImportAllOutcome]>([:])
-        let done = DispatchGroup()
-        for (index, candidate) in result.pools.enumerated() {
-            let name = candidate.name
-            let guid = candidate.guid.rawValue
-            let config = candidate.config
-            done.enter()
-            let thread = Thread {
-                let outcome = Self.importOne(
-                    name: name, guid: guid, config: config, force: force, socket: socket, progress: progress)
-                outcomes.withLock { $0[index] = outcome }
-                done.leave()
-            }
-            thread.start()
+        let candidates = result.pools
+        // Every pool at once: each import may wait out its own activity check.
+        BlockingIO.forEach(count: candidates.count, width: candidates.count) { index in
+            let candidate = candidates[index]
+            let outcome = Self.importOne(
+                name: candidate.name, guid: candidate.guid.rawValue, config: candidate.config, force: force,
+                socket: socket, progress: progress)
+            outcomes.withLock { $0[index] = outcome }
         }
-        done.wait()
         progress.finish()
         let ordered = outcomes.withLock { all in (0..<result.pools.count).compactMap { all[$0] } }
         if json {

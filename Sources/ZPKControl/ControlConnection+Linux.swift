@@ -1,7 +1,6 @@
 // Unix stream sockets for the control protocol: one connection (either end; zpkd's listening
-// socket is ZPKDaemon's ControlListener). Every call here blocks; callers run them on dedicated
-// threads (zpkd's `BlockingThread`) or on a thread of their own (`zpk`), never on the
-// cooperative pool.
+// socket is ZPKDaemon's ControlListener). Every call here blocks; callers run them on worker
+// threads (`BlockingIO`) or a thread of their own, never on the cooperative pool.
 
 #if canImport(Glibc)
 import Glibc

@@ -1,8 +1,9 @@
 // The control server of zpkd: accepts connections on the Unix socket and dispatches each
 // request through a table of handlers (docs/daemon.md §2–§4).
 //
-// Threads. `accept`, `read` and `write` block, so each runs on a dedicated thread
-// (`BlockingThread`; the accept loop has one thread for its whole life); the requests
+// Threads. `accept`, `read` and `write` block, so each runs off the cooperative pool: reads and
+// writes on the package's worker threads (`BlockingIO`, which never makes a job wait behind a
+// blocked one), the accept loop on a thread of its own for its whole life; the requests
 // themselves are async handlers that call the async PoolHost API. Each connection is a child
 // task of `run()`, so shutdown waits for them.
 //
@@ -17,6 +18,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import ZFSDevice
 import ZFSPool
 import ZPKControl
 
@@ -184,7 +186,7 @@ public struct ControlServer: Service {
         while true {
             let frame: ControlFrame?
             do {
-                frame = try await BlockingThread.run { () throws(ControlError) in try connection.readFrame() }
+                frame = try await BlockingIO.run { () throws(ControlError) in try connection.readFrame() }
             } catch {
                 logger.info("bad control frame", metadata: ["error": "\(error.message)"])
                 try? await write(ControlErrorReply(describing: error).frame, to: connection)
@@ -239,7 +241,7 @@ public struct ControlServer: Service {
     }
 
     private func write(_ frame: ControlFrame, to connection: ControlConnection) async throws(ControlError) {
-        try await BlockingThread.run { () throws(ControlError) in try connection.writeFrame(frame) }
+        try await BlockingIO.run { () throws(ControlError) in try connection.writeFrame(frame) }
     }
 }
 

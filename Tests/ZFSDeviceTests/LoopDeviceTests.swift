@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import ZFSTestSupport
 import ZFSDevice
 
 /// A real block device: a temporary file attached to a loop device with `losetup`.
@@ -8,7 +9,7 @@ import ZFSDevice
 /// This needs root, `/dev/loop-control` and losetup (true on the development machines and in CI;
 /// scripts/install-openzfs installs losetup's package). It never skips: where one is missing,
 /// every test fails with ``LoopDevice/requireUsable()``'s message naming it.
-@Suite("FileBlockDevice on a loop device", .timeLimit(.minutes(1)))
+@Suite("FileBlockDevice on a loop device", .offTheCooperativePool, .timeLimit(.minutes(1)))
 struct LoopDeviceTests {
     @Test func sizeComesFromTheKernelNotStSize() throws {
         try withTemporaryDirectory { directory in

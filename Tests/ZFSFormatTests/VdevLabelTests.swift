@@ -4,7 +4,7 @@ import ZFSTestSupport
 
 /// Whole labels: decoding the OpenZFS 2.1.11 fixture, re-encoding it byte for byte, and
 /// encoding labels and rings in both writer byte orders (`shared/spec/ondisk.md` §1, §2, §5).
-@Suite struct VdevLabelTests {
+@Suite(.offTheCooperativePool) struct VdevLabelTests {
     static func fixtureLabel() throws -> VdevLabel {
         try VdevLabel(decoding: LabelFixture.label0(), absoluteOffset: 0, index: 0)
     }

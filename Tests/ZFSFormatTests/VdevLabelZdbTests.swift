@@ -10,7 +10,7 @@ import ZFSTestSupport
 /// zdb does not verify embedded checksums (the other suites do that against OpenZFS's bytes); it
 /// checks the placement of the labels, the config area, the slot layout and — because labels 1
 /// and 3 are written big-endian here — that a byte-swapped uberblock reads as the same one.
-@Suite struct VdevLabelZdbTests {
+@Suite(.offTheCooperativePool) struct VdevLabelZdbTests {
     static let zdbPath = "/usr/sbin/zdb"
 
     @Test func zdbReadsLabelsAndUberblocksWeWrote() throws {

@@ -27,7 +27,7 @@ func withoutMOSOnlyKeys(_ config: NVList) -> NVList {
     return result
 }
 
-@Suite
+@Suite(.offTheCooperativePool)
 struct CacheFileInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

@@ -46,7 +46,7 @@ func directoryNames(_ path: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
 }
 
-@Suite struct CacheFileCodecTests {
+@Suite(.offTheCooperativePool) struct CacheFileCodecTests {
     @Test func fixtureDecodesAndReencodesByteForByte() throws {
         let bytes = try Fixtures.bytes("zpool.cache")
         let cache = try CacheFile(decoding: bytes, path: "zpool.cache")
@@ -136,7 +136,7 @@ func directoryNames(_ path: String) -> [String] {
     }
 }
 
-@Suite struct CacheFileUpdateTests {
+@Suite(.offTheCooperativePool) struct CacheFileUpdateTests {
     @Test func newFileIsMode0644() throws {
         try withTemporaryDirectory(prefix: "cache-mode") { directory in
             let path = directory.path("zpool.cache")
@@ -302,7 +302,7 @@ func directoryNames(_ path: String) -> [String] {
 }
 
 /// Entries rebuilt from synthetic labels, and a cache file's entries checked against devices.
-@Suite struct CacheFileEntryTests {
+@Suite(.offTheCooperativePool) struct CacheFileEntryTests {
     /// Two top-level vdevs (a mirror, id 0; a single file, id 2) and a hole at id 1, labels at txg 50.
     static func writePool(in directory: String, txg: UInt64 = 50) throws {
         let mirror = Synthetic.interior(

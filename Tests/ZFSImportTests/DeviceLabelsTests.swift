@@ -5,7 +5,7 @@ import ZFSImport
 import ZFSTestSupport
 
 /// DeviceLabels reads labels at the kernel's offsets and verifies every checksum.
-@Suite struct DeviceLabelsTests {
+@Suite(.offTheCooperativePool) struct DeviceLabelsTests {
     @Test func offsetsFollowVdevLabelOffset() {
         #expect(DeviceLabels.labelOffsets(deviceSize: 128 << 20) == [0, 0x40000, 0x7F8_0000, 0x7FC_0000])
         // Rounded down to 256 KiB first.

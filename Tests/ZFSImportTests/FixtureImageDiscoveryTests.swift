@@ -72,7 +72,7 @@ enum DecompressedImages {
     }
 }
 
-@Suite struct FixtureImageDiscoveryTests {
+@Suite(.offTheCooperativePool) struct FixtureImageDiscoveryTests {
     /// All sixteen images in one directory: nine pools, each with its name, guid, version,
     /// state and layout; the idle spare of the v3 pool is an aux device.
     @Test func everyImagePoolIsFound() async throws {

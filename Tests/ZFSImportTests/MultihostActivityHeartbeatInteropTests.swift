@@ -62,7 +62,7 @@ final class FileHeartbeatIO: HeartbeatIO {
 }
 
 @Suite(
-    "our heartbeats seen by OpenZFS 2.1.11", .serialized)
+    "our heartbeats seen by OpenZFS 2.1.11", .offTheCooperativePool, .serialized)
 struct MultihostActivityHeartbeatInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

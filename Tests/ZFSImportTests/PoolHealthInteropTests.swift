@@ -185,7 +185,7 @@ func expectSameVdev(_ ours: VdevNode, _ theirs: ZPKOracle.Vdev, _ context: Strin
     }
 }
 
-@Suite
+@Suite(.offTheCooperativePool)
 struct PoolHealthInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }
@@ -290,7 +290,7 @@ func addNeighborList(to path: String, describing root: VdevNode) throws {
     try device.flush()
 }
 
-@Suite
+@Suite(.offTheCooperativePool)
 struct NeighborListInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

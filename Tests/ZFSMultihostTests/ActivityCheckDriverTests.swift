@@ -33,9 +33,7 @@ func drive(_ clock: ManualClock, _ body: @escaping @Sendable () async throws -> 
     try await withThrowingTaskGroup(of: ActivityVerdict?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            while !Task.isCancelled {
-                if await clock.waitForSleepers(1, timeout: .milliseconds(200)) { clock.advanceToNextDeadline() }
-            }
+            await clock.advanceWhileRunning()
             return nil
         }
         var result: ActivityVerdict?
@@ -209,12 +207,12 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
     let ub = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
 
     func claim(_ disk: ClaimDisk, clock: ManualClock, reference: Uberblock? = nil) async -> ClaimOutcome {
-        let d = ActivityCheckDriver(configuration: .init(pool: "tank", localHostID: 0xB), probe: disk, clock: clock, random: SeededRNG(state: 5), logger: Logger(label: "t"))
+        let d = ActivityCheckDriver(configuration: .init(pool: "tank", localHostID: 0xB), probe: disk, clock: clock, random: SplitMix64(seed: 5), logger: Logger(label: "t"))
         let ref = reference ?? ub
         return await withTaskGroup(of: ClaimOutcome?.self) { group in
             group.addTask { await d.claim(reference: ref, writer: disk) }
             group.addTask {
-                while !Task.isCancelled { if await clock.waitForSleepers(1, timeout: .milliseconds(200)) { clock.advanceToNextDeadline() } }
+                await clock.advanceWhileRunning()
                 return nil
             }
             var out: ClaimOutcome = .interrupted
@@ -264,7 +262,7 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
         var max = MaxRNG()
         #expect(ActivityCheck.claimSequence(base: 3, using: &max) == 65535)
         #expect(ActivityCheck.claimSequence(base: 65534, using: &max) == 65535)
-        var rng = SeededRNG(state: 11)
+        var rng = SplitMix64(seed: 11)
         for _ in 0..<1000 { let s = ActivityCheck.claimSequence(base: 100, using: &rng); #expect(s > 100) }
     }
 
@@ -284,7 +282,7 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
         return try await withThrowingTaskGroup(of: ClearVerdict?.self) { group in
             group.addTask { try await d.clearCheck(isOurs: isOurs) }
             group.addTask {
-                while !Task.isCancelled { if await clock.waitForSleepers(1, timeout: .milliseconds(200)) { clock.advanceToNextDeadline() } }
+                await clock.advanceWhileRunning()
                 return nil
             }
             var out: ClearVerdict = .refused(.interrupted)

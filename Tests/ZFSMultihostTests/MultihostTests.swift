@@ -2,13 +2,6 @@ import Testing
 import ZFSFormat
 @testable import ZFSMultihost
 
-/// Seeded, repeatable generator: the module's SplitMix64.
-typealias SeededRNG = SplitMix64
-
-extension SplitMix64 {
-    init(state: UInt64) { self.init(seed: state) }
-}
-
 func mmpUB(txg: UInt64 = 100, ts: UInt64 = 1000, interval: UInt64? = 1000, seq: UInt16? = 0, fail: UInt16? = 10, delay: UInt64 = 1_000_000_000, magic: UInt64 = MMPConfig.magic) -> Uberblock {
     Uberblock(txg: TXG(txg), guidSum: 1, timestampInSeconds: ts, mmpMagic: magic, mmpDelayInNanoseconds: delay,
               mmpConfig: MMPConfig(writeIntervalInMilliseconds: interval, sequence: seq, failIntervals: fail))
@@ -69,7 +62,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     @Test func extensionBounds() {
         #expect(ActivityCheck.extended(nanoseconds: 20_000_000_000, randomPerMille: 0) == 20_000_000_000)
         #expect(ActivityCheck.extended(nanoseconds: 20_000_000_000, randomPerMille: 249) == 24_980_000_000)
-        var rng = SeededRNG(state: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<100 {
             let e = ActivityCheck.extended(nanoseconds: 4_000_000_000, using: &rng)
             #expect(e >= 4_000_000_000 && e <= 4_996_000_000)
@@ -147,7 +140,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func cadenceRoundRobinAndUberblock() throws {
         var m = machine()
-        var rng = SeededRNG(state: 1)
+        var rng = SplitMix64(seed: 1)
         var a = m.event(now: .zero, wallClockSeconds: 1000, using: &rng)
         guard case .write(let l0, let label, let u) = a[0] else { Issue.record("no write"); return }
         #expect(l0 == 1 && (0..<4).contains(label))
@@ -177,7 +170,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     @Test("the period runs from the scheduled instant: wake-up latency does not add up; early or very late wakes restart from now")
     func scheduleIsAnchored() {
         var m = machine()  // period 200 ms / 2 leaves = 100 ms
-        var rng = SeededRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(100))
         m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))
         // Woken 3 ms late: the next heartbeat is still due at 200 ms, not 203 ms (mmp.c: 203 ms).
@@ -196,7 +189,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
             tunables: .init(intervalInMilliseconds: 200), multihost: true,
             leaves: Array(repeating: .init(isWritable: true), count: 2), lastSynced: synced, now: .zero,
             gridOrigin: .milliseconds(1_234))
-        var rng = SeededRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         // The first heartbeat at once, the next on the grid: a shorter gap, never a longer one.
         #expect(sleep(m.event(now: .zero, wallClockSeconds: 1, using: &rng)) == .milliseconds(66))
         m.writeCompleted(leaf: 1, success: true, now: .milliseconds(1))
@@ -214,7 +207,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func labelsSpread() {
         var m = machine(leaves: 1)
-        var rng = SeededRNG(state: 9)
+        var rng = SplitMix64(seed: 9)
         var seen = Set<Int>()
         for i in 0..<64 {
             let now = Duration.milliseconds(200 * i)
@@ -226,7 +219,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func skipsUnwritable() {
         var m = HeartbeatStateMachine(tunables: .init(), multihost: true, leaves: [.init(isWritable: false), .init(isWritable: true)], lastSynced: synced, now: .zero)
-        var rng = SeededRNG(state: 2)
+        var rng = SplitMix64(seed: 2)
         for _ in 0..<3 {
             let a = m.event(now: .zero, wallClockSeconds: 1, using: &rng)
             if case .write(let l, _, _) = a[0] { #expect(l == 1); m.writeCompleted(leaf: l, success: true, now: .zero) } else { Issue.record("no write") }
@@ -249,7 +242,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func syncResetsSequence() {
         var m = machine()
-        var rng = SeededRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         _ = m.event(now: .zero, wallClockSeconds: 1000, using: &rng)
         m.uberblockSynced(Uberblock(txg: TXG(51), guidSum: 9, timestampInSeconds: 1000), now: .milliseconds(50), wallClockSeconds: 1000)
         #expect(m.sequence == 1 && m.lastWrite == .milliseconds(50))
@@ -258,7 +251,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func suspensionDeadlinePlusMinusOneTick() {
         var m = machine(.init(intervalInMilliseconds: 1000, failIntervals: 10), leaves: 1)
-        var rng = SeededRNG(state: 4)
+        var rng = SplitMix64(seed: 4)
         let a0 = m.event(now: .zero, wallClockSeconds: 1, using: &rng)
         #expect(a0.last == .sleep(until: .seconds(1)))
         // no completion ever: at 10 s exactly no suspension (strictly greater), at 10 s + 1 ns yes
@@ -280,7 +273,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func tunableChanges() {
         var m = machine(.init(intervalInMilliseconds: 1000, failIntervals: 10), leaves: 2)
-        var rng = SeededRNG(state: 5)
+        var rng = SplitMix64(seed: 5)
         let first = m.event(now: .zero, wallClockSeconds: 1, using: &rng)
         #expect(first.last == .sleep(until: .milliseconds(500)))
         let wake = m.setTunables(.init(intervalInMilliseconds: 400, failIntervals: 10))
@@ -301,7 +294,7 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
     }
     @Test func onOff() {
         var m = machine()
-        var rng = SeededRNG(state: 6)
+        var rng = SplitMix64(seed: 6)
         m.setMultihost(false)
         var a = m.event(now: .seconds(1), wallClockSeconds: 1, using: &rng)
         #expect(a == [.sleep(until: .seconds(2))] && m.delayNanoseconds == 0)

@@ -13,7 +13,7 @@ import ZFSTestSupport
 
 @testable import ZFSPool
 
-@Suite
+@Suite(.offTheCooperativePool)
 struct PoolInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

@@ -21,7 +21,7 @@ import ZFSTestSupport
 @testable import ZFSPool
 
 @Suite(
-    "Pool multihost against OpenZFS 2.1.11", .serialized)
+    "Pool multihost against OpenZFS 2.1.11", .offTheCooperativePool, .serialized)
 struct PoolMultihostInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

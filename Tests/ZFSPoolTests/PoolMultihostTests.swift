@@ -41,7 +41,7 @@ final class MultihostRig: Sendable {
     ) -> PoolHost {
         let devices = self.devices
         let clock = self.clock
-        let random = Mutex(SeededRandom(seed: id))
+        let random = Mutex(SplitMix64(seed: id))
         return PoolHost(
             environment: PoolHost.Environment(
                 hostID: id, hostname: name,
@@ -59,15 +59,18 @@ final class MultihostRig: Sendable {
     var now: Duration { clock.now.offset }
 
     /// Waits (real time, bounded) until `sleepers` tasks sleep on the clock and no heartbeat
-    /// I/O of `pools` is in flight, then lets the dust settle.
+    /// I/O of `pools` is in flight, then lets the dust settle. Records an issue saying what it
+    /// waited for when that has not happened after 20 s.
     func settle(
-        sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [], until done: () -> Bool = { false }
+        sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [], until done: () -> Bool = { false },
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async {
         let start = ContinuousClock.now
         var quietRounds = 0
+        var expected = sleepers
         while ContinuousClock.now - start < .seconds(20) {
             if done() { return }
-            let expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
+            expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
             let quiet = clock.sleeperCount >= expected
                 && pools.allSatisfy { $0.heartbeatsSettled }
                 && delayed.allSatisfy { Self.onlyDelayedHeartbeatsPending($0) }
@@ -75,6 +78,12 @@ final class MultihostRig: Sendable {
             if quietRounds >= 20 { return }
             await Task.yield()
         }
+        Issue.record(
+            """
+            did not settle in 20 s at virtual t=\(now): \(clock.sleeperCount) of \(expected) sleepers \
+            (deadlines \(clock.sleeperDeadlines)); heartbeats settled: \(pools.map(\.heartbeatsSettled)); \
+            only delayed heartbeats pending: \(delayed.map(Self.onlyDelayedHeartbeatsPending))
+            """, sourceLocation: sourceLocation)
     }
 
     /// Every heartbeat not yet reported complete is inside its I/O and asleep in an injected
@@ -90,15 +99,15 @@ final class MultihostRig: Sendable {
     /// Moves virtual time by `duration` in ``step``s, settling before each step.
     func run(
         for duration: Duration, sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [],
-        until done: () -> Bool = { false }
+        until done: () -> Bool = { false }, sourceLocation: SourceLocation = #_sourceLocation
     ) async {
         let end = now + duration
         while now < end {
-            await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done)
+            await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done, sourceLocation: sourceLocation)
             if done() { return }
             clock.advance(by: Self.step)
         }
-        await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done)
+        await settle(sleepers: sleepers, pools: pools, delayed: delayed, until: done, sourceLocation: sourceLocation)
     }
 
     /// Every heartbeat (MMP slot) uberblock on `path`, label by label.
@@ -145,7 +154,7 @@ final class ProgressLog: Sendable {
     }
 }
 
-@Suite("Pool multihost (virtual time)", .serialized)
+@Suite("Pool multihost (virtual time)", .offTheCooperativePool, .serialized)
 struct PoolMultihostTests {
     /// Host A creates a mirror with multihost on and runs its heartbeat.
     /// `a` creates and holds `tank` (see ``holdPool(_:_:)``), then crashes: it forgets the pool
@@ -155,6 +164,9 @@ struct PoolMultihostTests {
         let config = pool.config
         a.forget("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         return config
     }
 
@@ -325,6 +337,9 @@ struct PoolMultihostTests {
         a.forget("tank")
         await rig.settle(sleepers: 0, pools: [pool])
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         let log = ProgressLog(clock: rig.clock)
         let start = rig.now
         let (outcome, _) = Outcome<Pool>.start {
@@ -353,6 +368,9 @@ struct PoolMultihostTests {
         let config = pool.config
         try await a.export("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         // Same host: "exported by this host" skips the check — no virtual time passes.
         let start = rig.now
         let again = try await a.open(config: config, mode: .import())
@@ -384,6 +402,9 @@ struct PoolMultihostTests {
         let config = pool.config
         try await a.export("tank")
         runner.cancel()
+        // Wait until the heartbeat has stopped: its loop's sleep would otherwise count as a
+        // sleeper for `settle` below while it winds down.
+        _ = await runner.result
         let (fromB, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import()) }
         let (fromC, _) = Outcome<Pool>.start { try await c.open(config: config, mode: .import()) }
         await rig.run(for: .seconds(5), sleepers: 1, until: { fromB.isDone && fromC.isDone })

@@ -110,7 +110,7 @@ struct PowerCutDevice: BlockDevice {
 
 /// Random objects: name → bytes.
 func randomObjects(count: Int, maximumSize: Int, prefix: String, seed: UInt64) -> [String: [UInt8]] {
-    var random = SeededRandom(seed: seed)
+    var random = SplitMix64(seed: seed)
     var result: [String: [UInt8]] = [:]
     for index in 0..<count {
         let size = Int.random(in: 0...maximumSize, using: &random)

@@ -11,7 +11,7 @@ import ZFSTestSupport
 import Glibc
 #endif
 
-@Suite(.serialized) struct DaemonServerTests {
+@Suite(.offTheCooperativePool, .serialized) struct DaemonServerTests {
     @Test func socketIsOwnerOnlyAndPingAnswers() throws {
         let workspace = try Workspace("zpkd-socket")
         let daemon = try workspace.startDaemon()
@@ -140,7 +140,7 @@ func waitUntilServed(_ socket: String, within limit: Duration, retryingEvery pau
     return nil
 }
 
-@Suite struct ConnectionLimitTests {
+@Suite(.offTheCooperativePool) struct ConnectionLimitTests {
     /// Clients that connect and stall take at most `maximumConnections`; the next one is told
     /// zpkd is busy, and once the stalled ones leave, requests are served again.
     @Test func stalledClientsCannotTakeEveryThread() async throws {
@@ -174,7 +174,7 @@ func waitUntilServed(_ socket: String, within limit: Duration, retryingEvery pau
     }
 }
 
-@Suite struct IdleTimeoutTests {
+@Suite(.offTheCooperativePool) struct IdleTimeoutTests {
     /// A client that connects and sends nothing loses its slot after the idle timeout: with one
     /// slot, the next client is busy at first and served once the server closed the idle one.
     @Test func anIdleConnectionIsClosedAndItsSlotFreed() async throws {
@@ -209,7 +209,7 @@ func waitUntilServed(_ socket: String, within limit: Duration, retryingEvery pau
     }
 }
 
-@Suite struct PeerCredentialTests {
+@Suite(.offTheCooperativePool) struct PeerCredentialTests {
     /// Even with the socket opened to everyone (chmod 0666, a mistake the daemon never makes),
     /// SO_PEERCRED keeps other users out: uid 65534 gets a permissionDenied reply.
     @Test func anotherUserIsRefusedBySOPeercred() async throws {

@@ -12,7 +12,7 @@ import ZPKControl
 import Glibc
 #endif
 
-@Suite(.serialized) struct ImportTests {
+@Suite(.offTheCooperativePool, .serialized) struct ImportTests {
     @Test func ambiguousNamesListTheGuidsAndImportByGuidWorks() throws {
         let workspace = try Workspace("zpkd-ambiguous")
         try workspace.devices(["d1", "d2"])

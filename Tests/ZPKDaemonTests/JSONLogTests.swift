@@ -60,7 +60,7 @@ import Glibc
     }
 }
 
-@Suite(.serialized) struct JSONLogDaemonTests {
+@Suite(.offTheCooperativePool, .serialized) struct JSONLogDaemonTests {
     /// The JSON objects of a log; every line must be one.
     static func objects(_ log: String) throws -> [[String: Any]] {
         try log.split(separator: "\n").map { line in

@@ -14,7 +14,7 @@ import ZPKControl
 import Glibc
 #endif
 
-@Suite(.serialized) struct KillTests {
+@Suite(.offTheCooperativePool, .serialized) struct KillTests {
     static var iterations: Int {
         ProcessInfo.processInfo.environment["ZPK_SOAK_ITERATIONS"].flatMap(Int.init) ?? 4
     }

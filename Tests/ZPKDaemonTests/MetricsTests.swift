@@ -11,7 +11,7 @@ import ZPKDaemon
 import Glibc
 #endif
 
-@Suite(.serialized) struct MetricsTests {
+@Suite(.offTheCooperativePool, .serialized) struct MetricsTests {
     /// The sample lines of an exposition, by series (`name{labels}`) → value.
     static func samples(_ text: String) -> [String: Double] {
         var samples: [String: Double] = [:]

@@ -2,9 +2,12 @@
 // files, short tunables (interval 200 ms, fail intervals 5, import intervals 10), so that the
 // activity check after a crash lasts fail × interval × 200 % = 2.0 s plus a random 0-25 %.
 //
-// Wall-clock bounds here are on real processes, so they are loose on the slow side (a 2-core
-// CI machine shared with other builds) and exact on the side the protocol guarantees: an
-// import after a crash is never earlier than the formula allows.
+// Time bounds here are on real processes on a 2-core machine shared with other builds, so each
+// is the MMP formula's value with a generous slack on the slow side (``slowSlack``), and exact
+// on the side the protocol guarantees (an import after a crash is never earlier than the
+// formula allows). How fast things are on time is measured in mmp-bench (BENCHMARKS.md §6) and
+// in virtual time (ZFSMultihostTests), not here. The suite is serialized to bound the number
+// of daemons running at once, not for its timing.
 
 import Foundation
 import Testing
@@ -78,6 +81,23 @@ func zpkOffThePool(
     }
 }
 
+/// What a loaded machine may add to a formula's time before a bound here fails.
+let slowSlack: Duration = .seconds(20)
+
+/// Polls the state of `pool` on host A until it is `wanted`, for the formula's `expected` time
+/// plus ``slowSlack``. Returns the state last seen and how long the polling took.
+func pollState(
+    _ wanted: String, of pool: String, hosts: TwoHosts, expected: Duration
+) async throws -> (state: String, after: Duration) {
+    let start = ContinuousClock.now
+    var state = ""
+    while state != wanted, ContinuousClock.now - start < expected + slowSlack {
+        let status = try JSON.decode(try await hosts.onA(["status", pool, "--zpk-json"]).stdout)
+        state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
+    }
+    return (state, ContinuousClock.now - start)
+}
+
 /// Runs `body` and returns its result with the wall time it took.
 func timed<R>(_ body: () async throws -> R) async rethrows -> (R, Duration) {
     let start = ContinuousClock.now
@@ -98,7 +118,7 @@ extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
-@Suite(.serialized) struct MultihostDaemonTests {
+@Suite(.offTheCooperativePool, .serialized) struct MultihostDaemonTests {
     @Test func aLiveHolderRefusesImportAndAKilledOneIsImportedAfterTheFormula() async throws {
         let hosts = try await TwoHosts.make("zpkd-mmp-kill")
         let directory = hosts.workspace.path
@@ -128,7 +148,9 @@ extension Duration {
         #expect((2000...2500).contains(total), "activity check of \(total) ms: the formula says 2000-2500")
         #expect(checks.allSatisfy { $0["pool"]?.stringValue == "mh" })
         #expect(importTime.seconds >= Double(total) / 1000, "never earlier than the check's duration")
-        #expect(importTime < .seconds(15), "check \(total) ms, then the claim (10 intervals) and the open")
+        // The check, then the claim (10 import intervals of 200 ms) and the open.
+        let formula = Duration.milliseconds(Int64(total)) + .milliseconds(10 * 200)
+        #expect(importTime < formula + slowSlack, "check \(total) ms, then the claim (2 s) and the open: \(importTime)")
         let claims = progressEvents(imported).filter { $0["phase"]?.stringValue == "claim" }
         #expect(!claims.isEmpty, "the claim phase reports progress too")
         let read = try await hosts.onB(["object", "get", "mh", "greeting"])
@@ -139,9 +161,7 @@ extension Duration {
     @Test func aPoolExportedByTheHolderIsImportedAtOnce() async throws {
         let hosts = try await TwoHosts.make("zpkd-mmp-export")
         #expect(try await hosts.onA(["export", "mh"]).status == 0)
-        let (imported, importTime) = try await timed {
-            try await hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
-        }
+        let imported = try await hosts.onB(["import", "-d", hosts.workspace.path, "mh"], environment: ["ZPK_PROGRESS": "json"])
         #expect(imported.status == 0, "\(imported)")
         // No activity-check wait (OpenZFS master would wait fail × interval × 2 = 2.0-2.5 s here,
         // then claim for 10 × 200 ms): only our 0.5 s claim against a racing importer.
@@ -149,7 +169,6 @@ extension Duration {
         #expect(events.allSatisfy { $0["phase"]?.stringValue != "activity_check" }, "\(imported.stderrText)")
         let claims = events.filter { $0["phase"]?.stringValue == "claim" }
         #expect(claims.first?["total_ms"]?.uint64Value == 500, "\(imported.stderrText)")
-        #expect(importTime < .seconds(2), "the formula's wait alone would be 2.0 s: \(importTime)")
         #expect(try await hosts.onB(["object", "get", "mh", "greeting"]).stdoutText == "hello from host A\n")
         #expect(hosts.a.stop() == 0)
         #expect(hosts.b.stop() == 0)
@@ -170,22 +189,30 @@ extension Duration {
             let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
             return try #require(status["pools"]?.arrayValue?.first?["multihost"]?["heartbeats_written"]?.uint64Value)
         }
+        /// Heartbeats per second over at least `window`. The time runs from before the first
+        /// count to after the second, so it covers every heartbeat counted (the status calls'
+        /// latency only lowers the rate, which the lower bound allows for).
         func rate(over window: Duration) async throws -> Double {
-            let before = try await written()
             let start = ContinuousClock.now
+            let before = try await written()
             try await Task.sleep(for: window)
             let after = try await written()
             return Double(after - before) / (ContinuousClock.now - start).seconds
         }
-        // Two leaves, interval 200 ms: the pool writes one heartbeat every 100 ms (10/s).
-        let fast = try await rate(over: .seconds(2))
-        #expect((5...12).contains(fast), "\(fast) heartbeats/s at 200 ms over 2 leaves")
-        let set = try await hosts.onA(["tunable", "set", "zfs_multihost_interval", "1000", "--json"])
+        // Two leaves, interval 200 ms: one heartbeat every 100 ms, 10/s. A loaded machine can
+        // only slow heartbeats down (never more than one per instant), so the bounds are a
+        // quarter of the formula below and the formula plus one heartbeat above.
+        let window = Duration.seconds(4)
+        let fast = try await rate(over: window)
+        #expect(fast >= 10 / 4 && fast <= 10 + 1 / window.seconds, "\(fast) heartbeats/s at 200 ms over 2 leaves (formula 10/s)")
+        // Interval 2000 ms: 1/s. The change wakes the loop at once and the next two heartbeats
+        // (one per leaf) come 50 ms apart (OpenZFS's skip-wait after a tunable change), so at
+        // most the formula plus three heartbeats — still below the fast rate's lower bound.
+        let set = try await hosts.onA(["tunable", "set", "zfs_multihost_interval", "2000", "--json"])
         #expect(set.status == 0, "\(set)")
-        #expect(set.stdoutText.contains("\"value\": 1000"), "\(set.stdoutText)")
-        let slow = try await rate(over: .seconds(2))
-        #expect((1...3.5).contains(slow), "\(slow) heartbeats/s at 1000 ms over 2 leaves")
-        #expect(fast > 2.5 * slow, "\(fast) vs \(slow) heartbeats/s")
+        #expect(set.stdoutText.contains("\"value\": 2000"), "\(set.stdoutText)")
+        let slow = try await rate(over: window)
+        #expect(slow <= 1 + 3 / window.seconds, "\(slow) heartbeats/s at 2000 ms over 2 leaves (formula 1/s)")
 
         let unknown = try await hosts.onA(["tunable", "set", "zfs_multihost_intervals", "5"])
         #expect(unknown.status == 1)
@@ -203,17 +230,20 @@ extension Duration {
         let hosts = try await TwoHosts.make("zpkd-mmp-suspend")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
         for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "error"]).status == 0) }
-        let injected = ContinuousClock.now
-        var state = ""
-        while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
-            state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
-        }
-        let suspendedAfter = ContinuousClock.now - injected
-        #expect(state == "SUSPENDED")
         // Deadline: the last heartbeat that landed (≤ 100 ms before the inject) + 5 × 200 ms,
-        // reached within one interval; the polling zpk adds its own latency.
-        #expect(suspendedAfter >= .milliseconds(800) && suspendedAfter <= .milliseconds(2500), "\(suspendedAfter)")
+        // reached within one interval: 0.9–1.2 s after the inject; the polling zpk adds its own
+        // latency on the slow side only.
+        let (state, suspendedAfter) = try await pollState(
+            "SUSPENDED", of: "mh", hosts: hosts, expected: .milliseconds(5 * 200 + 200))
+        #expect(state == "SUSPENDED", "not suspended after \(suspendedAfter)")
+        // Never before the deadline, on the daemon's own clock: the suspension names how long
+        // no heartbeat had landed, which must exceed 5 × 200 ms (the client's clock cannot
+        // say: the injects themselves may take a second on a loaded machine).
+        let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
+        let suspension = status["pools"]?.arrayValue?.first?["suspension"]?.stringValue ?? ""
+        let silent = suspension.split(separator: "(none for ").dropFirst().first?.prefix { $0.isNumber }
+        let silentMilliseconds = try #require(silent.flatMap { Int($0) }, "\(suspension)")
+        #expect(silentMilliseconds >= 5 * 200, "\(suspension)")  // whole ms of a time > 1000 ms
         let text = try await hosts.onA(["status", "mh"])
         #expect(text.stdoutText.contains(" state: SUSPENDED\n"), "\(text.stdoutText)")
         #expect(text.stdoutText.contains("run 'zpk clear mh'"))
@@ -238,13 +268,8 @@ extension Duration {
         let hosts = try await TwoHosts.make("zpkd-mmp-clear-refused")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
         for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
-        let injected = ContinuousClock.now
-        var state = ""
-        while state != "SUSPENDED", ContinuousClock.now - injected < .seconds(5) {
-            let status = try JSON.decode(try await hosts.onA(["status", "mh", "--zpk-json"]).stdout)
-            state = status["pools"]?.arrayValue?.first?["state"]?.stringValue ?? ""
-        }
-        #expect(state == "SUSPENDED")
+        let (state, after) = try await pollState("SUSPENDED", of: "mh", hosts: hosts, expected: .milliseconds(5 * 200 + 200))
+        #expect(state == "SUSPENDED", "not suspended after \(after)")
         // A is suspended and writes nothing: B sees no heartbeat and takes the pool over.
         let imported = try await hosts.onB(["import", "-d", hosts.workspace.path, "-f", "mh"])
         #expect(imported.status == 0, "\(imported)")
@@ -261,12 +286,25 @@ extension Duration {
     @Test func historyShowsWritesAndSkips() async throws {
         let hosts = try await TwoHosts.make("zpkd-mmp-history")
         let leaves = ["mh-d1", "mh-d2"].map { hosts.workspace.directory.path($0) }
-        try await Task.sleep(for: .seconds(0.5))
+        /// Polls the history until `enough` holds of its records, for the formula's `expected`
+        /// time (heartbeats every 100 ms) plus ``slowSlack``.
+        func waitForRecords(_ what: String, expected: Duration, _ enough: ([JSON]) -> Bool) async throws {
+            let start = ContinuousClock.now
+            var records: [JSON] = []
+            while ContinuousClock.now - start < expected + slowSlack {
+                let json = try JSON.decode(try await hosts.onA(["history", "multihost", "mh", "--json"]).stdout)
+                records = json["records"]?.arrayValue ?? []
+                if enough(records) { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("no \(what) in the history after \(expected + slowSlack): \(records)")
+        }
+        func isSkip(_ record: JSON) -> Bool { record["skip"]?.boolValue == true }
+        try await waitForRecords("4 heartbeats", expected: .milliseconds(400)) { $0.filter { !isSkip($0) }.count >= 4 }
         // Both leaves hang: every heartbeat finds a write pending and is skipped (mask 0x2).
         for leaf in leaves { #expect(try await hosts.onA(["inject", "mh", leaf, "hang"]).status == 0) }
-        try await Task.sleep(for: .seconds(0.5))
+        try await waitForRecords("skip", expected: .milliseconds(300)) { $0.contains(where: isSkip) }
         #expect(try await hosts.onA(["inject", "--clear", "mh"]).status == 0)
-        try await Task.sleep(for: .seconds(0.3))
 
         let text = try await hosts.onA(["history", "multihost", "mh"])
         #expect(text.status == 0)
@@ -300,9 +338,7 @@ extension Duration {
         ])
 
         #expect(hosts.a.stop(signal: SIGKILL) == 128 + SIGKILL)
-        let (imported, elapsed) = try await timed {
-            try await hosts.onB(["import", "-a", "-d", directory, "-f"], environment: ["ZPK_PROGRESS": "json"])
-        }
+        let imported = try await hosts.onB(["import", "-a", "-d", directory, "-f"], environment: ["ZPK_PROGRESS": "json"])
         #expect(imported.status == 0, "\(imported)")
         #expect(imported.stdoutText.split(separator: "\n").map { $0.split(separator: "\t").first ?? "" }.sorted() == ["p1", "p2"])
         #expect(imported.stdoutText.split(separator: "\n").allSatisfy { $0.contains("\timported at txg ") })
@@ -316,7 +352,6 @@ extension Duration {
         {
             #expect(firstP2 < lastP1 && firstP1 < lastP2, "interleaved: \(order)")
         }
-        #expect(elapsed < .seconds(20), "\(elapsed)")
         #expect(try await hosts.onB(["object", "get", "p2", "greeting"]).stdoutText == "two\n")
         #expect(hosts.b.stop() == 0)
     }
@@ -357,26 +392,24 @@ extension Duration {
 }
 
 /// `zpk demo` end to end: it exits 0 only when every step behaved as expected.
-@Suite struct DemoTests {
+@Suite(.offTheCooperativePool) struct DemoTests {
     @Test func theDemoPasses() async throws {
         let workspace = try Workspace("zpk-demo")
-        let (output, elapsed) = try await timed {
-            try await zpkOffThePool(
-                ["demo", "--directory", workspace.path], socket: workspace.socket, environment: ["ZPK_PROGRESS": "lines"])
-        }
+        // Bounded by zpkOffThePool's 60 s process timeout (about 8 s on an idle machine).
+        let output = try await zpkOffThePool(
+            ["demo", "--directory", workspace.path], socket: workspace.socket, environment: ["ZPK_PROGRESS": "lines"])
         #expect(output.status == 0, "\(output)")
         #expect(output.stdoutText.contains("2. host B (demo-host-b) runs import -f while A is alive: it must be refused\n   refused after "))
         #expect(output.stdoutText.contains("pool is imported on host 'demo-host-a' (hostid=a0a0a0a0)"))
         #expect(output.stdoutText.contains("5. every object A wrote is intact on B"))
         #expect(output.stdoutText.hasSuffix("Demo passed: multihost kept A and B from using 'demo' at the same time.\n"))
-        #expect(elapsed < .seconds(50), "about 8 s on an idle machine: \(elapsed)")
         let left = try FileManager.default.contentsOfDirectory(atPath: workspace.path).filter { $0.hasPrefix("zpk-demo-") }
         #expect(left.isEmpty, "the demo removes its directory")
     }
 }
 
 /// `scripts/soak-multihost` for a few rounds (the soak runs 100 + 100).
-@Suite struct SoakScriptTests {
+@Suite(.offTheCooperativePool) struct SoakScriptTests {
     @Test func aFewSoakRoundsHold() async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/soak-multihost").path

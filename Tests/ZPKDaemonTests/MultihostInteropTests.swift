@@ -16,7 +16,7 @@ import Glibc
 #endif
 
 @Suite(
-    "zpkd multihost against OpenZFS 2.1.11", .serialized)
+    "zpkd multihost against OpenZFS 2.1.11", .offTheCooperativePool, .serialized)
 struct MultihostInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

@@ -83,7 +83,7 @@ struct ZPKPoolAgent {
     }
 }
 
-@Suite(.serialized) struct OCFAgentTests {
+@Suite(.offTheCooperativePool, .serialized) struct OCFAgentTests {
     /// Creates a multihost mirror `pool` on host A (socket `a`), puts an object, syncs.
     static func createPool(_ workspace: Workspace, pool: String) async throws {
         let paths = try workspace.devices([pool + "-d1", pool + "-d2"])

@@ -8,7 +8,7 @@ import ZFSTestSupport
 import ZPKDaemon
 import ZPKControl
 
-@Suite struct ProgressTests {
+@Suite(.offTheCooperativePool) struct ProgressTests {
     /// Serves `status` with three countdown events (2 s, 1 s, 0 s of 2 s), then an empty reply.
     static func withFakeServer(_ body: @escaping @Sendable (String) throws -> Void) async throws {
         let workspace = try Workspace("zpkd-fake")

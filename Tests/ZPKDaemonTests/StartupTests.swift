@@ -17,7 +17,7 @@ import ZPKDaemon
 import Glibc
 #endif
 
-@Suite(.serialized) struct StartupTests {
+@Suite(.offTheCooperativePool, .serialized) struct StartupTests {
     static let tunables = [
         "--zfs-multihost-interval", "500", "--zfs-multihost-fail-intervals", "10", "--zfs-multihost-import-intervals", "10",
     ]

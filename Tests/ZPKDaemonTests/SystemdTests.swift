@@ -12,7 +12,7 @@ import ZPKDaemon
 import Glibc
 #endif
 
-@Suite struct SystemdTests {
+@Suite(.offTheCooperativePool) struct SystemdTests {
     static var checkout: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }

@@ -16,7 +16,7 @@ extension OpenZFS.ProcessOutput {
     var triple: (Int32, String, String) { (status, stdoutText, stderrText) }
 }
 
-@Suite(.serialized) struct VerbTests {
+@Suite(.offTheCooperativePool, .serialized) struct VerbTests {
     @Test func everyVerbEndToEnd() throws {
         let workspace = try Workspace("zpkd-verbs")
         try workspace.devices(["d1", "d2", "d3", "d4"])

@@ -8,7 +8,7 @@ import ZFSTestSupport
 import ZPKControl
 import ZPKDaemon
 
-@Suite(.serialized) struct ZpoolJSONTests {
+@Suite(.offTheCooperativePool, .serialized) struct ZpoolJSONTests {
     static func object(_ output: OpenZFS.ProcessOutput) throws -> [String: Any] {
         try #require(output.status == 0, "\(output)")
         return try #require(try JSONSerialization.jsonObject(with: Data(output.stdout)) as? [String: Any], "\(output)")

@@ -17,7 +17,9 @@ import Glibc
 // formula gives (exit 0), and nothing is written to the device files.
 //
 // Holder tunables: interval 100 ms × fail 10 → D = 10 × 100 ms × 2 = 2 s, D' ∈ [2, 2.5) s.
-// Serialized: the wall-clock assertions need the machine's attention.
+// Time is asserted only where the formula fixes it, from zpk's own monotonic measurements (its
+// JSON), with slack for a loaded machine; never the wall time of a process, which includes its
+// start-up. How fast detection is lives in mmp-bench (BENCHMARKS.md §6, part 2).
 
 private let hostA = "11111111"
 private let hostB = "22222222"
@@ -43,7 +45,7 @@ private func digests(_ directory: URL) throws -> [String: String] {
 }
 
 @Suite(
-    "zpk activity against OpenZFS 2.1.11", .serialized)
+    "zpk activity against OpenZFS 2.1.11", .offTheCooperativePool)
 struct ActivityInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }
@@ -65,8 +67,6 @@ struct ActivityInteropTests {
         #expect(text.status == 3, "\(text)")
         #expect(text.stdout.contains("is in use on host 'holder-a' (hostid 0x11111111); this host saw its newest heartbeat "), "\(text.stdout)")
         #expect(text.stdout.contains("the writer heartbeats every 100 ms and suspends itself after 10 intervals without one"))
-        // seen within a few heartbeat periods, not after OpenZFS's 1 s poll (process start and scan included)
-        #expect(text.wall < .milliseconds(1500), "took \(text.wall)")
 
         let json = try zpkActivity(["-d", dir.path, "--json", "tank"])
         #expect(json.status == 3)
@@ -84,6 +84,9 @@ struct ActivityInteropTests {
         #expect(object["shares_local_hostid"] as? Bool == false)
         let wait = try #require(object["wait"] as? [String: Any])
         #expect((wait["duration_ms"] as? NSNumber)?.intValue == 2000)
+        // Seen before the check's wait (D = 2 s) was over: the holder heartbeats every 50 ms.
+        let detected = try #require((object["detected_after_ms"] as? NSNumber)?.intValue)
+        #expect(detected >= 0 && detected < 2000, "detected after \(detected) ms")
         // progress lines on stderr, one JSON object each
         let progress = json.stderr.split(separator: "\n").filter { $0.hasPrefix("{\"event\":\"progress\"") }
         #expect(!progress.isEmpty, "\(json.stderr)")
@@ -96,7 +99,10 @@ struct ActivityInteropTests {
         let exported = try zpkActivity(["-d", dir.path, "tank"])
         #expect(exported.status == 0, "\(exported)")
         #expect(exported.stdout.contains("no activity check is needed — the pool was exported"), "\(exported.stdout)")
-        #expect(exported.wall < .seconds(1), "took \(exported.wall)")
+        // Answered without a wait: a verdict that needs no check, and no time waited.
+        let exportedJSON = try zpkActivity(["-d", dir.path, "--json", "tank"])
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(exportedJSON.stdout.utf8)) as? [String: Any])
+        #expect(answer["not_required_reason"] != nil && answer["waited_ms"] == nil && answer["wait"] == nil, "\(answer)")
         #expect(try digests(dir) == before)
     }
 
@@ -120,10 +126,10 @@ struct ActivityInteropTests {
         let waited = try #require((object["waited_ms"] as? NSNumber)?.intValue)
         #expect((wait["duration_ms"] as? NSNumber)?.intValue == 2000)
         #expect(total >= 2000 && total < 2500)
-        // the check itself ends at its deadline (our poll schedule), within a few ms
-        #expect(waited >= total && waited < total + 100, "waited \(waited) ms of \(total)")
-        // wall time: the wait plus process start and scan; generous slack for a busy machine
-        #expect(out.wall >= .milliseconds(total) && out.wall < .milliseconds(total + 2000), "took \(out.wall)")
+        // Never before the deadline; after it, by the last read of the leaves (a few ms on an
+        // idle machine, mmp-bench part 1), here with a slack of 5 s for a loaded one.
+        #expect(waited >= total && waited < total + 5000, "waited \(waited) ms of \(total)")
+        #expect(out.wall >= .milliseconds(total), "took \(out.wall)")
         let last = try #require(object["last_writer"] as? [String: Any])
         #expect(last["hostname"] as? String == "holder-a")
 
@@ -138,7 +144,7 @@ struct ActivityInteropTests {
                 clock: clock, wallClock: .fixed(seconds: ub.timestampInSeconds + 5))
         }
         let advancing = Task {
-            while !Task.isCancelled { if await clock.waitForSleepers(1, timeout: .milliseconds(100)) { clock.advanceToNextDeadline() } }
+            await clock.advanceWhileRunning()
         }
         let output = await run.value
         advancing.cancel()

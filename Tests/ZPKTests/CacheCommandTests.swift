@@ -14,7 +14,7 @@ import ZFSTestSupport
 import Glibc
 #endif
 
-@Suite struct CacheCommandTests {
+@Suite(.offTheCooperativePool) struct CacheCommandTests {
     /// The three images of `pool-v2mirror` (sparse) in `DIR/devices`, and `DIR` for cache files.
     private func withMirrorImages<R>(_ body: (_ devices: String, _ directory: String) throws -> R) throws -> R {
         let directory = try TemporaryDirectory(prefix: "cache-command")
@@ -110,7 +110,7 @@ import Glibc
 }
 
 /// Real processes killed with SIGKILL at random moments while they rewrite the file.
-@Suite struct CacheCommandKillTests {
+@Suite(.offTheCooperativePool) struct CacheCommandKillTests {
     /// `zpk cache add` and `zpk cache remove` alternate on one file, each process killed after a
     /// random delay (often mid-scan, sometimes mid-write): after every kill the file is absent
     /// or holds the whole pool, and never anything else. The deterministic version of this —
@@ -175,7 +175,7 @@ extension Result where Failure == ZPK.Import.CacheFileFailure {
 }
 
 @Suite(
-    "zpk cache add/remove against zdb on fresh pools", .serialized)
+    "zpk cache add/remove against zdb on fresh pools", .offTheCooperativePool, .serialized)
 struct CacheCommandInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws { try OpenZFS.requireInstalled() }

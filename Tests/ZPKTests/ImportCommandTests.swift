@@ -8,7 +8,7 @@ import ZFSTestSupport
 
 /// `zpk import -d DIR [-D] [-v] [--json] [--config POOL|GUID]` on the OpenZFS test suite's v2
 /// mirror images, and the `zpool import` layout on hand-made health reports.
-@Suite struct ImportCommandTests {
+@Suite(.offTheCooperativePool) struct ImportCommandTests {
     /// The three images of `pool-v2mirror`, decompressed (sparse) into a fresh directory.
     private func withMirrorImages<R>(_ body: (String) throws -> R) throws -> R {
         let directory = try TemporaryDirectory(prefix: "import-command")

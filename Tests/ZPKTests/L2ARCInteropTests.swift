@@ -65,14 +65,14 @@ struct LogChainWriter {
     var lbCount: UInt64 = 0
     /// Word order of the blocks and of the checksums (a big-endian writer: `.big`).
     var writerOrder: Endianness = .host
-    var rng: SeededRandom
+    var rng: SplitMix64
 
     init(deviceSize: UInt64, logEntries: Int = 12, seed: UInt64) {
         end = deviceSize - (512 << 10)
         hand = start
         evict = start
         self.logEntries = logEntries
-        rng = SeededRandom(seed: seed)
+        rng = SplitMix64(seed: seed)
     }
 
     /// The logical (64 KiB) block for the current state, in host order.
@@ -265,14 +265,14 @@ enum CacheDeviceLabels {
         if ProcessInfo.processInfo.environment["ZPK_L2ARC_ZTEST_LABEL"] == "1" {
             return try fromZTest.get()
         }
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return .synthesized(
             guid: rng.next(), poolGUIDSum: rng.next(), timestamp: UInt64.random(in: 1_600_000_000...1_900_000_000, using: &rng))
     }
 }
 
 @Suite(
-    "zpk label on L2ARC devices with log blocks against zdb", .serialized)
+    "zpk label on L2ARC devices with log blocks against zdb", .offTheCooperativePool, .serialized)
 struct L2ARCInteropTests {
     /// OpenZFS 2.1.11 is this suite's oracle: without it every test fails, naming the missing tool.
     init() throws {
@@ -495,7 +495,7 @@ struct L2ARCInteropTests {
             // Random bytes after a valid prefix.
             ("lz4-garbage", { logical in
                 var c = LZ4.compressZFS(logical, capacity: lz4Capacity)!
-                var rng = SeededRandom(seed: 99)
+                var rng = SplitMix64(seed: 99)
                 for i in 40..<c.count { c[i] = UInt8.random(in: 0...255, using: &rng) }
                 return c
             }, "log_blk_count:"),
@@ -568,7 +568,7 @@ struct L2ARCInteropTests {
     @Test func randomChainsMatchZdb() throws {
         let labels = try Self.labels()
         let directory = try TemporaryDirectory(prefix: "l2arc-random")
-        var rng = SeededRandom(seed: Self.seed &+ 80)
+        var rng = SplitMix64(seed: Self.seed &+ 80)
         var outcomes: [String: Int] = [:]
         let rounds = ProcessInfo.processInfo.environment["ZPK_L2ARC_ROUNDS"].flatMap { Int($0) } ?? 14
         for round in 0..<rounds {

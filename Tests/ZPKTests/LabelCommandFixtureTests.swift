@@ -6,7 +6,7 @@ import ZFSTestSupport
 @testable import ZPKCLI
 
 /// `zpk label` on devices built from the real 2.1.11 fixture label, against zdb's saved output.
-@Suite(.serialized) struct LabelCommandFixtureTests {
+@Suite(.offTheCooperativePool, .serialized) struct LabelCommandFixtureTests {
     init() {
         // zdb prints uberblock times with localtime(); the saved outputs were made in UTC.
         useUTCForLocalTime()
@@ -116,7 +116,7 @@ func withScratchDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 }
 
 /// Uberblock times as glibc's `asctime` prints them, including the years `asctime_r` refuses.
-@Suite(.serialized) struct AsctimeTests {
+@Suite(.offTheCooperativePool, .serialized) struct AsctimeTests {
     init() {
         useUTCForLocalTime()
     }

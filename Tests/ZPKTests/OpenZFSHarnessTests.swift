@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZFSFormat
 import ZFSTestSupport
 
 #if canImport(Glibc)
@@ -39,7 +40,7 @@ private func uberblockIndices(_ text: String) -> [Int] {
 }
 
 @Suite(
-    "OpenZFS oracle harness", .serialized)
+    "OpenZFS oracle harness", .offTheCooperativePool, .serialized)
 struct OpenZFSHarnessTests {
     @Test func openZFSIsInstalled() throws {
         try OpenZFS.requireInstalled()
@@ -292,7 +293,7 @@ struct OpenZFSHarnessTests {
 }
 
 /// Pure parts of the harness: no OpenZFS needed.
-@Suite("OpenZFS harness: specs and geometry")
+@Suite("OpenZFS harness: specs and geometry", .offTheCooperativePool)
 struct OpenZFSHarnessPureTests {
     @Test func randomSpecsAreReproducibleAndValid() throws {
         var first = OpenZFS.SeededGenerator(seed: 0x5EED)

@@ -51,7 +51,7 @@ private func inOracleScratchDirectory<T>(_ label: String, _ body: (URL) throws -
     return try body(directory)
 }
 
-@Suite("zpk-oracle harness (libzpool as another host)", .serialized)
+@Suite("zpk-oracle harness (libzpool as another host)", .offTheCooperativePool, .serialized)
 struct OracleHarnessTests {
     @Test func buildsAndParsesItsOwnOutput() throws {
         let binary = try ZPKOracle.build()

@@ -137,7 +137,7 @@ private func addNeighborList(to path: String, scanning directory: String) throws
     try device.flush()
 }
 
-@Suite struct ZpoolImportTextInteropTests {
+@Suite(.offTheCooperativePool) struct ZpoolImportTextInteropTests {
     init() throws { try OpenZFS.requireInstalled() }
 
     /// A scenario: builds its pools in `directory` and says which host lists them.

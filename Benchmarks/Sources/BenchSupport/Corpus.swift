@@ -144,22 +144,6 @@ public func blackHole<T>(_ value: T) {
     withExtendedLifetime(value) {}
 }
 
-/// SplitMix64: a small, fast, repeatable generator; the same seed replays the same run.
-/// (The same algorithm as `ZFSTestSupport.SeededRandom`, which is not a product of the root package.)
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Median of a non-empty list.
 public func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()

@@ -2,6 +2,7 @@
 // files and the one way to give up.
 
 import Foundation
+import ZFSFormat
 
 /// Prints `PROGRAM: message` on standard error and exits with status 1.
 public func fail(_ message: String) -> Never {
