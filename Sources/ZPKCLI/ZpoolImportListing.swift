@@ -13,6 +13,7 @@
 // when, which top-level vdev is missing (named when a neighbor list says), and that an MMP
 // activity check was skipped. With -v, each leaf's label problems follow.
 
+import ZFSDevice
 import ZFSFormat
 import ZFSImport
 import ZFSMultihost
@@ -43,7 +44,8 @@ struct VdevNameOptions: Hashable, Sendable {
             return String(vdev.guid.rawValue)
         }
         if var path = vdev.path {
-            if vdev.type == .disk && !fullPath {
+            // A URI's last component alone would lose its server: NBD leaves keep the whole URI.
+            if vdev.type == .disk && !fullPath && !DeviceOpener.isNetworkPath(path) {
                 path = String(path.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(path))
             }
             if vdev.type != .draidSpare, vdev.config.uint64("whole_disk").map({ $0 != 0 }) ?? false, !fullPath {
