@@ -158,7 +158,8 @@ public final class NBDTestServer: @unchecked Sendable {
         if current > 0 { kill(kind == .nbdkit ? -current : current, SIGCONT) }
     }
 
-    /// Stops the server: SIGTERM to its process group, SIGKILL after 5 s.
+    /// Stops the server: SIGTERM (to nbdkit's process group), SIGKILL after 1 s (nbdkit waits for its
+    /// clients to hang up; a test's restart is a crash anyway) or 5 s (nbd-server).
     public func stop() {
         let current = lock.withLock { () -> pid_t in
             defer { pid = 0 }
@@ -184,7 +185,7 @@ public final class NBDTestServer: @unchecked Sendable {
         }
         kill(-current, SIGTERM)
         var status: Int32 = 0
-        for _ in 0..<500 {
+        for _ in 0..<100 {
             if waitpid(current, &status, WNOHANG) == current { return }
             usleep(10_000)
         }

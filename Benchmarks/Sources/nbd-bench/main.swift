@@ -3,7 +3,8 @@
 //
 // Round-trip time. tc netem in a network namespace is the natural way; this machine's kernel has
 // no netem qdisc ("Specified qdisc kind is unknown"), so the RTT is added by the server instead:
-// nbdkit's delay filter holds every read, write and flush for RTT before answering. With one
+// nbdkit's delay filter holds every read and write for RTT before answering (flushes are not
+// delayed: its version here has no flush delay). With one
 // request in flight per connection (how both sides issue them here) that is the same latency a
 // link of that RTT adds. Both sides talk to the same nbdkit over a Unix socket.
 //
@@ -49,7 +50,8 @@ final class Server {
         var arguments = ["-f", "--exit-with-parent", "-U", socket]
         if rtt > 0 { arguments += ["--filter=delay"] }
         arguments += ["file", "file=\(file)"]
-        if rtt > 0 { arguments += ["rdelay=\(rtt)ms", "wdelay=\(rtt)ms", "delay-flush=\(rtt)ms"] }
+        // nbdkit 1.32's delay filter delays reads and writes (and zero, trim, extents), not flushes.
+        if rtt > 0 { arguments += ["rdelay=\(rtt)ms", "wdelay=\(rtt)ms"] }
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/nbdkit")
         if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/nbdkit") {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/nbdkit")
@@ -60,8 +62,12 @@ final class Server {
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
         usleep(50_000)
     }
+    /// SIGTERM, then SIGKILL after 1 s: nbdkit waits for its clients to hang up, and a crashed
+    /// holder's connections are never hung up.
     func stop() {
         process.terminate()
+        for _ in 0..<100 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
@@ -114,6 +120,9 @@ func host(_ id: UInt64, _ recorder: Recorder, tunables: MultihostTunables) -> Po
             }, logger: quiet))
 }
 
+/// Prints a line at once, even into a pipe (print's stdout is block-buffered there).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
 func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
 
 // MARK: - Run
@@ -139,8 +148,8 @@ let gcc = shell("/usr/bin/env", ["gcc", "-O2", Checkout.benchmarks("reference/nb
 guard gcc.status == 0 else { fail("cannot build the libnbd reference: \(gcc.output)") }
 
 let interval: UInt64 = 200
-print("nbd-bench: RTT added by nbdkit's delay filter; heartbeat interval \(interval) ms (one leaf); \(puts) puts of 16 KiB + sync")
-print(String(format: "%-6@ %-34@ %-34@ %-28@ %@", "RTT", "heartbeat |err| median/p99 (ours)", "reference C loop median/p99", "puts+sync ours / C replay", "activity check wall - D'"))
+say("nbd-bench: RTT added by nbdkit's delay filter; heartbeat interval \(interval) ms (one leaf); \(puts) puts of 16 KiB + sync")
+say(String(format: "%-6@ %-34@ %-34@ %-28@ %@", "RTT", "heartbeat |err| median/p99 (ours)", "reference C loop median/p99", "puts+sync ours / C replay", "activity check wall - D'"))
 for rtt in rtts {
     let file = scratch.appendingPathComponent("leaf-\(rtt).img").path
     makeSparseFile(file, bytes: 128 << 20)
@@ -206,7 +215,7 @@ for rtt in rtts {
     let requests = recorder.trace.withLock { $0.count }
     try await b.export(imported.name)
 
-    print(String(format: "%-6@ %-34@ %-34@ %-28@ %@",
+    say(String(format: "%-6@ %-34@ %-34@ %-28@ %@",
                  "\(rtt) ms" as NSString,
                  String(format: "%.3f %% / %.3f %% (%d gaps)", median(ours), percentile(ours, 0.99), ours.count) as NSString,
                  String(format: "%.3f %% / %.3f %% (%d gaps)", median(refErrors), percentile(refErrors, 0.99), refErrors.count) as NSString,
