@@ -8,6 +8,7 @@
 //   swift run -c release scan-bench            # pool discovery over 100…5,000 devices vs a C pread loop and dd
 //   swift run -c release pool-bench            # pool host puts/sync/open/export vs dd and POSIX writes
 //   swift run -c release mmp-bench             # multihost activity check, detection, heartbeat cadence, CPU
+//   swift run -c release nbd-bench             # NBD leaves at 0/5/50 ms RTT vs a plain libnbd C loop
 //   swift package --allow-writing-to-package-directory benchmark   # ordo-one: mallocs per op
 //
 // See BENCHMARKS.md at the repository root for the recorded results.
@@ -67,6 +68,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "mmp-bench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "ZFSFormat", package: root),
+                .product(name: "ZFSDevice", package: root),
+                .product(name: "ZFSMultihost", package: root),
+                .product(name: "ZFSImport", package: root),
+                .product(name: "ZFSPool", package: root),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "nbd-bench",
             dependencies: [
                 "BenchSupport",
                 .product(name: "ZFSFormat", package: root),

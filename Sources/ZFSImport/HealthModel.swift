@@ -6,6 +6,7 @@
 //
 // Pure: a leaf "opens" when the caller's device map has a readable device at its path.
 
+import ZFSDevice
 import ZFSFormat
 
 /// One vdev during an emulated load.
@@ -134,7 +135,10 @@ struct HealthPass {
             if vdev.node.config.uint64("offline").map({ $0 != 0 }) ?? false {
                 return fail(.none, state: .offline)
             }
-            guard let path = vdev.node.path, path.hasPrefix("/") else { return fail(.badLabel) }
+            // `vdev_disk_open`/`vdev_file_open` refuse a relative path; an NBD URI is our third kind.
+            guard let path = vdev.node.path, path.hasPrefix("/") || DeviceOpener.isNetworkPath(path) else {
+                return fail(.badLabel)
+            }
             guard case .opened(let labels)? = devices[path] else { return fail(.openFailed) }
             let size = labels.sizeInBytes - labels.sizeInBytes % UInt64(VdevLabel.byteCount)
             if size < Self.minimumDeviceSize { return fail(.tooSmall) }

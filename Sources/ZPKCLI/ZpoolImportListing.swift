@@ -18,6 +18,7 @@
 // "state:" and "action:" are OpenZFS's verdict — a pool ZPoolKit created is UNAVAIL there,
 // because OpenZFS cannot read its MOS — while zpk may well import it.
 
+import ZFSDevice
 import ZFSFormat
 import ZFSImport
 import ZFSMultihost
@@ -50,7 +51,8 @@ struct VdevNameOptions: Hashable, Sendable {
             return String(vdev.guid.rawValue)
         }
         if var path = vdev.path {
-            if vdev.type == .disk && !fullPath {
+            // A URI's last component alone would lose its server: NBD leaves keep the whole URI.
+            if vdev.type == .disk && !fullPath && !DeviceOpener.isNetworkPath(path) {
                 path = String(path.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(path))
             }
             if vdev.type != .draidSpare, vdev.config.uint64("whole_disk").map({ $0 != 0 }) ?? false, !fullPath {
