@@ -54,6 +54,7 @@ func threadsNamed(_ name: String) -> Int {
             #expect(h.clock.advanceToNextDeadline() == .milliseconds(1010))
             await h.waitUntil("a new loop thread wrote leaf 101 and sleeps") {
                 h.io.writes.count == 2 && h.clock.sleeperDeadlines == [.milliseconds(1500)]
+                    && h.newestWriteIsCollected && h.outstanding == 1
             }
             let rescuer = try #require(h.io.writers.withLock { $0.last?.thread })
             #expect(rescuer != loopThread, "the write after the rescue runs on a new thread")
@@ -62,11 +63,12 @@ func threadsNamed(_ name: String) -> Int {
             // Leaf 101 keeps the cadence (every 500 ms, on the schedule from before the hang);
             // leaf 100 stays pending and is passed over.
             for instant in [1500, 2000, 2500] {
-                let issued = writes(h.events).count
+                let written = h.io.writes.count
                 #expect(h.clock.advanceToNextDeadline() == .milliseconds(instant))
+                // (The events reach the collector a little after the write: wait for them too.)
                 await h.waitUntil("the loop wrote leaf 101 at \(instant) ms and sleeps again") {
-                    writes(h.events).count == issued + 1 && h.clock.sleeperDeadlines == [.milliseconds(instant + 500)]
-                        && h.outstanding == 1
+                    h.io.writes.count == written + 1 && h.clock.sleeperDeadlines == [.milliseconds(instant + 500)]
+                        && h.newestWriteIsCollected && h.outstanding == 1
                 }
             }
             let w = writes(h.events)
