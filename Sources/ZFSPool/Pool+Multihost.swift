@@ -316,6 +316,7 @@ extension Pool {
                 pool: name)
         case .notRequired, .noActivity:
             multihostShared.state.withLock { $0.suspension = nil }
+            faults.unfence()
             heartbeat.resume()
             environment.logger.info("pool resumed", metadata: ["pool.name": "\(name)"])
         }

@@ -167,6 +167,8 @@ public final class Pool: Sendable {
             random: HostRandom(source: environment.multihostRandom), logger: environment.logger,
             onSuspend: { suspension in
                 shared.state.withLock { $0.suspension = suspension }
+                // Nothing of ours may land from now on: another host may import the pool.
+                faults.fence()
                 logger.error(
                     "pool suspended", metadata: ["pool.name": "\(poolName)", "pool.suspension": "\(suspension.description)"])
             },

@@ -54,6 +54,10 @@ public struct TrialVerdict: Hashable, Sendable {
     public var takeovers: Int
     /// Fault → import answered, for each takeover that followed the fault, nanoseconds.
     public var takeoverTimes: [UInt64]
+    /// The formula's bound for this trial (``TrialEvidence/takeoverBound``).
+    public var takeoverBound: UInt64
+    /// Takeovers slower than the bound (availability, not safety: reported, not a finding).
+    public var slowTakeovers: Int { takeoverTimes.filter { $0 > takeoverBound }.count }
     /// Writes acknowledged synced (what "lost objects" is out of).
     public var syncedWrites: Int
 
@@ -119,17 +123,19 @@ public enum TrialChecker {
         // Heartbeats that landed after another host's claim.
         for own in tenures {
             let stop = end(of: own)
-            let polls = evidence.statuses.filter { $0.host == own.host && $0.sent >= own.answered && $0.answered <= stop }
+            let polls = evidence.statuses.filter {
+                $0.host == own.host && $0.heartbeatsWritten != nil && $0.sent >= own.answered && $0.answered <= stop
+            }
                 .sorted { $0.sent < $1.sent }
             for rival in tenures where rival.host != own.host && rival.writableFrom > own.writableFrom {
                 let after = polls.filter { $0.sent > rival.writableFrom }
                 guard let first = after.first,
-                    let grown = after.first(where: { $0.heartbeatsWritten > first.heartbeatsWritten })
+                    let grown = after.first(where: { ($0.heartbeatsWritten ?? 0) > (first.heartbeatsWritten ?? 0) })
                 else { continue }
                 findings.append(
                     TrialFinding(
                         kind: .heartbeatAfterTakeover,
-                        detail: "host \(host(own.host)) landed heartbeats \(first.heartbeatsWritten) → \(grown.heartbeatsWritten) "
+                        detail: "host \(host(own.host)) landed heartbeats \(first.heartbeatsWritten ?? 0) → \(grown.heartbeatsWritten ?? 0) "
                             + "between \(ms(first.sent, from: t0)) and \(ms(grown.answered, from: t0)), after host "
                             + "\(host(rival.host)) claimed the pool at \(ms(rival.writableFrom, from: t0))"))
             }
@@ -205,6 +211,7 @@ public enum TrialChecker {
         }
         return TrialVerdict(
             trial: evidence.trial, fault: evidence.fault, findings: findings, takeovers: takeovers, takeoverTimes: times,
+            takeoverBound: evidence.takeoverBound,
             syncedWrites: synced.count)
     }
 }

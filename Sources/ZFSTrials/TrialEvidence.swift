@@ -118,10 +118,11 @@ public struct StatusRecord: Hashable, Sendable {
     public var sent: UInt64
     public var answered: UInt64
     public var state: State
-    /// Heartbeats this host's pool has landed so far (multihost status).
-    public var heartbeatsWritten: UInt64
+    /// Heartbeats this host's pool has landed so far (multihost status); nil when the record
+    /// comes from elsewhere (the daemon's log) and carries no count.
+    public var heartbeatsWritten: UInt64?
 
-    public init(host: TrialHostID, sent: UInt64, answered: UInt64, state: State, heartbeatsWritten: UInt64) {
+    public init(host: TrialHostID, sent: UInt64, answered: UInt64, state: State, heartbeatsWritten: UInt64?) {
         self.host = host
         self.sent = sent
         self.answered = answered
@@ -164,7 +165,8 @@ public struct TrialEvidence: Hashable, Sendable {
     /// The pool read back from its devices after every host stopped: object name → content,
     /// or the reason it could not be read at all.
     public var finalPool: Result<[String: ObjectReading], FinalPoolError>
-    /// The takeover bound of the trial's tunables (the formula), nanoseconds.
+    /// The longest a takeover may take after the fault (the formula for the trial's tunables,
+    /// plus the stall of a stall fault), nanoseconds.
     public var takeoverBound: UInt64
 
     public init(

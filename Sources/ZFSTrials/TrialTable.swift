@@ -5,13 +5,11 @@ public struct TrialTable: Sendable {
     public var verdicts: [TrialVerdict] = []
     /// Wall time of each trial (setup to teardown), nanoseconds.
     public var trialDurations: [UInt64] = []
-    /// The takeover bound of the tunables (the formula), nanoseconds.
-    public var takeoverBound: UInt64
-    public var tunablesText: String
+    /// The formula of the takeover bound, with the run's tunables.
+    public var formulaText: String
 
-    public init(takeoverBound: UInt64, tunablesText: String) {
-        self.takeoverBound = takeoverBound
-        self.tunablesText = tunablesText
+    public init(formulaText: String) {
+        self.formulaText = formulaText
     }
 
     public mutating func add(_ verdict: TrialVerdict, duration: UInt64) {
@@ -24,7 +22,11 @@ public struct TrialTable: Sendable {
     public var falseTakeovers: Int { verdicts.map { $0.count(.falseTakeover) }.reduce(0, +) }
     public var takeovers: Int { verdicts.map(\.takeovers).reduce(0, +) }
     public var syncedWrites: Int { verdicts.map(\.syncedWrites).reduce(0, +) }
-    public var longestTakeover: UInt64? { verdicts.flatMap(\.takeoverTimes).max() }
+    /// The slowest takeover and its trial's bound.
+    public var longestTakeover: (time: UInt64, bound: UInt64)? {
+        verdicts.flatMap { v in v.takeoverTimes.map { ($0, v.takeoverBound) } }.max { $0.0 < $1.0 }
+    }
+    public var slowTakeovers: Int { verdicts.map(\.slowTakeovers).reduce(0, +) }
     public var passed: Bool { doubleWriters == 0 && lostObjects == 0 && falseTakeovers == 0 }
 
     static func seconds(_ ns: UInt64) -> String {
@@ -46,8 +48,9 @@ public struct TrialTable: Sendable {
         rows.append(("lost objects", "\(lostObjects) of \(syncedWrites) synced"))
         rows.append((
             "longest takeover",
-            (longestTakeover.map(Self.seconds) ?? "-") + " (formula \(Self.seconds(takeoverBound)): \(tunablesText))"
+            longestTakeover.map { "\(Self.seconds($0.time)) (formula \(Self.seconds($0.bound)): \(formulaText))" } ?? "-"
         ))
+        rows.append(("over the formula", "\(slowTakeovers) of \(verdicts.map(\.takeoverTimes.count).reduce(0, +)) takeovers"))
         if !trialDurations.isEmpty {
             let sorted = trialDurations.sorted()
             let mean = trialDurations.reduce(0, +) / UInt64(trialDurations.count)

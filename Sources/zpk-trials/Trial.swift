@@ -41,9 +41,9 @@ struct TrialPlan: Sendable, CustomStringConvertible {
         return random.next()
     }
 
-    static func draw(index: Int, seed: UInt64, tunables: TrialTunables) -> TrialPlan {
+    static func draw(index: Int, seed: UInt64, tunables: TrialTunables, kinds: [FaultKind] = FaultKind.allCases) -> TrialPlan {
         var random = TrialRandom(seed: seed)
-        let fault = FaultKind.allCases.randomElement(using: &random)!
+        let fault = kinds.randomElement(using: &random)!
         // Two or three hosts; a killed holder always has two importers racing.
         let hostCount = fault == .killHolder ? 3 : Int.random(in: 2...3, using: &random)
         var plan = TrialPlan(
@@ -234,26 +234,15 @@ final class Trial: @unchecked Sendable {
         }
     }
 
-    /// Status of `host`'s pool every 100 ms (state, landed heartbeats), and its log watched for
-    /// the "pool suspended" line (status waits for the pool lock, which a hung write holds).
+    /// Status of `host`'s pool every 100 ms: its state and landed heartbeats. Status waits for
+    /// the pool lock, which a hung write holds, so suspension is also watched in the log.
     private func poller(_ host: TrialHost, stop: StopFlag) -> Worker {
         let recorder = self.recorder
         return Worker {
             var client = try? host.connect()
             defer { client?.close() }
-            var suspendedSeen = false
             while !stop.isSet && host.isAlive {
                 let sent = monotonicNow()
-                if !suspendedSeen, let line = host.log.split(separator: "\n").first(where: { $0.contains("pool suspended") }) {
-                    suspendedSeen = true
-                    let now = monotonicNow()
-                    recorder.statuses.withLock {
-                        $0.append(
-                            StatusRecord(
-                                host: host.hostID, sent: sent, answered: now,
-                                state: .suspended(heartbeatsFailed: line.contains("MMP writes to pool")), heartbeatsWritten: 0))
-                    }
-                }
                 if let connection = client {
                     do {
                         let reply = try connection.call("status", ["pool": .string(Self.pool)])
@@ -262,7 +251,7 @@ final class Trial: @unchecked Sendable {
                         let state: StatusRecord.State =
                             pool?["state"]?.stringValue == "SUSPENDED"
                             ? .suspended(heartbeatsFailed: suspension?.contains("MMP writes to pool") ?? false) : .active
-                        let written = pool?["multihost"]?["heartbeats_written"]?.uint64Value ?? 0
+                        let written = pool?["multihost"]?["heartbeats_written"]?.uint64Value
                         recorder.statuses.withLock {
                             $0.append(StatusRecord(host: host.hostID, sent: sent, answered: monotonicNow(), state: state, heartbeatsWritten: written))
                         }
@@ -273,6 +262,36 @@ final class Trial: @unchecked Sendable {
                     }
                 }
                 sleepNS(100_000_000)
+            }
+        }
+    }
+
+    /// The "pool suspended" line of `host`'s zpkd log, looked for every 20 ms; recorded (as a
+    /// status without a heartbeat count) when it first appears.
+    private func logWatcher(_ host: TrialHost, stop: StopFlag) -> Worker {
+        let recorder = self.recorder
+        return Worker {
+            guard let file = FileHandle(forReadingAtPath: host.logPath) else { return }
+            defer { try? file.close() }
+            var pending = ""
+            while !stop.isSet {
+                let sent = monotonicNow()
+                let data = (try? file.readToEnd()) ?? Data()
+                pending += String(decoding: data, as: UTF8.self)
+                var lines = pending.split(separator: "\n", omittingEmptySubsequences: false)
+                pending = String(lines.removeLast())
+                if let line = lines.first(where: { $0.contains("pool suspended") }) {
+                    let now = monotonicNow()
+                    recorder.statuses.withLock {
+                        $0.append(
+                            StatusRecord(
+                                host: host.hostID, sent: sent, answered: now,
+                                state: .suspended(heartbeatsFailed: line.contains("MMP writes to pool")), heartbeatsWritten: nil))
+                    }
+                    return
+                }
+                if !host.isAlive { return }
+                sleepNS(20_000_000)
             }
         }
     }
@@ -322,7 +341,7 @@ final class Trial: @unchecked Sendable {
         let tunables = options.tunables
         let holder = hosts[0]
         let pollStop = StopFlag(), writerStop = StopFlag(), importStop = StopFlag()
-        let pollers = hosts.map { poller($0, stop: pollStop) }
+        let pollers = hosts.map { poller($0, stop: pollStop) } + hosts.map { logWatcher($0, stop: pollStop) }
         let writers = WorkerList()
 
         // Host 0 creates the pool (multihost on) and starts writing.
@@ -414,7 +433,7 @@ final class Trial: @unchecked Sendable {
             trial: plan.index, seed: plan.seed, fault: plan.fault, faultDetail: plan.detail, faultAt: faultAt,
             hosts: hosts.map(\.hostID), tenures: recorder.tenures.withLock { $0 }, writes: recorder.writes.withLock { $0 },
             statuses: recorder.statuses.withLock { $0 }, kills: kills, finalPool: finalPool,
-            takeoverBound: tunables.takeoverBoundNS)
+            takeoverBound: tunables.takeoverBoundNS + (plan.stallNS > 0 ? plan.stallNS + 200_000_000 : 0))
     }
 
     private func inject(_ host: TrialHost, _ fault: String) throws {

@@ -96,6 +96,6 @@ struct TrialTunables: Sendable {
     /// rounds of one interval.
     var takeoverBoundNS: UInt64 { 2 * failNS * 5 / 4 + 10 * intervalNS }
     var text: String {
-        "2 × \(failIntervals) × \(intervalMilliseconds) ms × 1.25 + 10 × \(intervalMilliseconds) ms"
+        "[stall + 200 ms +] 2 × \(failIntervals) × \(intervalMilliseconds) ms × 1.25 + 10 × \(intervalMilliseconds) ms"
     }
 }

@@ -73,11 +73,16 @@ struct RunTrials: ParsableCommand {
     @Option(help: "The zpkd executable (default: next to zpk-trials).") var zpkd: String?
     @Option(help: "Directory for the run's files (default: a new one under $TMPDIR).") var workDirectory: String?
     @Option(help: "Prefix of namespace names (default: trials-<pid>).") var prefix: String?
+    @Option(name: .customLong("fault"), help: "Draw only these fault kinds (repeatable): \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var faults: [String] = []
     @Flag(help: "Print each trial's findings and keep its files.") var verbose = false
     @Flag(help: "Stop at the first trial with a violation.") var stopOnFailure = false
 
     func validate() throws {
         guard trials > 0 else { throw ValidationError("Please give --trials a positive number.") }
+        for fault in faults where FaultKind(rawValue: fault) == nil {
+            throw ValidationError("Please name a fault kind (\(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))), not \(fault).")
+        }
         guard LeafKind(rawValue: leaves) != nil else { throw ValidationError("Please use --leaves nbd or --leaves file.") }
     }
 
@@ -102,10 +107,12 @@ struct RunTrials: ParsableCommand {
             selfExecutable: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         Self.installSignalHandlers()
         print("zpk-trials: \(trials) trials, seed \(seed), \(leaves) leaves, interval \(intervalMilliseconds) ms × fail \(failIntervals), in \(work)")
-        var table = TrialTable(takeoverBound: tunables.takeoverBoundNS, tunablesText: tunables.text)
+        var table = TrialTable(formulaText: tunables.text)
         var setupFailures = 0
         for index in first..<(first + trials) {
-            let plan = TrialPlan.draw(index: index, seed: TrialPlan.seed(run: seed, index: index), tunables: tunables)
+            let plan = TrialPlan.draw(
+                index: index, seed: TrialPlan.seed(run: seed, index: index), tunables: tunables,
+                kinds: faults.isEmpty ? FaultKind.allCases : faults.compactMap(FaultKind.init(rawValue:)))
             let trial = Trial(plan: plan, options: options)
             Self.current.withLock { $0 = trial }
             let start = monotonicNow()

@@ -47,6 +47,10 @@ struct TrialCheckerTests {
         #expect(verdict.findings == [])
         #expect(verdict.takeovers == 1)
         #expect(verdict.takeoverTimes == [3500 * ms])
+        #expect(verdict.slowTakeovers == 0)
+        var slow = cleanTakeover()
+        slow.takeoverBound = 3000 * ms
+        #expect(TrialChecker.check(slow).slowTakeovers == 1)
         #expect(verdict.syncedWrites == 3)
     }
 
@@ -84,6 +88,10 @@ struct TrialCheckerTests {
         #expect(verdict.count(.heartbeatAfterTakeover) == 1)
         // The same counter standing still after the claim is fine.
         evidence.statuses[evidence.statuses.count - 1].heartbeatsWritten = 30
+        #expect(TrialChecker.check(evidence).count(.heartbeatAfterTakeover) == 0)
+        // A record without a count (from the log) proves nothing either way.
+        evidence.statuses[evidence.statuses.count - 2].heartbeatsWritten = nil
+        evidence.statuses[evidence.statuses.count - 1].heartbeatsWritten = 31
         #expect(TrialChecker.check(evidence).count(.heartbeatAfterTakeover) == 0)
     }
 
@@ -140,7 +148,7 @@ struct TrialCheckerTests {
 
     @Test("the table counts findings and fails on any")
     func tableCounts() {
-        var table = TrialTable(takeoverBound: 3500 * ms, tunablesText: "interval 100 ms × fail 10")
+        var table = TrialTable(formulaText: "interval 100 ms × fail 10")
         table.add(TrialChecker.check(cleanTakeover()), duration: 8000 * ms)
         #expect(table.passed)
         var bad = cleanTakeover()
@@ -152,6 +160,7 @@ struct TrialCheckerTests {
         #expect(text.contains("double writers"))
         #expect(text.hasSuffix("FAILED"))
         #expect(text.contains("3.50 s (formula 3.50 s: interval 100 ms × fail 10)"))
+        #expect(tableValue(text, "over the formula") == "0 of 2 takeovers")
     }
 
     @Test("the seeded generator repeats")
