@@ -34,9 +34,15 @@ let package = Package(
             name: "ZFSFormat",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // libnbd (Debian libnbd-dev) and the deadline loops NBDBlockDevice drives it with.
+        .target(
+            name: "CZPKNBD",
+            linkerSettings: [.linkedLibrary("nbd")]
+        ),
         .target(
             name: "ZFSDevice",
             dependencies: [
+                "CZPKNBD",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -131,6 +131,40 @@ public protocol BlockDevice: Sendable {
     ///   ``DeviceError/Code/permissionDenied`` or ``DeviceError/Code/invalidArgument`` when the
     ///   device cannot be opened for uncached I/O (the message says so).
     func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError)
+
+    /// Whether ``writeForcingUnitAccess(from:atAbsoluteOffset:)`` puts its bytes on stable storage
+    /// before it returns, at the cost of a single write: the device has a per-write durability
+    /// flag (NBD's `NBD_CMD_FLAG_FUA`, a disk's Force Unit Access).
+    ///
+    /// `false` by default. ``NBDBlockDevice`` answers `true` when its server offers FUA.
+    var forcesUnitAccess: Bool { get }
+
+    /// Writes all the bytes of a buffer as ``writeUncached(from:atAbsoluteOffset:)`` does, and,
+    /// on a device that ``forcesUnitAccess``, asks for them to be on stable storage before the
+    /// write completes (Force Unit Access).
+    ///
+    /// For the writes whose loss hurts most: labels, uberblocks, MMP heartbeats and claims. A
+    /// device without a per-write flag writes uncached, as OpenZFS's file and disk vdevs write
+    /// those blocks; the caller's ``flush()`` is then the barrier (OpenZFS flushes after each
+    /// phase of `vdev_config_sync`, and never after a heartbeat). The default implementation is
+    /// exactly that: ``writeUncached(from:atAbsoluteOffset:)``.
+    ///
+    /// - Parameters:
+    ///   - buffer: The bytes to write.
+    ///   - offset: The absolute byte offset on the device where writing begins.
+    /// - Throws: Everything ``write(from:atAbsoluteOffset:)`` throws.
+    func writeForcingUnitAccess(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+
+    /// Releases what the device holds (a descriptor, network connections). Later operations throw
+    /// ``DeviceError/Code/closed``; closing again does nothing.
+    ///
+    /// The default implementation does nothing (a view or an in-memory device holds nothing).
+    /// Every device also releases its resources when the last reference to it goes away.
+    ///
+    /// - Throws: ``DeviceError`` when releasing reports an error; the resources are released
+    ///   either way.
+    func close() throws(DeviceError)
 }
 
 extension BlockDevice {
@@ -148,6 +182,41 @@ extension BlockDevice {
         throws(DeviceError)
     {
         try write(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    /// `false`: no per-write durability flag.
+    public var forcesUnitAccess: Bool { false }
+
+    /// Calls ``writeUncached(from:atAbsoluteOffset:)``: without a per-write durability flag,
+    /// the caller's ``flush()`` is the barrier.
+    public func writeForcingUnitAccess(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try writeUncached(from: buffer, atAbsoluteOffset: offset)
+    }
+
+    /// Does nothing: the device holds nothing to release.
+    public func close() throws(DeviceError) {}
+
+    /// Writes all of `bytes` with ``writeForcingUnitAccess(from:atAbsoluteOffset:)``.
+    ///
+    /// - Throws: Everything ``write(from:atAbsoluteOffset:)`` throws.
+    public func writeForcingUnitAccess(_ bytes: [UInt8], atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        let result: Result<Void, DeviceError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(DeviceError) in try writeForcingUnitAccess(from: buffer, atAbsoluteOffset: offset) }
+        }
+        try result.get()
+    }
+
+    /// Writes a label or uberblock: with Force Unit Access on a device that
+    /// ``forcesUnitAccess``, otherwise with the ordinary (cached) write, followed by the caller's
+    /// ``flush()`` as in OpenZFS's `vdev_config_sync`.
+    public func writeMetadata(_ bytes: [UInt8], atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        if forcesUnitAccess {
+            try writeForcingUnitAccess(bytes, atAbsoluteOffset: offset)
+        } else {
+            try write(bytes, atAbsoluteOffset: offset)
+        }
     }
 
     /// A view of this device whose reads and writes bypass the page cache: its
@@ -192,7 +261,18 @@ public struct UncachedBlockDevice: BlockDevice {
         try base.writeUncached(from: buffer, atAbsoluteOffset: offset)
     }
 
+    public var forcesUnitAccess: Bool { base.forcesUnitAccess }
+
+    public func writeForcingUnitAccess(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try base.writeForcingUnitAccess(from: buffer, atAbsoluteOffset: offset)
+    }
+
     public func flush() throws(DeviceError) { try base.flush() }
+
+    /// Does nothing: the view does not own `base`.
+    public func close() throws(DeviceError) {}
 }
 
 extension BlockDevice {

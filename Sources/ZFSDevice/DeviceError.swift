@@ -30,6 +30,8 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
             case closed
             case ioError
             case invalidArgument
+            case timedOut
+            case disconnected
             case unknown
         }
         private let wrapped: Wrapped
@@ -64,6 +66,17 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
         ///
         /// The corresponding C error is `EINVAL` (or `ELOOP`, `ENAMETOOLONG`).
         public static let invalidArgument = Code(.invalidArgument)
+        /// A request to a network device (``NBDBlockDevice``) did not complete within its timeout.
+        /// The connection it used was closed; the next request reconnects. A write that timed out
+        /// may still land on the server.
+        ///
+        /// The corresponding C error is `ETIMEDOUT`.
+        public static let timedOut = Code(.timedOut)
+        /// A network device (``NBDBlockDevice``) lost its connection to the server, or cannot
+        /// reconnect yet (reconnects back off after failures).
+        ///
+        /// The corresponding C error is `ENOTCONN` (or `ECONNRESET`, `EPIPE`, `ECONNREFUSED`).
+        public static let disconnected = Code(.disconnected)
         /// A system call failed in a way no other code describes (`EMFILE`, `ENOSPC`, `EBUSY`, …);
         /// ``DeviceError/cause`` holds its `Errno`.
         public static let unknown = Code(.unknown)
@@ -79,6 +92,8 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
             case .closed: "closed"
             case .ioError: "I/O error"
             case .invalidArgument: "invalid argument"
+            case .timedOut: "timed out"
+            case .disconnected: "disconnected"
             case .unknown: "unknown"
             }
         }
@@ -108,7 +123,7 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The byte offset of the failed operation, when there is one.
     public var offset: UInt64?
     /// The name of the system call that failed (`"open"`, `"pread"`, `"pwrite"`, `"fsync"`, …),
-    /// when one did.
+    /// or of the libnbd call (`"nbd_aio_pread"`, …), when one did.
     public var systemCall: String?
     /// The error number the failed system call returned.
     public var cause: Errno?

@@ -41,6 +41,11 @@ extension ImportScanner {
         let paths = options.searchPaths.isEmpty ? Self.defaultSearchPaths : options.searchPaths
         for (i, searchPath) in paths.enumerated() {
             let order = Self.scanOrderOffset + i
+            if DeviceOpener.isNetworkPath(searchPath) {
+                // An NBD export is a device, not a directory, and nothing resolves its URI.
+                candidates.add(searchPath, order: order, hint: .unknown)
+                continue
+            }
             var info = stat()
             guard stat(searchPath, &info) == 0 else {
                 let error = errno
@@ -105,6 +110,9 @@ extension ImportScanner {
     }
 
     static func probe(_ path: String, hint: EntryHint, minimumFileSize: UInt64, verifyingChecksums: Bool = true) -> ProbeOutcome {
+        if DeviceOpener.isNetworkPath(path) {
+            return probeNetwork(path, minimumFileSize: minimumFileSize, verifyingChecksums: verifyingChecksums)
+        }
         let base = split(path).name
         if base == "hpet" || isWatchdog(base) {
             return .skipped(.skippedByName, permissionDenied: false)
@@ -136,13 +144,29 @@ extension ImportScanner {
         case S_IFCHR: return .skipped(.notADevice("a character device"), permissionDenied: false)
         default: return .skipped(.notADevice("an unknown file type"), permissionDenied: false)
         }
-        let device: FileBlockDevice
+        let device: any BlockDevice
         do {
-            device = try FileBlockDevice(path: path, mode: .readOnly)
+            device = try DeviceOpener.open(path: path, mode: .readOnly)
         } catch {
             return .skipped(.cannotOpen(error.message), permissionDenied: error.code == .permissionDenied)
         }
         defer { try? device.close() }
+        return .probed(LabelProbe(reading: device, verifyingChecksums: verifyingChecksums))
+    }
+
+    /// An NBD export named as a search path (`-d nbd://…`, or listed by `--nbd`): opened like a
+    /// file, skipped when smaller than a file would have to be.
+    static func probeNetwork(_ path: String, minimumFileSize: UInt64, verifyingChecksums: Bool) -> ProbeOutcome {
+        let device: any BlockDevice
+        do {
+            device = try DeviceOpener.open(path: path, mode: .readOnly)
+        } catch {
+            return .skipped(.cannotOpen(error.message), permissionDenied: error.code == .permissionDenied)
+        }
+        defer { try? device.close() }
+        if device.sizeInBytes < minimumFileSize {
+            return .skipped(.tooSmall(sizeInBytes: device.sizeInBytes), permissionDenied: false)
+        }
         return .probed(LabelProbe(reading: device, verifyingChecksums: verifyingChecksums))
     }
 
@@ -157,6 +181,8 @@ extension ImportScanner {
     /// The exclusive-open test of `zpool_find_import_impl`: `open(O_RDONLY | O_EXCL)`. On Linux
     /// it fails (`EBUSY`) only for a block device someone holds open exclusively.
     static func opensExclusively(_ path: String) -> Bool {
+        // An NBD export has no local holder to ask; MMP is what guards it.
+        if DeviceOpener.isNetworkPath(path) { return true }
         let fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         close(fd)

@@ -28,9 +28,9 @@ public enum LeafDeviceReader {
     }
 
     static func readOne(_ path: String) -> LeafDevice {
-        let device: FileBlockDevice
+        let device: any BlockDevice
         do {
-            device = try FileBlockDevice(path: path, mode: .readOnly)
+            device = try DeviceOpener.open(path: path, mode: .readOnly)
         } catch {
             return .cannotOpen(error.message)
         }

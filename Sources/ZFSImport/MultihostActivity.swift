@@ -37,7 +37,7 @@ public struct PoolDevicesProbe: ActivityProbe {
     public func readBestUberblock() throws -> ProbeReading? {
         var best: ProbeReading?
         for path in paths {
-            guard let device = try? FileBlockDevice(path: path, mode: .readOnly) else { continue }
+            guard let device = try? DeviceOpener.open(path: path, mode: .readOnly) else { continue }
             defer { try? device.close() }
             best = Self.bestUberblock(of: poolGUID, on: device, betterThan: best)
         }

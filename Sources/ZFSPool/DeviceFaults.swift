@@ -192,8 +192,20 @@ struct FaultInjectingDevice: BlockDevice {
         try inner.writeUncached(from: buffer, atAbsoluteOffset: offset)
     }
 
+    var forcesUnitAccess: Bool { inner.forcesUnitAccess }
+
+    /// Label, uberblock and heartbeat writes (Force Unit Access) meet the same faults as any write.
+    func writeForcingUnitAccess(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64)
+        throws(DeviceError)
+    {
+        try faults.admit(guid, path: path, verb: "write", offset: offset)
+        try inner.writeForcingUnitAccess(from: buffer, atAbsoluteOffset: offset)
+    }
+
     func flush() throws(DeviceError) {
         try faults.admit(guid, path: path, verb: "flush", offset: 0)
         try inner.flush()
     }
+
+    func close() throws(DeviceError) { try inner.close() }
 }

@@ -122,7 +122,8 @@ final class MultihostShared: Sendable {
 
 /// The heartbeat's view of a pool's leaves: MMP slot writes and read-backs.
 ///
-/// Every byte goes through the uncached calls (`O_DIRECT` on a block device): on a device that
+/// Every byte goes through the uncached calls (`O_DIRECT` on a block device; writes with Force
+/// Unit Access where the device has it, as on NBD): on a device that
 /// another host shares, a heartbeat must reach the disk now, not at writeback, and the read-back
 /// must see what the disk holds, not what this host cached (docs/design/multihost.md, "Shared
 /// block devices").
@@ -154,7 +155,9 @@ struct PoolHeartbeatIO: HeartbeatIO {
         defer { shared.state.withLock { $0.inFlight -= 1 } }
         let (device, ring, offset) = try slot(leaf, label: label)
         let bytes = uberblock.encodeSlot(in: ring, absoluteOffset: offset)
-        try device.uncached.write(bytes, atAbsoluteOffset: offset)
+        // Uncached, and with Force Unit Access where the device has it (NBD): a heartbeat that
+        // the server acknowledged survives the server's crash.
+        try device.writeForcingUnitAccess(bytes, atAbsoluteOffset: offset)
         shared.state.withLock { $0.lastWritten[.init(guid: leaf.guid, label: label)] = (uberblock, bytes) }
     }
 
@@ -230,7 +233,8 @@ struct PoolClaimWriter: ClaimWriter {
             guard let labelOffset = LabelLayout.labelOffset(index: 0, deviceSize: device.sizeInBytes) else { continue }
             let offset = ring.slotOffset(ring.mmpSlotIndex, labelOffset: labelOffset)
             do {
-                try device.uncached.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+                try device.writeForcingUnitAccess(
+                    uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
                 try device.flush()
                 good += 1
             } catch {

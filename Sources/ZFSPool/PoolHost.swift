@@ -94,7 +94,7 @@ public final class PoolHost: Sendable {
             multihostTunables: MultihostTunablesStore = MultihostTunablesStore(),
             multihostRandom: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...UInt64.max) },
             openDevice: @escaping @Sendable (String) throws -> any BlockDevice = {
-                try FileBlockDevice(path: $0, mode: .readWrite)
+                try DeviceOpener.open(path: $0, mode: .readWrite)
             },
             logger: Logger = Logger.current,
             cacheFilePath: String? = nil

@@ -1,7 +1,9 @@
 // Block I/O over the vdev tree: writes go to every present child of the top-level a DVA names;
 // reads verify the bp checksum, fall back to the other children (and the other DVAs), and write
 // the good copy back over each bad child (mirror self-healing, `vdev_mirror.c` behaviour).
-// Labels and uberblocks are written here too, in the phases `Pool.sync` orders.
+// Labels and uberblocks are written here too, in the phases `Pool.sync` orders, with Force Unit
+// Access on a device that has it (`writeMetadata`: NBD), else with the ordinary write that the
+// phase's flush makes durable.
 
 import ZFSDevice
 import ZFSFormat
@@ -155,7 +157,7 @@ struct VdevIO: Sendable {
                         deviceSize: device.sizeInBytes, byteOrder: .host),
                     let offset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes)
                 else { continue }
-                try device.write(label, atAbsoluteOffset: offset)
+                try device.writeMetadata(label, atAbsoluteOffset: offset)
             }
         }
     }
@@ -174,7 +176,7 @@ struct VdevIO: Sendable {
                 let count = min(packed.count, VdevLabel.configCapacity)
                 block.replaceSubrange(0..<count, with: packed[0..<count])
                 try? EmbeddedChecksum.seal(&block, absoluteOffset: blockOffset, byteOrder: .host)
-                try device.write(block, atAbsoluteOffset: blockOffset)
+                try device.writeMetadata(block, atAbsoluteOffset: blockOffset)
             }
         }
     }
@@ -187,7 +189,7 @@ struct VdevIO: Sendable {
             for index in 0..<LabelLayout.labelCount {
                 guard let labelOffset = LabelLayout.labelOffset(index: index, deviceSize: device.sizeInBytes) else { continue }
                 let offset = ring.slotOffset(slot, labelOffset: labelOffset)
-                try device.write(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
+                try device.writeMetadata(uberblock.encodeSlot(in: ring, absoluteOffset: offset), atAbsoluteOffset: offset)
             }
         }
     }

@@ -62,6 +62,12 @@ extension ZPK {
         @Option(name: .customShort("d"), help: ArgumentHelp("A directory to scan, or a device; repeatable.", valueName: "dir"))
         var directories: [String] = []
 
+        @Option(
+            name: .customLong("nbd"),
+            help: ArgumentHelp(
+                "An NBD server (HOST[:PORT] or an NBD URI) whose exports are scanned too; repeatable.", valueName: "server"))
+        var nbdServers: [String] = []
+
         @Option(name: .customShort("c"), help: ArgumentHelp("Find the pool in this cache file instead of scanning.", valueName: "cachefile"))
         var cachefile: String?
 
@@ -77,7 +83,8 @@ extension ZPK {
         @Argument(help: ArgumentHelp("The pool: a name, or its numeric guid.", valueName: "pool"))
         var pool: String
 
-        func run() throws {
+        mutating func run() throws {
+            directories += try NBDServers.exportURIs(nbdServers)
             let interactive = isatty(2) == 1 && !json
             let bar = CountdownBar(enabled: interactive)
             let tunables = MultihostTunables(

@@ -47,6 +47,12 @@ extension ZPK {
                 one). One result line per pool; exit 0 when every pool was imported, 3 when some \
                 were refused as in use elsewhere and none failed otherwise, 1 when any failed.
 
+                A device may be an NBD export: -d nbd://HOST[:PORT]/EXPORT (or \
+                nbd+unix:///EXPORT?socket=PATH) scans that export; --nbd HOST[:PORT] asks the \
+                server for its exports (NBD_OPT_LIST; nbd-server needs allowlist = true) and \
+                scans each of them. Labels keep the URI as the leaf's path, so zpkd reopens the \
+                leaf over NBD. See docs/nbd.md.
+
                 With --config, prints the assembled config of one pool exactly as \
                 `zdb -e -p DIR -CC POOL` prints it under "Configuration for import".
 
@@ -69,11 +75,20 @@ extension ZPK {
                   zpk import -d /var/tmp/pool -v
                   zpk import -d /dev/disk/by-id --json
                   zpk import -d /var/tmp/pool --config tank
+                  zpk import --nbd 192.0.2.7 --nbd 192.0.2.8:10810 tank
+                  zpk import -d nbd://192.0.2.7/disk0 -d /var/tmp/pool tank
                 """
         )
 
         @Option(name: .customShort("d"), help: ArgumentHelp("A directory to scan, or a device; repeatable.", valueName: "dir"))
         var directories: [String] = []
+
+        @Option(
+            name: .customLong("nbd"),
+            help: ArgumentHelp(
+                "An NBD server (HOST[:PORT], or an nbd:// or nbd+unix:// URI) whose exports are listed and scanned like a directory; repeatable.",
+                valueName: "server"))
+        var nbdServers: [String] = []
 
         @Flag(name: .customShort("D"), help: "Show only destroyed pools.")
         var destroyed = false
@@ -123,7 +138,8 @@ extension ZPK {
             }
         }
 
-        func run() throws {
+        mutating func run() throws {
+            directories += try NBDServers.exportURIs(nbdServers)
             if all {
                 try importAll()
                 return

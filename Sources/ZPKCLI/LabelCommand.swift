@@ -58,9 +58,9 @@ extension ZPK {
 /// `zpk label --json`: every label and uberblock with its checksum verdict.
 enum LabelJSONReport {
     static func run(path: String) -> ZdbLabelDump.Output {
-        let device: FileBlockDevice
+        let device: any BlockDevice
         do {
-            device = try FileBlockDevice(path: path)
+            device = try DeviceOpener.open(path: path)
         } catch {
             let report = JSON.object([("device", .string(path)), ("error", .string(error.message))])
             return .init(text: report.rendered(), status: 1)

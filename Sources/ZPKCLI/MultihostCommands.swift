@@ -3,6 +3,7 @@
 // text or --json.
 
 import ArgumentParser
+import ZFSDevice
 import ZPKDaemon
 
 extension ZPK {
@@ -206,7 +207,7 @@ extension ZPK {
 
         /// A relative path is made absolute (zpkd's working directory is not ours); a guid stays.
         func absolutePath(_ text: String) -> String {
-            if text.hasPrefix("/") || text.allSatisfy(\.isNumber) { return text }
+            if text.hasPrefix("/") || text.allSatisfy(\.isNumber) || DeviceOpener.isNetworkPath(text) { return text }
             return VdevArguments.absolute(text, in: VdevArguments.currentDirectory())
         }
     }

@@ -3,6 +3,7 @@
 // against its own working directory.
 
 import ArgumentParser
+import ZFSDevice
 import ZPKDaemon
 
 #if canImport(Glibc)
@@ -67,7 +68,7 @@ enum VdevArguments {
 
     /// Every path must exist (a typo must not become a question for the daemon).
     static func checkExistence(_ specs: [Spec], verb: String, pool: String) throws {
-        for path in specs.flatMap(\.paths) {
+        for path in specs.flatMap(\.paths) where !DeviceOpener.isNetworkPath(path) {
             var info = stat()
             if stat(path, &info) != 0 {
                 emitError("cannot \(verb) '\(pool)': \(path) does not exist; create the file (truncate -s 1G \(path)) or name an existing device")
@@ -77,7 +78,7 @@ enum VdevArguments {
     }
 
     static func absolute(_ path: String, in directory: String) -> String {
-        if path.hasPrefix("/") { return path }
+        if path.hasPrefix("/") || DeviceOpener.isNetworkPath(path) { return path }
         return (directory.hasSuffix("/") ? directory : directory + "/") + path
     }
 

@@ -133,7 +133,7 @@ enum ZdbLabelDump {
     /// What `zdb -l[u] path` prints, without opening anything zdb would block on.
     static func run(path: String, uberblocks: Bool) -> Output {
         let resolved: String
-        if !path.hasPrefix("/") && !fileExists(path) {
+        if !path.hasPrefix("/") && !DeviceOpener.isNetworkPath(path) && !fileExists(path) {
             guard let found = resolveShortName(path) else {
                 return Output(text: "failed to find device \(path), try specifying absolute path instead\n", status: 1)
             }
@@ -141,9 +141,9 @@ enum ZdbLabelDump {
         } else {
             resolved = path
         }
-        let device: FileBlockDevice
+        let device: any BlockDevice
         do {
-            device = try FileBlockDevice(path: resolved)
+            device = try DeviceOpener.open(path: resolved)
         } catch {
             if error.code == .notADevice, isDirectory(resolved) || isCharacterDevice(resolved) {
                 // zdb opens a directory or a character device (/dev/null), reads nothing, and

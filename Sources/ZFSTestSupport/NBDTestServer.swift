@@ -1,0 +1,257 @@
+// Real NBD servers for tests: Debian's `nbdkit` (file plugin, with its filters for faults) and
+// `nbd-server`, started on a Unix socket in a test's temporary directory or on a free loopback
+// port, and stopped (SIGTERM, then SIGKILL) when the object goes away. Installed by
+// scripts/install-nbd; the tests that use them never skip.
+
+import Foundation
+import ZFSDevice
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running NBD server process serving files.
+public final class NBDTestServer: @unchecked Sendable {
+    // `@unchecked Sendable`: `pid` is the only mutable state; it is read and written with
+    // `lock` held.
+    public enum Kind: Sendable { case nbdkit, nbdServer }
+
+    /// The URI of the server's (first) export.
+    public let uri: String
+    /// `host:port` (nbd-server) or the `nbd+unix:///?socket=` URI (nbdkit), for listing exports.
+    public let server: String
+    public let kind: Kind
+    private let executable: String
+    private let arguments: [String]
+    private let readyPath: String?
+    private let readyPort: UInt16?
+    private let logPath: String
+    private var pidFile: String? { kind == .nbdServer ? arguments.last : nil }
+    private let lock = NSLock()
+    private var pid: pid_t = 0
+
+    /// `nbdkit` serving `file` on the Unix socket `directory/name.sock`.
+    ///
+    /// - Parameters:
+    ///   - file: the backing file.
+    ///   - directory: where the socket and the server's log go (a test's temporary directory).
+    ///   - filters: nbdkit filters, outermost first (`["delay"]`, `["error"]`, `["log"]`).
+    ///   - parameters: `key=value` parameters for the plugin and filters (`wdelay=2s`, …).
+    public static func nbdkit(
+        file: String, in directory: TemporaryDirectory, name: String = "nbdkit", filters: [String] = [],
+        parameters: [String] = []
+    ) throws -> NBDTestServer {
+        let socket = directory.path("\(name).sock")
+        var arguments = ["-f", "--exit-with-parent", "-U", socket]
+        arguments += filters.map { "--filter=\($0)" }
+        arguments += ["file", "file=\(file)"] + parameters
+        let server = NBDTestServer(
+            kind: .nbdkit, executable: try Self.locate("nbdkit"), arguments: arguments,
+            uri: "nbd+unix:///?socket=\(socket)", server: "nbd+unix:///?socket=\(socket)", readyPath: socket,
+            readyPort: nil, logPath: directory.path("\(name).log"))
+        try server.start()
+        return server
+    }
+
+    /// `nbd-server` serving `exports` (name, backing file) on a free port of 127.0.0.1, with
+    /// export listing allowed.
+    public static func nbdServer(
+        exports: [(name: String, file: String)], in directory: TemporaryDirectory, name: String = "nbd-server"
+    ) throws -> NBDTestServer {
+        let port = try freeLoopbackPort()
+        let config = directory.path("\(name).conf")
+        var text = "[generic]\n    listenaddr = 127.0.0.1\n    port = \(port)\n    allowlist = true\n"
+        for export in exports {
+            text += "[\(export.name)]\n    exportname = \(export.file)\n    flush = true\n    fua = true\n"
+        }
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        // nbd-server daemonises (its `-d` mode serves one connection and exits); the pid file
+        // says which process to stop.
+        let server = NBDTestServer(
+            kind: .nbdServer, executable: try Self.locate("nbd-server"),
+            arguments: ["-C", config, "-p", directory.path("\(name).pid")],
+            uri: "nbd://127.0.0.1:\(port)/\(exports.first?.name ?? "")", server: "127.0.0.1:\(port)", readyPath: nil,
+            readyPort: port, logPath: directory.path("\(name).log"))
+        try server.start()
+        return server
+    }
+
+    private init(
+        kind: Kind, executable: String, arguments: [String], uri: String, server: String, readyPath: String?,
+        readyPort: UInt16?, logPath: String
+    ) {
+        self.kind = kind
+        self.executable = executable
+        self.arguments = arguments
+        self.uri = uri
+        self.server = server
+        self.readyPath = readyPath
+        self.readyPort = readyPort
+        self.logPath = logPath
+    }
+
+    deinit { stop() }
+
+    /// The URI of export `name` on this server.
+    public func uri(export name: String) -> String { NBDBlockDevice.exportURI(server: server, name: name) }
+
+    /// What the server wrote to stdout and stderr so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Starts the server (again) and waits until it accepts connections (up to 20 s).
+    public func start() throws {
+        if let readyPath { unlink(readyPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let environment = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" || $0.key == "HOME" }
+        switch OpenZFS.spawnInOwnProcessGroup(executable, arguments, environment: environment, actions: &actions) {
+        case .success(let started):
+            lock.withLock { pid = started }
+        case .failure(let failure):
+            throw OpenZFSHarnessError(.spawnFailed, "cannot start \(executable): \(failure.reason)")
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        if let pidFile {
+            unlink(pidFile)
+            var status: Int32 = 0
+            let launcher = lock.withLock { pid }
+            while waitpid(launcher, &status, 0) == -1 && errno == EINTR {}
+            lock.withLock { pid = 0 }
+            while ContinuousClock.now < deadline {
+                if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                    let daemon = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), isAccepting()
+                {
+                    lock.withLock { pid = daemon }
+                    return
+                }
+                usleep(10_000)
+            }
+            throw OpenZFSHarnessError(.timedOut, "\(executable) did not accept connections within 20 s: \(log)")
+        }
+        while ContinuousClock.now < deadline {
+            if isAccepting() { return }
+            var status: Int32 = 0
+            let current = lock.withLock { pid }
+            if waitpid(current, &status, WNOHANG) == current {
+                lock.withLock { pid = 0 }
+                throw OpenZFSHarnessError(.spawnFailed, "\(executable) exited at start (status \(status)): \(log)")
+            }
+            usleep(10_000)
+        }
+        stop()
+        throw OpenZFSHarnessError(.timedOut, "\(executable) did not accept connections within 20 s: \(log)")
+    }
+
+    /// Stalls the server (SIGSTOP): connections stay open, nothing is answered — a hung target.
+    public func pause() {
+        let current = lock.withLock { pid }
+        if current > 0 { kill(kind == .nbdkit ? -current : current, SIGSTOP) }
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    public func resume() {
+        let current = lock.withLock { pid }
+        if current > 0 { kill(kind == .nbdkit ? -current : current, SIGCONT) }
+    }
+
+    /// Stops the server: SIGTERM to its process group, SIGKILL after 5 s.
+    public func stop() {
+        let current = lock.withLock { () -> pid_t in
+            defer { pid = 0 }
+            return pid
+        }
+        guard current > 0 else { return }
+        kill(kind == .nbdkit ? -current : current, SIGCONT)
+        if kind == .nbdServer {
+            // A daemon, not our child: signal it and wait until it is gone.
+            kill(current, SIGTERM)
+            for _ in 0..<500 {
+                if kill(current, 0) == -1 && errno == ESRCH { return }
+                // Reparented to init, which may be slow to reap it: a zombie is gone too.
+                if let stat = try? String(contentsOfFile: "/proc/\(current)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")"), stat[close...].dropFirst(2).first == "Z"
+                {
+                    return
+                }
+                usleep(10_000)
+            }
+            kill(current, SIGKILL)
+            return
+        }
+        kill(-current, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<500 {
+            if waitpid(current, &status, WNOHANG) == current { return }
+            usleep(10_000)
+        }
+        kill(-current, SIGKILL)
+        while waitpid(current, &status, 0) == -1 && errno == EINTR {}
+    }
+
+    /// Whether a connection to the server's socket or port succeeds now.
+    private func isAccepting() -> Bool {
+        if let readyPath {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(readyPath.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, b) in bytes.enumerated() { raw[i] = b }
+            }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+                }
+            }
+        }
+        if let readyPort {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = readyPort.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
+        return false
+    }
+
+    /// A TCP port of 127.0.0.1 that nothing listens on now (the kernel's pick).
+    public static func freeLoopbackPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw OpenZFSHarnessError(.io, "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw OpenZFSHarnessError(.io, "bind 127.0.0.1:0: \(String(cString: strerror(errno)))") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// The absolute path of `tool` (/usr/bin or /usr/sbin), or an error naming the install script.
+    static func locate(_ tool: String) throws -> String {
+        for directory in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] where access("\(directory)/\(tool)", X_OK) == 0 {
+            return "\(directory)/\(tool)"
+        }
+        throw OpenZFSHarnessError(.spawnFailed, "\(tool) is not installed; run scripts/install-nbd")
+    }
+}
