@@ -65,19 +65,49 @@ final class TrialStorage: @unchecked Sendable {
             """
         for (i, file) in files.enumerated() { text += "[d\(i)]\n    exportname = \(file)\n" }
         try text.write(toFile: config, atomically: true, encoding: .utf8)
-        let pidFile = "\(directory)/nbd-server.pid"
-        try run([Tools.ip, "netns", "exec", namespace, Tools.nbdServer, "-C", config, "-p", pidFile])
+        // nbd-server daemonizes: its output goes to a file (a pipe would stay open in the daemon).
+        let log = "\(directory)/nbd-server.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let status = try spawnAndWait([Tools.ip, "netns", "exec", namespace, Tools.nbdServer, "-C", config, "-p", pidFile], output: log)
         let deadline = monotonicNow() + 5_000_000_000
         while monotonicNow() < deadline {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
-            {
+            if let pid = pidFromFile() {
                 serverPID = pid
                 return
             }
             usleep(10_000)
         }
-        throw CommandFailure(command: ["nbd-server"], status: -1, output: "no pid file after 5 s")
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        throw CommandFailure(command: ["nbd-server"], status: status, output: "no pid file after 5 s: \(output)")
+    }
+
+    /// posix_spawn + waitpid (Foundation's Process did not see this daemonizing child exit).
+    private func spawnAndWait(_ arguments: [String], output: String) throws -> Int32 {
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+        guard rc == 0 else {
+            throw CommandFailure(command: arguments, status: rc, output: String(cString: strerror(rc)))
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+
+    private var pidFile: String { "\(directory)/nbd-server.pid" }
+
+    private func pidFromFile() -> Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        else { return nil }
+        return pid
     }
 
     /// nbd-server and the children it forked for its connections.
@@ -110,6 +140,7 @@ final class TrialStorage: @unchecked Sendable {
     }
 
     func stop() {
+        if serverPID == nil, kind == .nbd { serverPID = pidFromFile() }
         guard serverPID != nil else { return }
         let all = serverProcesses()
         for pid in all { kill(pid, SIGCONT); kill(pid, SIGKILL) }

@@ -45,6 +45,11 @@ final class TrialHost: @unchecked Sendable {
             "--zfs-multihost-fail-intervals", "\(tunables.failIntervals)",
             "--zfs-multihost-import-intervals", "\(tunables.importIntervals)",
         ]
+        var environment = ProcessInfo.processInfo.environment
+        // An NBD request that hangs (a partition, a stalled server) must end well within
+        // fail_intervals × interval, so that the leaf's failure, not its hang, is what the pool sees.
+        environment["ZPK_NBD_TIMEOUT_MS"] = "\(max(100, tunables.failIntervals * tunables.intervalMilliseconds / 2))"
+        process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
