@@ -73,19 +73,33 @@ enum LinkRelay {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { continue }
+            Thread.detachNewThread { connectThrough(client, targetHost: targetHost, targetPort: targetPort, shape: shape) }
+        }
+    }
+
+    /// Connects `client` to the target (retrying a refused connect for 2 s, as a server that
+    /// is just starting would be waited for), then pumps both ways.
+    static func connectThrough(_ client: Int32, targetHost: String, targetPort: UInt16, shape: LinkShape) {
+        var one: Int32 = 1
+        let deadline = monotonicNow() + 2_000_000_000
+        while true {
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var target = socketAddress(targetHost, targetPort)
             let connected = withUnsafePointer(to: &target) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard connected == 0 else {
-                close(client)
-                close(server)
-                continue
+            if connected == 0 {
+                for fd in [client, server] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+                pump(from: client, to: server, shape: shape)
+                pump(from: server, to: client, shape: shape)
+                return
             }
-            for fd in [client, server] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
-            pump(from: client, to: server, shape: shape)
-            pump(from: server, to: client, shape: shape)
+            close(server)
+            if monotonicNow() > deadline {
+                close(client)
+                return
+            }
+            usleep(50_000)
         }
     }
 

@@ -345,13 +345,26 @@ final class Trial: @unchecked Sendable {
         let writers = WorkerList()
 
         // Host 0 creates the pool (multihost on) and starts writing.
-        let createClient = try holder.connect()
-        let sent = monotonicNow()
+        // (Retried: on a loaded machine the first NBD handshakes may miss the request timeout.)
         let vdevs: ControlJSON = .array([.object(["type": "mirror", "paths": .array(storage.leaves.map { .string($0) })])])
-        let reply = try createClient.call(
-            "create", ["pool": .string(Self.pool), "vdevs": vdevs, "properties": .object(["multihost": "on"])])
-        createClient.close()
-        _ = reply
+        let arguments: [String: ControlJSON] = ["pool": .string(Self.pool), "vdevs": vdevs, "properties": .object(["multihost": "on"])]
+        var sent = monotonicNow()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let createClient = try holder.connect()
+            sent = monotonicNow()
+            let result = Result { () throws(ControlError) -> ControlReply in try createClient.call("create", arguments) }
+            createClient.close()
+            switch result {
+            case .success: break
+            case .failure(let error) where error.remoteCode == "deviceOpenFailed" && attempt < 4:
+                sleepNS(500_000_000)
+                continue
+            case .failure(let error): throw error
+            }
+            break
+        }
         recorder.tenures.withLock {
             $0.append(TenureRecord(host: holder.hostID, isCreate: true, sent: sent, claimSeen: nil, answered: monotonicNow(), outcome: .imported(txg: 4)))
         }

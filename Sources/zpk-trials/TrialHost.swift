@@ -48,7 +48,7 @@ final class TrialHost: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         // An NBD request that hangs (a partition, a stalled server) must end well within
         // fail_intervals × interval, so that the leaf's failure, not its hang, is what the pool sees.
-        environment["ZPK_NBD_TIMEOUT_MS"] = "\(max(100, tunables.failIntervals * tunables.intervalMilliseconds / 2))"
+        environment["ZPK_NBD_TIMEOUT_MS"] = "\(max(100, tunables.failIntervals * tunables.intervalMilliseconds * 4 / 5))"
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
