@@ -442,11 +442,29 @@ final class Trial: @unchecked Sendable {
         for host in hosts where host.killedAt == nil { kills.append(KillRecord(host: host.hostID, at: host.kill9())) }
 
         let finalPool = try readBack(storage: storage, config: entry.config)
+        if options.verbose { writeTimeline() }
         return TrialEvidence(
             trial: plan.index, seed: plan.seed, fault: plan.fault, faultDetail: plan.detail, faultAt: faultAt,
             hosts: hosts.map(\.hostID), tenures: recorder.tenures.withLock { $0 }, writes: recorder.writes.withLock { $0 },
             statuses: recorder.statuses.withLock { $0 }, kills: kills, finalPool: finalPool,
             takeoverBound: tunables.takeoverBoundNS + (plan.stallNS > 0 ? plan.stallNS + 200_000_000 : 0))
+    }
+
+    /// The evidence as a timeline (ms from the fault), kept with the trial's files (--verbose).
+    private func writeTimeline() {
+        func t(_ ns: UInt64) -> String { "\(Int64(bitPattern: ns &- faultAt) / 1_000_000)" }
+        var lines: [String] = []
+        for r in recorder.tenures.withLock({ $0 }) {
+            lines.append("\(t(r.sent)) tenure host \(String(r.host, radix: 16)) create=\(r.isCreate) claim=\(r.claimSeen.map(t) ?? "-") answered=\(t(r.answered)) \(r.outcome)")
+        }
+        for r in recorder.writes.withLock({ $0 }) {
+            lines.append("\(t(r.sent)) write host \(String(r.host, radix: 16)) \(r.key) answered=\(t(r.answered)) \(r.outcome)")
+        }
+        for r in recorder.statuses.withLock({ $0 }) {
+            lines.append("\(t(r.sent)) status host \(String(r.host, radix: 16)) answered=\(t(r.answered)) \(r.state) hb=\(r.heartbeatsWritten.map(String.init) ?? "-")")
+        }
+        lines.sort { (Int($0.split(separator: " ")[0]) ?? 0) < (Int($1.split(separator: " ")[0]) ?? 0) }
+        try? lines.joined(separator: "\n").write(toFile: "\(directory)/timeline.txt", atomically: true, encoding: .utf8)
     }
 
     private func inject(_ host: TrialHost, _ fault: String) throws {
