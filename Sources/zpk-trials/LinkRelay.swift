@@ -48,6 +48,9 @@ enum LinkRelay {
 
     /// Serves forever: accepts on `listen`, connects each client to `target`.
     static func serve(listenHost: String, listenPort: UInt16, targetHost: String, targetPort: UInt16, control: String) -> Never {
+        // A peer that closed its end (an NBD request that timed out closes its connection) must
+        // end that relay connection, not the relay.
+        signal(SIGPIPE, SIG_IGN)
         let shape = LinkShape()
         Thread.detachNewThread {
             while true {

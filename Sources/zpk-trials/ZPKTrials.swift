@@ -135,6 +135,7 @@ struct RunTrials: ParsableCommand {
                 "\(plan): \(writes) synced, takeovers \(verdict.takeovers)\(times.isEmpty ? "" : " (\(times))"), "
                     + (verdict.passed ? "ok" : "\(verdict.findings.count) FINDINGS"))
             for finding in verdict.findings.prefix(verbose ? 100 : 5) { print("    \(finding)") }
+            fflush(nil)  // one line per trial as it ends, also into a file
             if !verdict.passed, stopOnFailure { break }
         }
         print(table.rendered())
