@@ -41,9 +41,14 @@ struct TrialPlan: Sendable, CustomStringConvertible {
         return random.next()
     }
 
-    static func draw(index: Int, seed: UInt64, tunables: TrialTunables, kinds: [FaultKind] = FaultKind.allCases) -> TrialPlan {
+    /// `cycle`: the fault kinds are taken in turn (trial 1 the first, …) instead of drawn, so
+    /// that a short sample covers every kind; everything else is still drawn from the seed.
+    static func draw(
+        index: Int, seed: UInt64, tunables: TrialTunables, kinds: [FaultKind] = FaultKind.allCases, cycle: Bool = false
+    ) -> TrialPlan {
         var random = TrialRandom(seed: seed)
-        let fault = kinds.randomElement(using: &random)!
+        let drawn = kinds.randomElement(using: &random)!
+        let fault = cycle ? kinds[(index - 1) % kinds.count] : drawn
         // Two or three hosts; a killed holder always has two importers racing.
         let hostCount = fault == .killHolder ? 3 : Int.random(in: 2...3, using: &random)
         var plan = TrialPlan(

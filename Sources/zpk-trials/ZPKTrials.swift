@@ -75,6 +75,8 @@ struct RunTrials: ParsableCommand {
     @Option(help: "Prefix of namespace names (default: trials-<pid>).") var prefix: String?
     @Option(name: .customLong("fault"), help: "Draw only these fault kinds (repeatable): \(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var faults: [String] = []
+    @Flag(help: "Take the fault kinds in turn (trial 1 the first kind, …) instead of drawing them: a short sample covers every kind.")
+    var cycleFaults = false
     @Flag(help: "Print each trial's findings and keep its files.") var verbose = false
     @Flag(help: "Stop at the first trial with a violation.") var stopOnFailure = false
 
@@ -112,7 +114,7 @@ struct RunTrials: ParsableCommand {
         for index in first..<(first + trials) {
             let plan = TrialPlan.draw(
                 index: index, seed: TrialPlan.seed(run: seed, index: index), tunables: tunables,
-                kinds: faults.isEmpty ? FaultKind.allCases : faults.compactMap(FaultKind.init(rawValue:)))
+                kinds: faults.isEmpty ? FaultKind.allCases : faults.compactMap(FaultKind.init(rawValue:)), cycle: cycleFaults)
             let trial = Trial(plan: plan, options: options)
             Self.current.withLock { $0 = trial }
             let start = monotonicNow()
