@@ -66,7 +66,7 @@ struct RunTrials: ParsableCommand {
     @Option(help: "Seed of the run (every fault and instant follows from it).") var seed: UInt64 = 1
     @Option(help: "Index of the first trial (to replay one).") var first = 1
     @Option(help: "Leaves: nbd (nbd-server in the storage namespace) or file (shared files; faults on the storage link become injected device faults).")
-    var leaves: String = "file"
+    var leaves: String = "nbd"
     @Option(name: .customLong("interval-ms"), help: "zfs_multihost_interval of every zpkd, ms.") var intervalMilliseconds: UInt64 = 100
     @Option(name: .customLong("fail-intervals"), help: "zfs_multihost_fail_intervals.") var failIntervals: UInt64 = 10
     @Option(name: .customLong("import-intervals"), help: "zfs_multihost_import_intervals.") var importIntervals: UInt64 = 20
