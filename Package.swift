@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ZPKControl", targets: ["ZPKControl"]),
         .executable(name: "zpk", targets: ["zpk"]),
         .executable(name: "zpkd", targets: ["zpkd"]),
+        .executable(name: "zpk-trials", targets: ["zpk-trials"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -148,6 +149,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // Multi-host fault trials: the checker (pure, evidence in, verdict out) and the runner that
+        // builds network namespaces, runs zpkd per host and injects faults (scripts/fault-trials).
+        .target(name: "ZFSTrials"),
+        .executableTarget(
+            name: "zpk-trials",
+            dependencies: [
+                "ZFSTrials", "ZFSFormat", "ZFSDevice", "ZFSImport", "ZFSPool", "ZPKControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "FaultTrialTests",
+            dependencies: ["ZFSTrials", "ZFSTestSupport", "zpk-trials", "zpkd"]
         ),
         .testTarget(
             name: "ZFSFormatTests",

@@ -10,6 +10,13 @@
 //
 // Once the pool is closed (export, destroy, forget), every I/O through its table fails with EIO.
 //
+// Fence: when multihost suspends the pool, every write and flush through its table fails with
+// EIO — those held by a hang (a device that stopped answering) included — until `zpk clear`
+// resumes it. Another host may import the pool once it is suspended; a write of ours that was
+// held while our storage link was down and landed when it came back would overwrite that
+// host's blocks (found by the fault trials: a put held by a partition landed on the new
+// holder's object after the partition healed). Reads are not fenced (a stale read writes nothing).
+//
 // Waiting happens on the thread doing the I/O (never the cooperative pool): pool I/O runs on
 // `BlockingIO` workers, heartbeats on threads of their own.
 
@@ -39,6 +46,7 @@ final class FaultTable: @unchecked Sendable {
     private let condition = NSCondition()
     private var faults: [VdevGUID: DeviceFault] = [:]
     private var closed = false
+    private var fenced = false
     private var delaying = 0
     let clock: any Clock<Duration>
 
@@ -75,6 +83,27 @@ final class FaultTable: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The pool was suspended: every write and flush fails, held ones at once, until ``unfence()``.
+    func fence() {
+        condition.lock()
+        fenced = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The pool was resumed (`zpk clear` found no other host): writes go through again.
+    func unfence() {
+        condition.lock()
+        fenced = false
+        condition.unlock()
+    }
+
+    var isFenced: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return fenced
+    }
+
     var injected: [VdevGUID: DeviceFault] {
         condition.lock()
         defer { condition.unlock() }
@@ -83,14 +112,23 @@ final class FaultTable: @unchecked Sendable {
 
     /// Applies the fault on `guid` to one I/O; returns normally when the I/O may go ahead.
     func admit(_ guid: VdevGUID, path: String, verb: String, offset: UInt64) throws(DeviceError) {
+        let isWrite = verb != "read"
         condition.lock()
         var fault = faults[guid]
-        while fault == .hang && !closed {
+        while fault == .hang && !closed && !(fenced && isWrite) {
             condition.wait()
             fault = faults[guid]
         }
         let isClosed = closed
+        let isFenced = fenced && isWrite
         condition.unlock()
+        if isFenced {
+            throw DeviceError(
+                code: .ioError,
+                message: "\(verb) of \(path) at offset 0x\(String(offset, radix: 16)) failed: EIO (the pool is "
+                    + "suspended; no write reaches its devices until zpk clear resumes it)",
+                path: path)
+        }
         if isClosed || fault == .error {
             throw DeviceError(
                 code: .ioError,

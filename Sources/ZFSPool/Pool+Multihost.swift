@@ -320,6 +320,7 @@ extension Pool {
                 pool: name)
         case .notRequired, .noActivity:
             multihostShared.state.withLock { $0.suspension = nil }
+            faults.unfence()
             heartbeat.resume()
             var timings: Logger.Metadata = [:]
             if case .noActivity(let waited, let plan, _) = verdict {

@@ -168,6 +168,8 @@ public final class Pool: Sendable {
             random: HostRandom(source: environment.multihostRandom), logger: environment.logger,
             onSuspend: { suspension in
                 shared.state.withLock { $0.suspension = suspension }
+                // Nothing of ours may land from now on: another host may import the pool.
+                faults.fence()
                 var timings: Logger.Metadata = ["pool.suspension": "\(suspension.description)"]
                 if case .heartbeatsFailed(let silent, let failAfter) = suspension.reason {
                     timings["mmp.silent_ms"] = MultihostLogEvent.milliseconds(silent)

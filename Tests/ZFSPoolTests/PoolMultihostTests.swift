@@ -636,6 +636,49 @@ struct PoolMultihostTests {
         await #expect(throws: PoolError.self) { try await pool.get("one-leg") }
     }
 
+    @Test("a put held by hung leaves when A suspends fails at once and never lands, even after the leaves come back and B took the pool")
+    func heldWriteIsFencedAtSuspension() async throws {
+        let rig = MultihostRig()
+        let a = rig.host(id: 0xA11CE, name: "host-a")
+        let b = rig.host(id: 0xB0B, name: "host-b")
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let config = pool.config
+        // A's storage stops answering with a put under way (a partition, a stalled server).
+        for path in rig.paths { try pool.inject(.hang, leaf: path) }
+        let marker = [UInt8](repeating: 0xA5, count: 4096)
+        let (held, _) = Outcome<Void>.start { try await pool.put("a-late", marker) }
+        await rig.run(for: .milliseconds(1500), sleepers: 1, until: { pool.heartbeat.status.suspension != nil })
+        #expect(pool.heartbeat.status.suspension != nil)
+        // Suspended: the held put fails now instead of waiting for the devices.
+        let start = ContinuousClock.now
+        while !held.isDone && ContinuousClock.now - start < .seconds(20) { await Task.yield() }
+        #expect(held.isDone && held.error != nil, "the put held by the hang did not fail at the suspension")
+        // B takes the pool and writes.
+        let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import(force: true)) }
+        await rig.run(for: .seconds(5), sleepers: 2, until: { outcome.isDone })
+        let taken = try #require(try outcome.get())
+        try await taken.put("b-object", [UInt8](repeating: 0xB0, count: 4096))
+        try await taken.sync()
+        // A's devices answer again: nothing A held may land on what is now B's pool.
+        pool.clearInjectedFaults()
+        await rig.run(for: .milliseconds(500), sleepers: 1)
+        for path in rig.paths {
+            let device = rig.devices[path]!
+            var landed: [UInt64] = []
+            var offset: UInt64 = 0
+            while offset + 4096 <= device.sizeInBytes {
+                if device.bytes(in: offset..<(offset + 1)) == [0xA5], device.bytes(in: offset..<(offset + 4096)) == marker {
+                    landed.append(offset)
+                }
+                offset += 4096
+            }
+            #expect(landed.isEmpty, "A's held block landed on \(path) at \(landed) after B took the pool")
+        }
+        #expect(try await taken.get("b-object") == [UInt8](repeating: 0xB0, count: 4096))
+        #expect(pool.heartbeat.status.suspension != nil)
+    }
+
     @Test("clear is refused at once when another host imported the pool while it was suspended, even if it is quiet now")
     func clearRefusedAfterTakeover() async throws {
         let rig = MultihostRig()
