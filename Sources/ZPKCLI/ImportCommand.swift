@@ -48,7 +48,12 @@ extension ZPK {
                 were refused as in use elsewhere and none failed otherwise, 1 when any failed.
 
                 With --config, prints the assembled config of one pool exactly as \
-                `zdb -e -p DIR -CC POOL` prints it under "Configuration for import".
+                `zdb -e -p DIR -CC POOL` prints it under "Configuration for import". With \
+                --config POOL --mos, follows the best uberblock into the pool's MOS (read-only: \
+                mirrors fall back to a good side, raidz rebuilds from parity; dRAID is not read) \
+                and prints the config stored there, as `zdb -e -p DIR -C POOL` prints it under \
+                "MOS Configuration"; when the MOS cannot be read, it says which block, vdev and \
+                offset, and why, and exits 1.
 
                 POOL is a name, or a numeric guid when it is all decimal digits (the rule of \
                 `zpool import`); use the guid when two pools share a name. Destroyed pools are \
@@ -69,6 +74,7 @@ extension ZPK {
                   zpk import -d /var/tmp/pool -v
                   zpk import -d /dev/disk/by-id --json
                   zpk import -d /var/tmp/pool --config tank
+                  zpk import -d /var/tmp/pool --config tank --mos
                 """
         )
 
@@ -86,6 +92,9 @@ extension ZPK {
 
         @Option(help: ArgumentHelp("Print the config of this pool (name or guid), as `zdb -e -p DIR -CC`.", valueName: "pool"))
         var config: String?
+
+        @Flag(help: "With --config: print the config stored in the pool's MOS, as `zdb -e -p DIR -C` prints \"MOS Configuration\".")
+        var mos = false
 
         @Option(name: .customShort("c"), help: ArgumentHelp("List the pools of this cache file, reading the devices it names (no scan).", valueName: "cachefile"))
         var cachefile: String?
@@ -108,6 +117,9 @@ extension ZPK {
         var newName: String?
 
         func validate() throws {
+            if mos, config == nil {
+                throw ValidationError("Please use --mos with --config POOL: it chooses which config --config prints.")
+            }
             if pool != nil, config != nil {
                 throw ValidationError("Please use --config without POOL: --config prints a config, POOL imports the pool.")
             }
@@ -134,7 +146,7 @@ extension ZPK {
             }
             let output = Self.run(
                 searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
-                environment: ProcessEnvironment.current, cacheFile: cachefile)
+                environment: ProcessEnvironment.current, cacheFile: cachefile, mos: mos)
             emit(output.stdout)
             if !output.stderr.isEmpty { emitError(String(output.stderr.dropLast())) }
             if output.status != 0 { throw ExitCode(output.status) }
@@ -149,7 +161,8 @@ extension ZPK {
 
         static func run(
             searchPaths: [String], destroyed: Bool, config: String?, json: Bool = false, verbose: Bool = false,
-            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime, cacheFile: String? = nil
+            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime, cacheFile: String? = nil,
+            mos: Bool = false
         ) -> Output {
             let selector = config.map { PoolSelector(zpoolArgument: $0) }
             let scanner = ImportScanner(
@@ -174,6 +187,9 @@ extension ZPK {
             if let selector {
                 do {
                     let pool = try result.pool(selector)
+                    if mos {
+                        return Self.mosConfig(pool, result, json: json, environment: environment, output: output)
+                    }
                     output.stdout = json ? JSON(pool.config).rendered() : ZdbImportText.render(pool)
                 } catch {
                     output.stderr += error.message + "\n"
@@ -202,6 +218,20 @@ extension ZPK {
                 output.stderr +=
                     result.permissionDenied
                     ? "no pools found: some devices require root privileges\n" : "no pools available to import\n"
+                output.status = 1
+            }
+            return output
+        }
+
+        /// `--config POOL --mos`: the config stored in the pool's MOS, read from its best uberblock
+        /// (MOSReader), as zdb prints it; "metadata is damaged" and exit 1 when it cannot be read.
+        static func mosConfig(_ pool: PoolCandidate, _ scan: ScanResult, json: Bool, environment: [String: String], output: Output) -> Output {
+            var output = output
+            switch MOSReader.read(pool, in: scan, localHostID: SystemHostID.current(environment: environment)) {
+            case .success(let mos):
+                output.stdout = json ? JSON(mos.config).rendered() : ZdbMOSText.render(mos.config)
+            case .failure(let error):
+                output.stderr += "cannot read the MOS config of '\(pool.name)': the pool metadata is damaged: \(error)\n"
                 output.status = 1
             }
             return output
