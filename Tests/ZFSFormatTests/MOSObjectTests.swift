@@ -27,7 +27,8 @@ func makeDnode(
     order: Endianness = .little, pointers: Int = 1, levels: UInt8 = 1, indirectShift: UInt8 = 14, sectors: Int = 32,
     bonus: [UInt8] = [], maxBlockID: UInt64 = 0, type: UInt8 = 21
 ) -> [UInt8] {
-    var d = ByteLayout(count: 512, order: order)
+    // Laid out in a larger buffer, then cut to one slot: damaged layouts overflow it.
+    var d = ByteLayout(count: 1024, order: order)
     d.bytes[0] = type
     d.bytes[1] = indirectShift
     d.bytes[2] = levels
@@ -42,7 +43,7 @@ func makeDnode(
     }
     let start = 64 + 128 * pointers
     for (i, b) in bonus.enumerated() { d.bytes[start + i] = b }
-    return d.bytes
+    return Array(d.bytes.prefix(512))
 }
 
 @Suite struct MOSObjectTests {
