@@ -59,6 +59,9 @@ public struct MOSConfig: Sendable {
     public var vdevZAPs: [UInt64: Bool]
     /// The uberblock the read started from.
     public var uberblock: Uberblock
+    /// The reads that succeeded only through redundancy (a mirror's other side, raidz parity,
+    /// a ditto copy): the pool is damaged there, though its MOS config was read.
+    public var repairs: VdevReader.Repairs
 }
 
 /// Reads the MOS of one pool through a ``VdevReader``.
@@ -103,7 +106,7 @@ public struct MOSReader {
         }
         return MOSConfig(
             config: config, featuresForRead: features, creationVersion: values["creation_version"], directory: values,
-            vdevZAPs: vdevZAPs, uberblock: uberblock)
+            vdevZAPs: vdevZAPs, uberblock: uberblock, repairs: vdevs.repairs)
     }
 
     static func vdevZAPObjects(_ tree: NVList?) -> [UInt64] {
@@ -159,7 +162,7 @@ public struct MOSReader {
         let compression = BlockCompression(rawValue: properties.compression)
         var attempts: [BlockReadError.Attempt] = []
         var code = BlockReadError.Code.unreadable
-        for dva in pointer.dvas where !dva.isEmpty {
+        for (index, dva) in pointer.dvas.enumerated() where !dva.isEmpty {
             do {
                 let raw = try readPhysical(dva, pointer: pointer, size: physical, depth: depth) { bytes in
                     switch checksum.verify(bytes, byteOrder: order, expected: pointer.checksum) {
@@ -169,7 +172,9 @@ public struct MOSReader {
                     }
                 }
                 do {
-                    return Block(bytes: try compression.decompress(raw, logicalByteCount: logical), byteOrder: order)
+                    let block = Block(bytes: try compression.decompress(raw, logicalByteCount: logical), byteOrder: order)
+                    if index > 0 { vdevs.repairs.dittoFallbacks += 1 }
+                    return block
                 } catch {
                     attempts.append(.init(vdev: "top-level vdev \(dva.vdevID)", offset: dva.byteOffset, reason: "\(error)"))
                 }

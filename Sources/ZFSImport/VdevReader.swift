@@ -62,6 +62,20 @@ public final class VdevReader: @unchecked Sendable {
     /// `VDEV_LABEL_START_SIZE`: two labels and the boot block before a leaf's allocatable space.
     public static let labelStartByteCount: UInt64 = 4 << 20
 
+    /// How often a read was answered only through redundancy.
+    public struct Repairs: Hashable, Sendable {
+        /// Reads a mirror (or replacing/spare vdev) answered from a child after the first.
+        public var mirrorFallbacks = 0
+        /// Reads a raidz vdev answered by rebuilding data columns from parity.
+        public var raidzRebuilds = 0
+        /// Block reads answered by a DVA after the first (a ditto copy).
+        public var dittoFallbacks = 0
+        public init() {}
+    }
+
+    /// What redundancy has repaired so far (in memory only: nothing is written back).
+    public internal(set) var repairs = Repairs()
+
     /// The pool's top-level vdevs by `id`.
     let topLevel: [UInt64: VdevNode]
     /// Open devices by path; `nil` when the path did not open.
@@ -122,9 +136,11 @@ public final class VdevReader: @unchecked Sendable {
         switch node.type {
         case .mirror, .replacing, .spare:
             var attempts: [BlockReadError.Attempt] = []
-            for child in node.children {
+            for (index, child) in node.children.enumerated() {
                 do {
-                    return try read(child, offset: offset, size: size, topLevelID: nil, verify: verify)
+                    let bytes = try read(child, offset: offset, size: size, topLevelID: nil, verify: verify)
+                    if index > 0 { repairs.mirrorFallbacks += 1 }
+                    return bytes
                 } catch {
                     attempts += error.attempts
                 }
@@ -238,7 +254,10 @@ public final class VdevReader: @unchecked Sendable {
                         RaidzMath.reconstruct(&candidate, rebuild: rebuild, using: parityRows, parity: parity, map: map)
                     }
                     let data = map.assemble(candidate)
-                    guard let reason = verify(data) else { return data }
+                    guard let reason = verify(data) else {
+                        if !rebuild.isEmpty { repairs.raidzRebuilds += 1 }
+                        return data
+                    }
                     rejections.append(reason)
                     if rebuild.isEmpty { break }
                 }

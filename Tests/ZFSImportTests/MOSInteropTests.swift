@@ -9,8 +9,9 @@
 import Foundation
 import Testing
 import ZFSFormat
-import ZFSImport
 import ZFSTestSupport
+
+@testable import ZFSImport
 
 #if canImport(Glibc)
 import Glibc
@@ -65,18 +66,22 @@ func zdbMOSBlock(directory: String, target: String) async throws -> (block: Stri
 
 /// Reads the MOS config of the only pool named `name` in `directory` and expects it to equal
 /// zdb's, key for key.
-func expectMOSMatchesZdb(directory: String, name: String, context: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+@discardableResult
+func expectMOSMatchesZdb(
+    directory: String, name: String, context: String, sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> VdevReader.Repairs? {
     let scan = await zdbScan(directory)
     let pool = try scan.pool(.name(name))
     let ours = try await offThePool { MOSReader.read(pool, in: scan) }
     let (block, answer, _) = try await zdbMOSBlock(directory: directory, target: name)
     guard let block else {
         Issue.record("zdb printed no MOS configuration for \(name): \(answer); \(context)", sourceLocation: sourceLocation)
-        return
+        return nil
     }
     switch ours {
     case .failure(let error):
         Issue.record("MOS of \(name) not read: \(error); \(context)", sourceLocation: sourceLocation)
+        return nil
     case .success(let mos):
         let (onlyOurs, onlyTheirs) = NVText.difference(ours: ZdbMOSText.render(mos.config), theirs: block)
         #expect(
@@ -93,6 +98,7 @@ func expectMOSMatchesZdb(directory: String, name: String, context: String, sourc
                 #expect((mos.featuresForRead[name] ?? 0) > 0, "\(name) not active in \(mos.featuresForRead); \(context)", sourceLocation: sourceLocation)
             }
         }
+        return mos.repairs
     }
 }
 
@@ -196,18 +202,33 @@ struct MOSInteropTests {
         try await withCopies(of: pool.deviceFiles, prefix: "mos-mirror") { directory in
             let victim = "\(directory)/\((pool.memberLeafDevices[0] as NSString).lastPathComponent)"
             try scrambleAllocatableSpace(of: victim, seed: made.seed)
-            try await expectMOSMatchesZdb(directory: directory, name: pool.name, context: "\(pool.spec), \(victim) scrambled")
+            let repairs = try await expectMOSMatchesZdb(directory: directory, name: pool.name, context: "\(pool.spec), \(victim) scrambled")
+            #expect((repairs?.mirrorFallbacks ?? 0) > 0, "\(String(describing: repairs))")
         }
     }
 
-    /// One raidz child overwritten: every MOS block is rebuilt from parity.
+    /// One raidz child overwritten — the one holding the first data column of the MOS objset
+    /// block's first copy: that read, and every other that touches the child, is rebuilt from
+    /// parity (`repairs.raidzRebuilds` counts them; the ditto copies alone would hide it).
     @Test func damagedRaidzChildIsRebuilt() async throws {
         let made = try await MOSTestPools.get()
         let pool = made.pools[0]
         try await withCopies(of: pool.deviceFiles, prefix: "mos-raidz") { directory in
-            let victim = "\(directory)/\((pool.memberLeafDevices.last! as NSString).lastPathComponent)"
+            let scan = await zdbScan(directory)
+            let found = try scan.pool(.name(pool.name))
+            let uberblock = try #require(PoolHealth.assess(found, in: scan, localHostID: 0).uberblock)
+            let root = uberblock.rootBlockPointer
+            let raidz = try #require(found.root.children.first { $0.id == root.dva0.vdevID })
+            let ashift = Int(raidz.config.uint64("ashift") ?? 9)
+            let parity = Int(raidz.config.uint64("nparity") ?? 1)
+            let sector = 1 << ashift
+            let size = (Int(root.properties.physicalByteCount) + sector - 1) / sector * sector
+            let map = try RaidzMap(
+                offset: root.dva0.byteOffset, size: UInt64(size), ashift: ashift, children: raidz.children.count, parity: parity)
+            let victim = try #require(raidz.children[map.columns[parity].child].path)
             try scrambleAllocatableSpace(of: victim, seed: made.seed ^ 1)
-            try await expectMOSMatchesZdb(directory: directory, name: pool.name, context: "\(pool.spec), \(victim) scrambled")
+            let repairs = try await expectMOSMatchesZdb(directory: directory, name: pool.name, context: "\(pool.spec), \(victim) scrambled")
+            #expect((repairs?.raidzRebuilds ?? 0) > 0, "\(String(describing: repairs))")
         }
     }
 

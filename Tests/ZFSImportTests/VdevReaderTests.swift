@@ -91,6 +91,7 @@ import ZFSTestSupport
         devices[0].setBytes([UInt8](repeating: 0xAA, count: 100), at: Self.start + 0x2000)
         let reader = Self.reader(Self.tree("mirror", width: 3), devices, missing: [1])
         #expect(try reader.read(topLevel: 0, offset: 0x2000, size: 1024, verify: Self.expecting(data)) == data)
+        #expect(reader.repairs.mirrorFallbacks == 1)
         devices[2].setBytes([0], at: Self.start + 0x2000 + 1023)
         do {
             _ = try reader.read(topLevel: 0, offset: 0x2000, size: 1024, verify: Self.expecting(data))
@@ -120,6 +121,8 @@ import ZFSTestSupport
                 let reader = Self.reader(Self.tree("raidz", width: 5, parity: 2), devices, missing: gone)
                 let read = try reader.read(topLevel: 0, offset: 0, size: 3072, verify: Self.expecting(data))
                 #expect(read == data, "damage \(damage), first missing \(missing)")
+                // Only damage to data columns needs a rebuild.
+                #expect(reader.repairs.raidzRebuilds == (damage.contains { $0 >= 2 } ? 1 : 0), "damage \(damage)")
             }
         }
         // Three damaged columns are more than raidz2 can rebuild: a typed error naming the raidz vdev.
