@@ -34,7 +34,9 @@ var options = Options()
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
-    case "--rounds": options.rounds = arguments.next().flatMap { Int($0) } ?? { fail("--rounds takes a number") }()
+    case "--rounds":
+        guard let rounds = arguments.next().flatMap({ Int($0) }), rounds > 0 else { fail("--rounds takes a number") }
+        options.rounds = rounds
     case "--zpk": options.zpk = arguments.next()
     case "--directory": options.directory = arguments.next()
     case "--pool": options.pool = arguments.next()
@@ -96,8 +98,11 @@ func mosBlock(_ output: String) -> String? {
 }
 
 let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-let zpk = options.zpk ?? ["release", "debug"].map { here.appendingPathComponent("../.build/\($0)/zpk").standardized.path }
-    .first { FileManager.default.isExecutableFile(atPath: $0) } ?? { fail("no zpk binary; build one or pass --zpk PATH") }()
+let candidates = [options.zpk].compactMap { $0 }
+    + ["release", "debug"].map { here.appendingPathComponent("../.build/\($0)/zpk").standardized.path }
+guard let zpk = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+    fail("no zpk binary at \(candidates); build one or pass --zpk PATH")
+}
 
 var pools: [(directory: String, name: String, what: String)] = []
 var made: String?
