@@ -101,7 +101,7 @@ public enum ZAP {
                 let base = block.count / 16
                 header.embeddedTable = (0..<(1 << Int(header.tableShift))).map { word(base + $0) }
             } else {
-                guard header.tableShift < 32, header.tableBlockCount <= 1 << 20 else {
+                guard header.tableShift < 32, header.tableBlockCount <= 1 << 12 else {
                     throw FormatError(.invalidLayout, "a fat ZAP's pointer table of 2^\(header.tableShift) entries is absurd", offset: 32)
                 }
             }
