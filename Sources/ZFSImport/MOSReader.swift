@@ -365,16 +365,46 @@ struct ObjectSet {
     }
 }
 
+extension MOSConfig {
+    /// A top-level vdev that the MOS config names but no scanned device describes.
+    public struct MissingTopLevel: Hashable, Sendable {
+        public var id: UInt64
+        public var type: String
+        public var guid: UInt64
+        /// The paths of its leaves, as the MOS recorded them.
+        public var paths: [String]
+        public var isLog: Bool
+    }
+
+    /// The top-level vdevs of the MOS config whose slot in the scanned pool's tree is a
+    /// `missing` placeholder (or absent): what the kernel's tryimport names from the MOS.
+    public func missingTopLevels(in pool: PoolCandidate) -> [MissingTopLevel] {
+        let scanned = Dictionary(pool.root.children.compactMap { child in child.id.map { ($0, child) } }, uniquingKeysWith: { a, _ in a })
+        return (config.list("vdev_tree")?.lists("children") ?? []).compactMap { child in
+            guard let id = child.uint64("id"), child.string("type") != "hole" else { return nil }
+            if let present = scanned[id], present.type != .missing { return nil }
+            let node = VdevNode(config: child)
+            return MissingTopLevel(
+                id: id, type: child.string("type") ?? "?", guid: child.uint64("guid") ?? 0,
+                paths: node.leaves.compactMap(\.path), isLog: child.uint64("is_log") == 1)
+        }
+    }
+}
+
 extension MOSReader {
-    /// Reads the MOS config of a scanned pool from the uberblock its load would select
-    /// (``PoolHealth/assess(_:in:localHostID:)``), through the devices the scan found.
-    /// Read-only; blocks the calling thread.
-    public static func read(_ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64 = 0) -> Result<MOSConfig, MOSError> {
-        let health = PoolHealth.assess(pool, in: scan, localHostID: localHostID)
-        guard let uberblock = health.uberblock else {
+    /// Reads the MOS config of a scanned pool from `uberblock` (the one its health pass selected).
+    public static func read(_ pool: PoolCandidate, from uberblock: Uberblock?) -> Result<MOSConfig, MOSError> {
+        guard let uberblock else {
             return .failure(MOSError(object: "the uberblock", code: .unreadable, reason: "no device of pool '\(pool.name)' holds a valid uberblock"))
         }
         let reader = MOSReader(vdevs: VdevReader(root: pool.root))
         return Result { () throws(MOSError) in try reader.readConfig(from: uberblock) }
+    }
+
+    /// Reads the MOS config of a scanned pool from the uberblock its load would select
+    /// (``PoolHealth/assess(_:in:localHostID:)``), through the devices the scan found.
+    /// Read-only; blocks the calling thread.
+    public static func read(_ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64 = 0) -> Result<MOSConfig, MOSError> {
+        read(pool, from: PoolHealth.assess(pool, in: scan, localHostID: localHostID).uberblock)
     }
 }

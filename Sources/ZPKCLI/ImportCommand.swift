@@ -199,12 +199,14 @@ extension ZPK {
             }
             let hostID = SystemHostID.current(environment: environment)
             let healths = result.pools.map { PoolHealth.assess($0, in: result, localHostID: hostID) }
+            let mos = zip(result.pools, healths).map { MOSReader.read($0, from: $1.uberblock) }
             let names = VdevNameOptions(environment: environment)
             if json {
-                output.stdout = Self.json(healths, result, names: names).rendered()
+                output.stdout = Self.json(healths, result, names: names, mos: mos).rendered()
             } else {
-                output.stdout = healths.map {
-                    ZpoolImportListing.render($0, names: names, verbose: verbose, time: time)
+                output.stdout = zip(healths, zip(result.pools, mos)).map { health, pair in
+                    ZpoolImportListing.render(health, names: names, verbose: verbose, time: time)
+                        + Self.mosFooter(pair.0, pair.1)
                 }.joined(separator: "\n")
                 if verbose {
                     let notes = deviceNotes(result)
@@ -319,9 +321,69 @@ extension ZPK {
             result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
         }
 
-        static func json(_ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions) -> JSON {
+        /// What the MOS adds after zpool's text: a sentence when the metadata is damaged or a
+        /// top-level vdev is missing (named from the MOS config), nothing otherwise.
+        static func mosFooter(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> String {
+            switch mos {
+            case .success(let config):
+                return config.missingTopLevels(in: pool).map { vdev in
+                    let paths = vdev.paths.isEmpty ? "" : " of \(vdev.paths.joined(separator: ", "))"
+                    return "\tThe MOS config names top-level vdev \(vdev.id) (\(vdev.isLog ? "log " : "")\(vdev.type)\(paths), guid \(vdev.guid)), which no device here describes.\n"
+                }.joined()
+            case .failure(let error) where error.code == .unsupported:
+                return ""
+            case .failure(let error):
+                return "\tThe pool metadata is damaged: \(error). zpk judged the pool from its labels only.\n"
+            }
+        }
+
+        /// The `mos` member of a pool in the JSON listing: what the MOS said, or why it could not
+        /// be read (`"answer": "label-only"`: the rest of the entry comes from the labels alone).
+        static func mosJSON(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> JSON {
+            switch mos {
+            case .success(let config):
+                return .object([
+                    ("read", .bool(true)),
+                    ("txg", .unsigned(config.uberblock.txg.rawValue)),
+                    ("vdev_children", config.config.uint64("vdev_children").map { .unsigned($0) } ?? .null),
+                    ("creation_version", config.creationVersion.map { .unsigned($0) } ?? .null),
+                    ("features_for_read", .array(config.featuresForRead.filter { $0.value > 0 }.keys.sorted().map { .string($0) })),
+                    (
+                        "missing_top_level_vdevs",
+                        .array(
+                            config.missingTopLevels(in: pool).map { vdev in
+                                .object([
+                                    ("id", .unsigned(vdev.id)), ("type", .string(vdev.type)), ("guid", .unsigned(vdev.guid)),
+                                    ("is_log", .bool(vdev.isLog)), ("paths", .array(vdev.paths.map { .string($0) })),
+                                ])
+                            })
+                    ),
+                    ("repaired_reads", .unsigned(UInt64(config.repairs.mirrorFallbacks + config.repairs.raidzRebuilds + config.repairs.dittoFallbacks))),
+                ])
+            case .failure(let error):
+                return .object([
+                    ("read", .bool(false)),
+                    ("metadata_damaged", .bool(error.code != .unsupported)),
+                    ("error", .string(error.description)),
+                    ("answer", .string("label-only")),
+                ])
+            }
+        }
+
+        static func json(
+            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, mos: [Result<MOSConfig, MOSError>] = []
+        ) -> JSON {
             .object([
-                ("pools", .array(healths.map { ZpoolImportListing.json($0, names: names) })),
+                (
+                    "pools",
+                    .array(
+                        healths.enumerated().map { index, health in
+                            let listing = ZpoolImportListing.json(health, names: names)
+                            guard index < mos.count, index < result.pools.count, case .object(var members) = listing else { return listing }
+                            members.append(("mos", mosJSON(result.pools[index], mos[index])))
+                            return .object(members)
+                        })
+                ),
                 (
                     "devices",
                     .array(deviceNotes(result).map { .object([("path", .string($0.path)), ("note", .string($0.note))]) })

@@ -159,6 +159,30 @@ struct MOSInteropTests {
         }
     }
 
+    /// Every leaf of the churned pool's last top-level vdev removed: the labels leave a
+    /// `missing` placeholder; the MOS config (read through the other vdevs' ditto copies) names
+    /// the vdev — type, guid and leaf paths — as the kernel's tryimport does.
+    @Test func missingTopLevelIsNamedFromTheMOS() async throws {
+        let pools = try await SharedZTestPools.get()
+        let pool = pools.churn
+        let concrete = pool.topLevelVdevs.enumerated().filter { $0.element.type != "hole" }
+        try #require(concrete.count >= 2, "\(pool)")
+        let (victimID, victim) = concrete.last!
+        let victimFiles = Set(victim.leafPaths)
+        try await withCopies(of: pool.deviceFiles.filter { !victimFiles.contains($0) }, prefix: "mos-missing") { directory in
+            let scan = await zdbScan(directory)
+            let found = try scan.pool(.name(pool.name))
+            #expect(found.missingTopLevelIDs == [UInt64(victimID)], "\(pool)")
+            let result = try await offThePool { MOSReader.read(found, in: scan) }
+            let mos = try result.get()
+            let missing = mos.missingTopLevels(in: found)
+            #expect(missing.map(\.id) == [UInt64(victimID)], "\(missing); \(pool)")
+            #expect(missing.first?.type == victim.type, "\(missing); \(pool)")
+            #expect(Set(missing.first?.paths ?? []) == Set(victim.leafPaths.filter { $0.hasPrefix("/") }), "\(missing); \(pool)")
+            #expect(missing.first?.isLog == victim.isLog)
+        }
+    }
+
     /// dRAID is not read: the answer is a typed "unsupported" error naming the dRAID vdev.
     @Test func draidIsReportedAsUnsupported() async throws {
         let pools = try await SharedZTestPools.get()

@@ -38,6 +38,12 @@ import ZFSTestSupport
             let zdb = try OpenZFS.zdb(["-e", "-p", directory, "-C", "pool-v2mirror"], currentDirectory: directory)
             #expect(ZdbMOSText.extract(fromZdbOutput: zdb.stdout) == output.stdout, "zdb:\n\(zdb.stdout)")
 
+            // The listing reads the MOS too: nothing to add in text, a "mos" member in JSON.
+            let listing = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, json: true, environment: [:])
+            #expect(listing.stdout.contains("\"mos\": {\n        \"read\": true,\n        \"txg\": "), "\(listing.stdout)")
+            let text = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, environment: [:])
+            #expect(!text.stdout.contains("MOS") && !text.stdout.contains("metadata"))
+
             let json = Self.run(directory, json: true)
             #expect(json.status == 0)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -65,6 +71,14 @@ import ZFSTestSupport
             #expect(output.stderr.hasPrefix("cannot read the MOS config of 'pool-v2mirror': the pool metadata is damaged: cannot read the MOS objset"), "\(output.stderr)")
             #expect(output.stderr.contains("\(directory)/m1.dat at offset 0x"), "\(output.stderr)")
             #expect(output.stderr.contains("checksum mismatch"), "\(output.stderr)")
+            // The listing still lists the pool from its labels, and says so.
+            let text = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, environment: [:])
+            #expect(text.status == 0)
+            #expect(text.stdout.contains("\n\tThe pool metadata is damaged: cannot read the MOS objset"), "\(text.stdout)")
+            #expect(text.stdout.contains("zpk judged the pool from its labels only.\n"), "\(text.stdout)")
+            let json = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, json: true, environment: [:])
+            #expect(json.stdout.contains("\"mos\": {\n        \"read\": false,\n        \"metadata_damaged\": true,"), "\(json.stdout)")
+            #expect(json.stdout.contains("\"answer\": \"label-only\""))
         }
     }
 

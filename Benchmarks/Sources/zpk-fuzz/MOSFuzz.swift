@@ -14,6 +14,7 @@
 // ZAP names no longer than the leaf, decompressed sizes equal to the requested size).
 
 import BenchSupport
+import Foundation
 import ZFSFormat
 
 #if canImport(Glibc)
