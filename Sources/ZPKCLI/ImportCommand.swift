@@ -199,7 +199,7 @@ extension ZPK {
             }
             let hostID = SystemHostID.current(environment: environment)
             let healths = result.pools.map { PoolHealth.assess($0, in: result, localHostID: hostID) }
-            let mos = zip(result.pools, healths).map { MOSReader.read($0, from: $1.uberblock) }
+            let mos = zip(result.pools, healths).map(Self.readMOS)
             let names = VdevNameOptions(environment: environment)
             if json {
                 output.stdout = Self.json(healths, result, names: names, mos: mos).rendered()
@@ -319,6 +319,17 @@ extension ZPK {
         /// Every scanned device with a note (skipped, not a vdev, unreadable, …), in scan order.
         static func deviceNotes(_ result: ScanResult) -> [(path: String, note: String)] {
             result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
+        }
+
+        /// The MOS config of a listed pool, read where the kernel's load would read it: once the
+        /// uberblock, version and features passed (so never for ZPoolKit's own pools, whose
+        /// `org.zpoolkit:mos` feature OpenZFS lacks, nor for a version it does not know).
+        static func readMOS(_ pool: PoolCandidate, _ health: PoolHealth) -> Result<MOSConfig, MOSError> {
+            guard [.trustedConfig, .afterTrust, .complete].contains(health.stage), health.unsupportedFeatures.isEmpty else {
+                return .failure(
+                    MOSError(object: "the MOS", code: .unsupported, reason: "not read: the load stopped before it (\(health.stage.rawValue))"))
+            }
+            return MOSReader.read(pool, from: health.uberblock)
         }
 
         /// What the MOS adds after zpool's text: a sentence when the metadata is damaged or a

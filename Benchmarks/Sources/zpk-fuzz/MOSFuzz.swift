@@ -11,7 +11,7 @@
 // the nvlist fuzzing (Fuzzer.overwrite / reshape) and runs every decoder on it in both byte
 // orders. Oracle: no trap (the crash reporter names the iteration), and each decoder either
 // throws FormatError or returns a value within its stated bounds (dnode pointer counts ≤ 3,
-// ZAP names no longer than the leaf, decompressed sizes equal to the requested size).
+// ZAP names no longer than their field (in scalars: bad UTF-8 becomes U+FFFD), decompressed sizes equal to the requested size).
 
 import BenchSupport
 import Foundation
@@ -149,10 +149,11 @@ enum MOSFuzz {
             if let kind = try? ZAP.kind(ofFirstBlock: bytes, byteOrder: order) {
                 if case .fat(let header) = kind, header.embeddedTable.count > bytes.count / 16 { return "an embedded table larger than half the block" }
             }
-            if let entries = try? ZAP.microEntries(bytes, byteOrder: order), entries.contains(where: { $0.name.utf8.count > 49 }) {
+            if let entries = try? ZAP.microEntries(bytes, byteOrder: order), entries.contains(where: { $0.name.unicodeScalars.count > 49 }) {
+                // (Invalid UTF-8 becomes U+FFFD, 3 bytes: count scalars, one per source byte at most.)
                 return "a micro ZAP name longer than 49 bytes"
             }
-            if let entries = try? ZAP.leafEntries(bytes, byteOrder: order), entries.contains(where: { $0.name.utf8.count > bytes.count }) {
+            if let entries = try? ZAP.leafEntries(bytes, byteOrder: order), entries.contains(where: { $0.name.unicodeScalars.count > bytes.count }) {
                 return "a leaf name longer than the leaf"
             }
             if bytes.count >= 128, let pointer = try? BlockPointer(decoding: bytes, at: 0, byteOrder: order) {

@@ -116,11 +116,6 @@ func installCrashReporter() {
     for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] { signal(sig, handler) }
 }
 
-if options.mos {
-    installCrashReporter()
-    exit(MOSFuzz.run(iterations: iterations, seed: seed, from: from))
-}
-
 // MARK: - Inputs
 
 
@@ -299,6 +294,14 @@ func roundTripFailure(_ list: NVList, decodedFrom encoding: NVList.Encoding) -> 
 }
 
 // MARK: - Run
+
+// --mos: the MOS object decoders instead (MOSFuzz.swift). Here, after the inputs above, because
+// Fuzzer's splice mutation copies from `spliceSources` (the nvlist seeds: foreign bytes).
+if options.mos {
+    installCrashReporter()
+    exit(MOSFuzz.run(iterations: iterations, seed: seed, from: from))
+}
+
 
 installCrashReporter()
 
