@@ -235,3 +235,34 @@ import ZFSTestSupport
         #expect { try GangHeader(decoding: Array(block.prefix(100)), for: pointer) } throws: { ($0 as? FormatError)?.code == .truncated }
     }
 }
+
+/// `l2arc_log_blkptr_valid` and the log-block pointer layout (moved from ZPKCLI's walk).
+@Suite struct L2ARCLogBlockTests {
+    /// A 4 KiB log block at 0x10000 whose payload starts at 0x8000.
+    static let pointer = L2ARCLogBlockPointer(words: [0x10000, 0x9000, 0x8000, 7 << 16 | 7 | 15 << 32, 1, 2, 3, 4])
+
+    @Test func pointerFieldsComeFromTheirWords() {
+        #expect(Self.pointer.psize == 4096)
+        #expect(Self.pointer.lsize == 4096)
+        #expect(Self.pointer.compression == 15)
+        #expect(Self.pointer.checksum == [1, 2, 3, 4])
+        // Fewer than 8 words: the rest are zero, never a trap.
+        #expect(L2ARCLogBlockPointer(words: [5]).checksum == [0, 0, 0, 0])
+    }
+
+    @Test func validityFollowsTheDeviceWindow() {
+        var window = L2ARCLogBlock.DeviceWindow(start: 0x1000, end: 0x10_0000, hand: 0x2_0000, evict: 0x3_0000, first: false)
+        #expect(window.isValid(Self.pointer))
+        window.hand = 0x1_0800  // the hand inside the block: evicted
+        #expect(!window.isValid(Self.pointer))
+        window.first = true  // unless the device has not wrapped yet
+        #expect(window.isValid(Self.pointer))
+        window = L2ARCLogBlock.DeviceWindow(start: 0x9000, end: 0x10_0000, hand: 0x2_0000, evict: 0x3_0000, first: false)
+        #expect(!window.isValid(Self.pointer))  // the payload starts before the device's start
+        var huge = Self.pointer
+        huge.prop |= 0xFFFF << 16
+        #expect(!L2ARCLogBlock.DeviceWindow(start: 0, end: .max, hand: 0, evict: 0, first: true).isValid(huge))
+        #expect(L2ARCLogBlock.overlaps(bottom: 10, top: 2, check: 1))  // wraps around
+        #expect(!L2ARCLogBlock.overlaps(bottom: 10, top: 2, check: 5))
+    }
+}
