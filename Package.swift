@@ -36,9 +36,13 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
+        // The system's zlib and libzstd, for gzip- and zstd-compressed blocks (installed by
+        // scripts/install-openzfs: zlib1g-dev, libzstd-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "ZFSFormat",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CZlib", "CZstd", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // libnbd (Debian libnbd-dev) and the deadline loops NBDBlockDevice drives it with.
         .target(
@@ -168,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "ZFSFormatTests",
             dependencies: [
-                "ZFSFormat", "ZFSTestSupport",
+                "ZFSFormat", "ZFSTestSupport", "CZlib", "CZstd",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -212,7 +216,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     settings.append(.enableUpcomingFeature("ExistentialAny"))

@@ -7,6 +7,7 @@
 //   swift run -c release zpk-fuzz              # 1,000,000 seeded mutations of real labels
 //   swift run -c release scan-bench            # pool discovery over 100…5,000 devices vs a C pread loop and dd
 //   swift run -c release pool-bench            # pool host puts/sync/open/export vs dd and POSIX writes
+//   swift run -c release mos-bench             # MOS config: `zpk import --config --mos` vs `zdb -e -C`, whole processes
 //   swift run -c release mmp-bench             # multihost activity check, detection, heartbeat cadence, CPU
 //   swift run -c release nbd-bench             # NBD leaves at 0/5/50 ms RTT vs a plain libnbd C loop
 //   swift package --allow-writing-to-package-directory benchmark   # ordo-one: mallocs per op
@@ -49,6 +50,8 @@ let package = Package(
             name: "zpk-fuzz",
             dependencies: ["BenchSupport", .product(name: "ZFSFormat", package: root)]
         ),
+        // Whole processes only (zpk and zdb), so it links nothing of the root package.
+        .executableTarget(name: "mos-bench"),
         .executableTarget(
             name: "scan-bench",
             dependencies: [

@@ -45,3 +45,29 @@ public enum ZdbImportText {
         return block
     }
 }
+
+/// Renders a MOS config the way `zdb -e -p DIR -C POOL` prints it under "MOS Configuration":
+/// zdb's `dump_config` reads the config object's packed nvlist and prints it with
+/// `dump_nvlist(nv, 8)`, as stored (no load policy, no stats).
+public enum ZdbMOSText {
+    /// The header zdb prints before the config (with a blank line before it).
+    public static let header = "\nMOS Configuration:\n"
+
+    /// The exact text of zdb's "MOS Configuration" block, header included.
+    public static func render(_ config: NVList) -> String {
+        header + config.dumpText(indent: 8)
+    }
+
+    /// The block zdb printed, cut out of its whole standard output (header to the line before
+    /// the next unindented line); `nil` if zdb printed none.
+    public static func extract(fromZdbOutput output: String) -> String? {
+        guard let start = output.firstRange(of: header) else { return nil }
+        var block = header
+        for line in output[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+            guard line.hasPrefix(" ") else { break }
+            block += line
+            block += "\n"
+        }
+        return block
+    }
+}

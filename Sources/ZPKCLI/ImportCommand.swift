@@ -55,7 +55,12 @@ extension ZPK {
                 leaf over NBD. See docs/nbd.md.
 
                 With --config, prints the assembled config of one pool exactly as \
-                `zdb -e -p DIR -CC POOL` prints it under "Configuration for import".
+                `zdb -e -p DIR -CC POOL` prints it under "Configuration for import". With \
+                --config POOL --mos, follows the best uberblock into the pool's MOS (read-only: \
+                mirrors fall back to a good side, raidz rebuilds from parity; dRAID is not read) \
+                and prints the config stored there, as `zdb -e -p DIR -C POOL` prints it under \
+                "MOS Configuration"; when the MOS cannot be read, it says which block, vdev and \
+                offset, and why, and exits 1.
 
                 POOL is a name, or a numeric guid when it is all decimal digits (the rule of \
                 `zpool import`); use the guid when two pools share a name. Destroyed pools are \
@@ -78,6 +83,7 @@ extension ZPK {
                   zpk import -d /var/tmp/pool --config tank
                   zpk import --nbd 192.0.2.7 --nbd 192.0.2.8:10810 tank
                   zpk import -d nbd://192.0.2.7/disk0 -d /var/tmp/pool tank
+                  zpk import -d /var/tmp/pool --config tank --mos
                 """
         )
 
@@ -103,6 +109,9 @@ extension ZPK {
         @Option(help: ArgumentHelp("Print the config of this pool (name or guid), as `zdb -e -p DIR -CC`.", valueName: "pool"))
         var config: String?
 
+        @Flag(help: "With --config: print the config stored in the pool's MOS, as `zdb -e -p DIR -C` prints \"MOS Configuration\".")
+        var mos = false
+
         @Option(name: .customShort("c"), help: ArgumentHelp("List the pools of this cache file, reading the devices it names (no scan).", valueName: "cachefile"))
         var cachefile: String?
 
@@ -124,6 +133,9 @@ extension ZPK {
         var newName: String?
 
         func validate() throws {
+            if mos, config == nil {
+                throw ValidationError("Please use --mos with --config POOL: it chooses which config --config prints.")
+            }
             if pool != nil, config != nil {
                 throw ValidationError("Please use --config without POOL: --config prints a config, POOL imports the pool.")
             }
@@ -151,7 +163,7 @@ extension ZPK {
             }
             let output = Self.run(
                 searchPaths: directories, destroyed: destroyed, config: config, json: json, verbose: verbose,
-                environment: ProcessEnvironment.current, cacheFile: cachefile)
+                environment: ProcessEnvironment.current, cacheFile: cachefile, mos: mos)
             emit(output.stdout)
             if !output.stderr.isEmpty { emitError(String(output.stderr.dropLast())) }
             if output.status != 0 { throw ExitCode(output.status) }
@@ -166,7 +178,8 @@ extension ZPK {
 
         static func run(
             searchPaths: [String], destroyed: Bool, config: String?, json: Bool = false, verbose: Bool = false,
-            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime, cacheFile: String? = nil
+            environment: [String: String], time: (UInt64) -> String = ZdbLabelDump.localAsctime, cacheFile: String? = nil,
+            mos: Bool = false
         ) -> Output {
             let selector = config.map { PoolSelector(zpoolArgument: $0) }
             let scanner = ImportScanner(
@@ -191,6 +204,9 @@ extension ZPK {
             if let selector {
                 do {
                     let pool = try result.pool(selector)
+                    if mos {
+                        return Self.mosConfig(pool, result, json: json, environment: environment, output: output)
+                    }
                     output.stdout = json ? JSON(pool.config).rendered() : ZdbImportText.render(pool)
                 } catch {
                     output.stderr += error.message + "\n"
@@ -203,12 +219,14 @@ extension ZPK {
             let verdicts = zip(result.pools, healths).map {
                 ZpoolImportListing.zpkVerdict($0, health: $1, in: result, localHostID: hostID)
             }
+            let mos = zip(result.pools, healths).map(Self.readMOS)
             let names = VdevNameOptions(environment: environment)
             if json {
-                output.stdout = Self.json(healths, result, names: names, verdicts: verdicts).rendered()
+                output.stdout = Self.json(healths, result, names: names, verdicts: verdicts, mos: mos).rendered()
             } else {
-                output.stdout = zip(healths, verdicts).map {
-                    ZpoolImportListing.render($0, names: names, verbose: verbose, time: time, zpk: $1)
+                output.stdout = healths.indices.map { index in
+                    ZpoolImportListing.render(healths[index], names: names, verbose: verbose, time: time, zpk: verdicts[index])
+                        + Self.mosFooter(result.pools[index], mos[index])
                 }.joined(separator: "\n")
                 if verbose {
                     let notes = deviceNotes(result)
@@ -222,6 +240,20 @@ extension ZPK {
                 output.stderr +=
                     result.permissionDenied
                     ? "no pools found: some devices require root privileges\n" : "no pools available to import\n"
+                output.status = 1
+            }
+            return output
+        }
+
+        /// `--config POOL --mos`: the config stored in the pool's MOS, read from its best uberblock
+        /// (MOSReader), as zdb prints it; "metadata is damaged" and exit 1 when it cannot be read.
+        static func mosConfig(_ pool: PoolCandidate, _ scan: ScanResult, json: Bool, environment: [String: String], output: Output) -> Output {
+            var output = output
+            switch MOSReader.read(pool, in: scan, localHostID: SystemHostID.current(environment: environment)) {
+            case .success(let mos):
+                output.stdout = json ? JSON(mos.config).rendered() : ZdbMOSText.render(mos.config)
+            case .failure(let error):
+                output.stderr += "cannot read the MOS config of '\(pool.name)': the pool metadata is damaged: \(error)\n"
                 output.status = 1
             }
             return output
@@ -309,11 +341,85 @@ extension ZPK {
             result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
         }
 
+        /// The MOS config of a listed pool, read where the kernel's load would read it: once the
+        /// uberblock, version and features passed (so never for ZPoolKit's own pools, whose
+        /// `org.zpoolkit:mos` feature OpenZFS lacks, nor for a version it does not know).
+        static func readMOS(_ pool: PoolCandidate, _ health: PoolHealth) -> Result<MOSConfig, MOSError> {
+            guard [.trustedConfig, .afterTrust, .complete].contains(health.stage), health.unsupportedFeatures.isEmpty else {
+                return .failure(
+                    MOSError(object: "the MOS", code: .unsupported, reason: "not read: the load stopped before it (\(health.stage.rawValue))"))
+            }
+            return MOSReader.read(pool, from: health.uberblock)
+        }
+
+        /// How the lines of ``mosFooter(_:_:)`` start: a missing top-level vdev the MOS names, and
+        /// metadata that could not be read.
+        static let mosFooterPrefixes = ["\tThe MOS config names top-level vdev ", "\tThe pool metadata is damaged: "]
+
+        /// What the MOS adds after zpool's text: a sentence when the metadata is damaged or a
+        /// top-level vdev is missing (named from the MOS config), nothing otherwise.
+        static func mosFooter(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> String {
+            switch mos {
+            case .success(let config):
+                return config.missingTopLevels(in: pool).map { vdev in
+                    let paths = vdev.paths.isEmpty ? "" : " of \(vdev.paths.joined(separator: ", "))"
+                    return mosFooterPrefixes[0] + "\(vdev.id) (\(vdev.isLog ? "log " : "")\(vdev.type)\(paths), guid \(vdev.guid)), which no device here describes.\n"
+                }.joined()
+            case .failure(let error) where error.code == .unsupported:
+                return ""
+            case .failure(let error):
+                return mosFooterPrefixes[1] + "\(error). zpk judged the pool from its labels only.\n"
+            }
+        }
+
+        /// The `mos` member of a pool in the JSON listing: what the MOS said, or why it could not
+        /// be read (`"answer": "label-only"`: the rest of the entry comes from the labels alone).
+        static func mosJSON(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> JSON {
+            switch mos {
+            case .success(let config):
+                return .object([
+                    ("read", .bool(true)),
+                    ("txg", .unsigned(config.uberblock.txg.rawValue)),
+                    ("vdev_children", config.config.uint64("vdev_children").map { .unsigned($0) } ?? .null),
+                    ("creation_version", config.creationVersion.map { .unsigned($0) } ?? .null),
+                    ("features_for_read", .array(config.featuresForRead.filter { $0.value > 0 }.keys.sorted().map { .string($0) })),
+                    (
+                        "missing_top_level_vdevs",
+                        .array(
+                            config.missingTopLevels(in: pool).map { vdev in
+                                .object([
+                                    ("id", .unsigned(vdev.id)), ("type", .string(vdev.type)), ("guid", .unsigned(vdev.guid)),
+                                    ("is_log", .bool(vdev.isLog)), ("paths", .array(vdev.paths.map { .string($0) })),
+                                ])
+                            })
+                    ),
+                    ("repaired_reads", .unsigned(UInt64(config.repairs.mirrorFallbacks + config.repairs.raidzRebuilds + config.repairs.dittoFallbacks))),
+                ])
+            case .failure(let error):
+                return .object([
+                    ("read", .bool(false)),
+                    ("metadata_damaged", .bool(error.code != .unsupported)),
+                    ("error", .string(error.description)),
+                    ("answer", .string("label-only")),
+                ])
+            }
+        }
+
         static func json(
-            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict]
+            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict],
+            mos: [Result<MOSConfig, MOSError>] = []
         ) -> JSON {
             .object([
-                ("pools", .array(zip(healths, verdicts).map { ZpoolImportListing.json($0, names: names, zpk: $1) })),
+                (
+                    "pools",
+                    .array(
+                        healths.enumerated().map { index, health in
+                            let listing = ZpoolImportListing.json(health, names: names, zpk: verdicts[index])
+                            guard index < mos.count, index < result.pools.count, case .object(var members) = listing else { return listing }
+                            members.append(("mos", mosJSON(result.pools[index], mos[index])))
+                            return .object(members)
+                        })
+                ),
                 (
                     "devices",
                     .array(deviceNotes(result).map { .object([("path", .string($0.path)), ("note", .string($0.note))]) })

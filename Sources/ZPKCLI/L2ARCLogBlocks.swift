@@ -38,82 +38,28 @@
 import ZFSDevice
 import ZFSFormat
 
-/// `l2arc_log_blkptr_t`, in host order.
-struct L2ARCLogBlockPointer: Hashable {
-    var daddr: UInt64
-    var payloadAsize: UInt64
-    var payloadStart: UInt64
-    var prop: UInt64
-    var checksum: [UInt64]
-
-    /// From its 8 words (daddr, payload_asize, payload_start, prop, cksum[4]).
-    init(words: ArraySlice<UInt64>) {
-        let w = Array(words)
-        daddr = w[0]
-        payloadAsize = w[1]
-        payloadStart = w[2]
-        prop = w[3]
-        checksum = Array(w[4..<8])
-    }
-
-    var lsize: UInt64 { L2ARCLogBlocks.lsize(prop) }
-    /// For log blocks, the aligned size on the device.
-    var psize: UInt64 { L2ARCLogBlocks.psize(prop) }
-    var compression: UInt64 { L2ARCLogBlocks.compression(prop) }
-    var checksumAlgorithm: UInt64 { (prop >> 40) & 0xFF }
-}
-
+// The layouts, constants and `l2arc_log_blkptr_valid` live in ZFSFormat (L2ARCLogBlock.swift);
+// this file keeps the walk and zdb's text.
 enum L2ARCLogBlocks {
-    /// `L2ARC_LOG_BLK_MAGIC`, "LOGBLKHD" read as a big-endian word.
-    static let magic: UInt64 = 0x4C4F_4742_4C4B_4844
-    /// `sizeof (l2arc_log_blk_phys_t)`.
-    static let blockByteCount = 65536
-    /// `L2ARC_LOG_BLK_MAX_ENTRIES`.
-    static let maximumEntries = 1022
-    /// Offset of `lb_entries` in a log block.
-    static let entriesOffset = 128
-    static let entryByteCount = 64
-    /// `ZIO_COMPRESS_OFF`.
-    static let compressionOff: UInt64 = 2
+    static let magic = L2ARCLogBlock.magic
+    static let blockByteCount = L2ARCLogBlock.blockByteCount
+    static let maximumEntries = L2ARCLogBlock.maximumEntries
+    static let entriesOffset = L2ARCLogBlock.entriesOffset
+    static let entryByteCount = L2ARCLogBlock.entryByteCount
+    static let compressionOff = L2ARCLogBlock.compressionOff
+    typealias DeviceWindow = L2ARCLogBlock.DeviceWindow
 
-    static func lsize(_ prop: UInt64) -> UInt64 { ((prop & 0xFFFF) + 1) << 9 }
-    static func psize(_ prop: UInt64) -> UInt64 { (((prop >> 16) & 0xFFFF) + 1) << 9 }
-    static func compression(_ prop: UInt64) -> UInt64 { (prop >> 32) & 0x7F }
+    static func lsize(_ prop: UInt64) -> UInt64 { L2ARCLogBlock.lsize(prop) }
+    static func psize(_ prop: UInt64) -> UInt64 { L2ARCLogBlock.psize(prop) }
+    static func compression(_ prop: UInt64) -> UInt64 { L2ARCLogBlock.compression(prop) }
+    static func overlaps(bottom: UInt64, top: UInt64, check: UInt64) -> Bool {
+        L2ARCLogBlock.overlaps(bottom: bottom, top: top, check: check)
+    }
 
     /// The first `count` u64 words of `bytes` as this machine reads them.
     static func hostWords(_ bytes: [UInt8], count: Int) -> [UInt64] {
         bytes.withUnsafeBytes { raw in
             (0..<min(count, raw.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
-        }
-    }
-
-    /// `l2arc_range_check_overlap`: whether `check` lies in the ring range bottom → top.
-    static func overlaps(bottom: UInt64, top: UInt64, check: UInt64) -> Bool {
-        if bottom < top { return bottom <= check && check <= top }
-        if bottom > top { return check <= top || bottom <= check }
-        return check == top
-    }
-
-    /// The parts of `l2arc_dev_t` that `l2arc_log_blkptr_valid` reads.
-    struct DeviceWindow {
-        var start: UInt64
-        var end: UInt64
-        var hand: UInt64
-        var evict: UInt64
-        var first: Bool
-
-        /// `l2arc_log_blkptr_valid`.
-        func isValid(_ pointer: L2ARCLogBlockPointer) -> Bool {
-            let asize = pointer.psize
-            let blockEnd = pointer.daddr &+ asize &- 1
-            let payloadStart = pointer.payloadStart
-            let evicted =
-                overlaps(bottom: payloadStart, top: blockEnd, check: hand)
-                || overlaps(bottom: payloadStart, top: blockEnd, check: evict)
-                || overlaps(bottom: hand, top: evict, check: payloadStart)
-                || overlaps(bottom: hand, top: evict, check: blockEnd)
-            return payloadStart >= start && blockEnd <= end && asize > 0 && asize <= UInt64(blockByteCount)
-                && (!evicted || first)
         }
     }
 

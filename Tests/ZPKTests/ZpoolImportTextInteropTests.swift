@@ -83,8 +83,11 @@ private func withoutZPKAdditions(_ text: String, _ healths: [PoolHealth]) -> (St
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
     // The line that says what zpk itself can do with the pool: one per pool, right after
     // zpool's own text for it, always with this prefix.
-    var removed = lines.filter { $0.hasPrefix(ZpoolImportListing.zpkLinePrefix) }.map(String.init)
-    lines.removeAll { $0.hasPrefix(ZpoolImportListing.zpkLinePrefix) }
+    // …and what zpk read from the MOS (ZPK.Import.mosFooter), which zpool's listing does not say.
+    let prefixes = [ZpoolImportListing.zpkLinePrefix] + ZPK.Import.mosFooterPrefixes
+    func isLineOfOurs(_ line: Substring) -> Bool { prefixes.contains { line.hasPrefix($0) } }
+    var removed = lines.filter(isLineOfOurs).map(String.init)
+    lines.removeAll(where: isLineOfOurs)
     var index = 0
     while index < lines.count {
         // A blank line followed by one or more of our lines: drop them all.

@@ -1,6 +1,7 @@
 // zpk-fuzz: seeded mutation fuzzing of the nvlist decoder on real OpenZFS bytes.
 //
 //   swift run -c release zpk-fuzz [--iterations N (1000000)] [--seed S (1)] [--from I]
+//   swift run -c release zpk-fuzz --mos …     # the MOS object decoders instead (MOSFuzz.swift)
 //
 // Inputs (all from Tests/Fixtures, so a seed replays exactly on any machine):
 //   label   the whole 256 KiB of label0-raidz-leaf.bin, mutated in place (mostly inside the
@@ -37,10 +38,11 @@ struct Options {
     var iterations = 1_000_000
     var seed: UInt64 = 1
     var from = 0
+    var mos = false
 
     static func usage(_ problem: String?) -> Never {
         if let problem { FileHandle.standardError.write(Data("zpk-fuzz: \(problem)\n".utf8)) }
-        print("usage: zpk-fuzz [--iterations N (1000000)] [--seed S (1)] [--from I (0)]")
+        print("usage: zpk-fuzz [--mos] [--iterations N (1000000)] [--seed S (1)] [--from I (0)]")
         exit(problem == nil ? 0 : 64)
     }
 
@@ -48,6 +50,10 @@ struct Options {
         var options = Options()
         var it = arguments.dropFirst().makeIterator()
         while let arg = it.next() {
+            if arg == "--mos" {
+                options.mos = true
+                continue
+            }
             let value = it.next()
             switch arg {
             case "--iterations":
@@ -288,6 +294,14 @@ func roundTripFailure(_ list: NVList, decodedFrom encoding: NVList.Encoding) -> 
 }
 
 // MARK: - Run
+
+// --mos: the MOS object decoders instead (MOSFuzz.swift). Here, after the inputs above, because
+// Fuzzer's splice mutation copies from `spliceSources` (the nvlist seeds: foreign bytes).
+if options.mos {
+    installCrashReporter()
+    exit(MOSFuzz.run(iterations: iterations, seed: seed, from: from))
+}
+
 
 installCrashReporter()
 

@@ -1,0 +1,2 @@
+// zlib, for gzip-compressed ZFS blocks (ZFSFormat's Gzip). Debian: zlib1g-dev.
+#include <zlib.h>
