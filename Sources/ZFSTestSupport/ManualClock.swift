@@ -141,7 +141,7 @@ public final class ManualClock: Clock, Sendable {
     /// time and sleepers, and returns false.
     @discardableResult
     public func waitForSleepers(
-        _ count: Int = 1, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation
+        _ count: Int = 1, timeout: Duration = Patience.hang, sourceLocation: SourceLocation = #_sourceLocation
     ) async -> Bool {
         if await sleepersArrive(count, within: timeout) { return true }
         Issue.record(

@@ -42,7 +42,7 @@ func drive(_ clock: ManualClock, _ body: @escaping @Sendable () async throws -> 
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ActivityCheckDriverTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct ActivityCheckDriverTests {
     let ub = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
 
     func driver(_ probe: ScriptedProbe, clock: ManualClock, localHostID: UInt32 = 0xB, rng: some RandomNumberGenerator & Sendable = ZeroRNG(), tunables: MultihostTunables = .init()) -> ActivityCheckDriver {
@@ -203,7 +203,7 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
     func readBestUberblock() throws -> ProbeReading? { reading(best.withLock { $0 }) }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ClaimTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct ClaimTests {
     let ub = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
 
     func claim(_ disk: ClaimDisk, clock: ManualClock, reference: Uberblock? = nil) async -> ClaimOutcome {
@@ -274,7 +274,7 @@ final class ClaimDisk: ClaimWriter, ActivityProbe {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ClearCheckTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct ClearCheckTests {
     let ub = mmpUB(txg: 100, ts: 1000, interval: 100, seq: 3, fail: 10, delay: 100_000_000)
 
     func clear(_ probe: ScriptedProbe, clock: ManualClock, isOurs: @escaping @Sendable (Uberblock) -> Bool) async throws -> ClearVerdict {

@@ -27,7 +27,7 @@ func threadsNamed(_ name: String) -> Int {
     }.count
 }
 
-@Suite(.timeLimit(.minutes(1))) struct HeartbeatVirtualRescueTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct HeartbeatVirtualRescueTests {
     let hung = VdevGUID(rawValue: 100)
     let other = VdevGUID(rawValue: 101)
 
@@ -93,7 +93,7 @@ func threadsNamed(_ name: String) -> Int {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct HeartbeatRescueTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct HeartbeatRescueTests {
     let hung = VdevGUID(rawValue: 100)
 
     func makeService(_ io: FakeHeartbeatIO, events: Locked<[HeartbeatEvent]>, pool: String = "tank") -> HeartbeatService {
@@ -105,15 +105,15 @@ func threadsNamed(_ name: String) -> Int {
     }
 
     /// Polls `condition` every 5 ms; records an issue naming `what` when it has not held after
-    /// 20 s (a few heartbeat periods of 50 ms, with a slack of two orders of magnitude for a
-    /// loaded machine).
+    /// `Patience.hang` (a hang detector: on a quiet machine it holds within a few heartbeat
+    /// periods of 50 ms).
     func waitUntil(
         _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
     ) async throws {
         let start = ContinuousClock.now
         while !condition() {
-            if ContinuousClock.now - start > .seconds(20) {
-                Issue.record("timed out after 20 s waiting until \(what)", sourceLocation: sourceLocation)
+            if ContinuousClock.now - start > Patience.hang {
+                Issue.record("timed out after \(Patience.hangText) waiting until \(what)", sourceLocation: sourceLocation)
                 return
             }
             try await Task.sleep(for: .milliseconds(5))

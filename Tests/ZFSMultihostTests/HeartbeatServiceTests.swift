@@ -106,15 +106,15 @@ final class HeartbeatHarness: Sendable {
     }
 
     /// Yields until `condition` holds; records an issue naming `what` (with the clock's time,
-    /// its sleepers and the loop's iterations) when it has not held after 20 s of real time.
+    /// its sleepers and the loop's iterations) when it has not held after `Patience.hang` of real time.
     func waitUntil(
         _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
     ) async {
         let start = ContinuousClock.now
         while !condition() {
-            if ContinuousClock.now - start > .seconds(20) {
+            if ContinuousClock.now - start > Patience.hang {
                 Issue.record(
-                    "timed out after 20 s waiting until \(what) (virtual t=\(clock.now.offset), sleepers at \(clock.sleeperDeadlines), \(service.iterationCount) iterations, \(outstanding) writes outstanding)",
+                    "timed out after \(Patience.hangText) waiting until \(what) (virtual t=\(clock.now.offset), sleepers at \(clock.sleeperDeadlines), \(service.iterationCount) iterations, \(outstanding) writes outstanding)",
                     sourceLocation: sourceLocation)
                 return
             }
@@ -156,7 +156,7 @@ func writes(_ events: [HeartbeatEvent]) -> [(at: Duration, leaf: UInt64, label: 
     events.compactMap { if case .issued(_, let l, let label, let ub, let at) = $0 { (at, l.guid.rawValue, label, ub) } else { nil } }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct HeartbeatServiceTests {
+@Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct HeartbeatServiceTests {
     @Test func cadenceIsIntervalOverLeavesRoundRobinWithWallClockStamps() async throws {
         let h = HeartbeatHarness(leaves: 2, tunables: .init(intervalInMilliseconds: 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -60,7 +60,7 @@ final class MultihostRig: Sendable {
 
     /// Waits (real time, bounded) until `sleepers` tasks sleep on the clock and no heartbeat
     /// I/O of `pools` is in flight, then lets the dust settle. Records an issue saying what it
-    /// waited for when that has not happened after 20 s.
+    /// waited for when that has not happened after `Patience.hang`.
     func settle(
         sleepers: Int, pools: [Pool] = [], delayed: [Pool] = [], until done: () -> Bool = { false },
         sourceLocation: SourceLocation = #_sourceLocation
@@ -68,7 +68,7 @@ final class MultihostRig: Sendable {
         let start = ContinuousClock.now
         var quietRounds = 0
         var expected = sleepers
-        while ContinuousClock.now - start < .seconds(20) {
+        while ContinuousClock.now - start < Patience.hang {
             if done() { return }
             expected = sleepers + delayed.reduce(0) { $0 + $1.faults.delayedIOCount }
             let quiet = clock.sleeperCount >= expected
@@ -80,7 +80,7 @@ final class MultihostRig: Sendable {
         }
         Issue.record(
             """
-            did not settle in 20 s at virtual t=\(now): \(clock.sleeperCount) of \(expected) sleepers \
+            did not settle in \(Patience.hangText) at virtual t=\(now): \(clock.sleeperCount) of \(expected) sleepers \
             (deadlines \(clock.sleeperDeadlines)); heartbeats settled: \(pools.map(\.heartbeatsSettled)); \
             only delayed heartbeats pending: \(delayed.map(Self.onlyDelayedHeartbeatsPending))
             """, sourceLocation: sourceLocation)
@@ -630,7 +630,7 @@ struct PoolMultihostTests {
         #expect(!outcome.isDone, "a put on hung leaves returned")
         a.forget("tank")
         let start = ContinuousClock.now
-        while !outcome.isDone && ContinuousClock.now - start < .seconds(20) { await Task.yield() }
+        while !outcome.isDone && ContinuousClock.now - start < Patience.hang { await Task.yield() }
         let failure = try #require(outcome.error, "the hung put did not end with the pool")
         #expect(failure.code == .ioFailure || failure.code == .poolClosed)
         await #expect(throws: PoolError.self) { try await pool.get("one-leg") }
@@ -652,7 +652,7 @@ struct PoolMultihostTests {
         #expect(pool.heartbeat.status.suspension != nil)
         // Suspended: the held put fails now instead of waiting for the devices.
         let start = ContinuousClock.now
-        while !held.isDone && ContinuousClock.now - start < .seconds(20) { await Task.yield() }
+        while !held.isDone && ContinuousClock.now - start < Patience.hang { await Task.yield() }
         #expect(held.isDone && held.error != nil, "the put held by the hang did not fail at the suspension")
         // B takes the pool and writes.
         let (outcome, _) = Outcome<Pool>.start { try await b.open(config: config, mode: .import(force: true)) }

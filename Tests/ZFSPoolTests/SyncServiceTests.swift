@@ -12,7 +12,7 @@ import ZFSTestSupport
 
 @testable import ZFSPool
 
-@Suite struct SyncServiceTests {
+@Suite(.offTheCooperativePool) struct SyncServiceTests {
     @Test func syncsEveryOpenPoolAtEachInterval() async throws {
         let rack = DeviceRack(paths: ["/dev/a", "/dev/b"])
         let host = PoolHost(environment: rack.environment())

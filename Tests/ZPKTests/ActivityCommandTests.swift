@@ -27,7 +27,7 @@ import ZFSTestSupport
         #expect(help.contains("0 no other host is active: the pool is importable here"))
         #expect(help.contains("3 in use on another host (its hostname, hostid, heartbeat age)"))
         #expect(help.contains("{\"event\":\"progress\",\"phase\":\"activity_check\",\"pool\":\"tank\", \"elapsed_ms\":500,\"remaining_ms\":1500,\"total_ms\":2000}"))
-        #expect(help.contains("USAGE: zpk activity [-d <dir> ...] [-c <cachefile>] [--json]"))
+        #expect(help.contains("USAGE: zpk activity [-d <dir> ...] [--nbd <server> ...] [-c <cachefile>] [--json]"))
     }
 
     @Test func progressLineShape() {
