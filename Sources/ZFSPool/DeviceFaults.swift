@@ -150,9 +150,19 @@ final class FaultTable: @unchecked Sendable {
             delaying -= 1
             condition.unlock()
         }
+        if clock is ContinuousClock {
+            // The host's own clock: the thread sleeps. (A task sleeping on it instead needs a
+            // thread of the cooperative pool, and when the I/O itself runs on that pool — a
+            // request handler — every pool thread can end up waiting here for that task.)
+            let (seconds, attoseconds) = duration.components
+            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+            return
+        }
         let done = DispatchSemaphore(value: 0)
         let clock = self.clock
-        // The clock is async-only; a child task sleeps on it while this worker thread waits.
+        // An injected clock is async-only; a child task sleeps on it while this thread waits.
         Task { try? await clock.sleep(for: duration); done.signal() }
         done.wait()
     }
