@@ -348,7 +348,16 @@ extension Pool {
     ///
     /// The corresponding OpenZFS tool is `zinject -d`.
     public func inject(_ fault: DeviceFault, leaf: String) throws {
-        try core.withLock { (core: inout PoolCore) throws(PoolError) in try core.ensureOpen() }
+        // Not behind the pool lock: a write held by a hung leaf holds that lock, and injecting
+        // the same fault on the other leaves (a storage partition) must not wait for it. When
+        // the lock is busy the pool is in use, so open; a fault set on a pool closing meanwhile
+        // meets no I/O.
+        if let checked = core.withLockIfAvailable({ (core: inout PoolCore) -> PoolError? in
+            do throws(PoolError) { try core.ensureOpen() } catch { return error }
+            return nil
+        }), let error = checked {
+            throw error
+        }
         let leaves = multihostShared.leaves
         guard let match = leaves.first(where: { $0.path == leaf || "\($0.guid.rawValue)" == leaf }) else {
             throw PoolError(
