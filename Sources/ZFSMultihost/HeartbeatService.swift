@@ -308,6 +308,18 @@ public final class HeartbeatService: Service, Sendable {
         }
     }
 
+    /// A txg sync is about to write `next` into the uberblock slots (after its MOS and even
+    /// labels are durable): heartbeats copy it from now on, so that an importer, which ranks
+    /// uberblocks by txg, sees them change once the first copy of `next` is on disk. Not a
+    /// completed write; call ``uberblockSynced(_:)`` when the sync is done.
+    public func uberblockWillSync(_ next: Uberblock) {
+        let wall = wallClock.seconds
+        state.withLock { s in
+            s.machine.uberblockWillSync(next, wallClockSeconds: wall)
+            s.remember(next)
+        }
+    }
+
     /// The uberblock a txg sync should write for the pool's current MMP settings (magic, delay,
     /// raw tunables, sequence 0).
     public func syncFields(of ub: Uberblock) -> Uberblock {

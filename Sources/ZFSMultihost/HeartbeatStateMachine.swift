@@ -224,14 +224,35 @@ public struct HeartbeatStateMachine: Sendable {
         if pending.indices.contains(leaf) { pending[leaf] = nil }
     }
 
+    /// A txg sync is about to write `next` into the uberblock slots (its MOS and even labels are
+    /// durable already): heartbeats copy it from now on, the sequence restarting at 1. Not a
+    /// completed write — ``uberblockSynced(_:now:wallClockSeconds:)`` counts that.
+    ///
+    /// Ours, earlier than OpenZFS (which switches after the uberblock writes): an importer ranks
+    /// uberblocks by txg first, so once one copy of `next` is on disk, heartbeats still copying
+    /// the previous txg are invisible to its activity check however many land. Over a slow link
+    /// the uberblock writes take seconds, long enough for a whole check to see nothing change
+    /// while this host heartbeats and keeps the pool.
+    public mutating func uberblockWillSync(_ next: Uberblock, wallClockSeconds: UInt64) {
+        adopt(next, wallClockSeconds: wallClockSeconds)
+    }
+
     /// A txg sync wrote `synced` (`mmp_update_uberblock`): heartbeats now copy it, the sequence
-    /// restarts at 1 and the sync counts as a completed write. Only when multihost is on.
+    /// restarts at 1 (unless ``uberblockWillSync(_:wallClockSeconds:)`` already switched to it)
+    /// and the sync counts as a completed write. Only when multihost is on.
     public mutating func uberblockSynced(_ synced: Uberblock, now: Duration, wallClockSeconds: UInt64) {
+        if uberblock.txg != synced.txg || uberblock.rootBlockPointer != synced.rootBlockPointer {
+            adopt(synced, wallClockSeconds: wallClockSeconds)
+        }
+        guard multihost else { return }
+        updateDelay(completed: true, now: now)
+    }
+
+    private mutating func adopt(_ synced: Uberblock, wallClockSeconds: UInt64) {
         uberblock = synced
         guard multihost else { return }
         sequence = 1
         uberblock.timestampInSeconds = wallClockSeconds
-        updateDelay(completed: true, now: now)
     }
 
     /// The uberblock a txg sync writes for this pool's current settings (spec §0.5): MMP magic,

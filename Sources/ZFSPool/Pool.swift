@@ -535,6 +535,10 @@ struct PoolCore: Sendable {
                 txg: txg, guidSum: io.tree.guidSum(poolGUID: identity.guid), timestampInSeconds: now,
                 rootBlockPointer: mosBP)
             uberblock = stampMMP(uberblock)
+            // Heartbeats copy the new uberblock before its first copy lands: an importer ranks
+            // by txg, and heartbeats of the previous txg would be invisible to its activity
+            // check for as long as these writes take (seconds over a slow link).
+            heartbeat?.uberblockWillSync(uberblock)
             try io.writeUberblocks(uberblock, multihost: multihost)
             try io.flushAll()
             // 5. Odd labels.

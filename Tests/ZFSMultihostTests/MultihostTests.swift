@@ -249,6 +249,36 @@ func isSuspend(_ a: HeartbeatStateMachine.Action) -> Bool {
         let s = m.syncFields(of: Uberblock(txg: TXG(52), guidSum: 9, timestampInSeconds: 1000))
         #expect(s.mmpSequence == 0 && s.mmpDelayInNanoseconds == m.delayNanoseconds)
     }
+    /// A sync about to write its uberblocks: heartbeats copy the new txg at once (an importer
+    /// ranks by txg), but nothing counts as a completed write until the sync is done.
+    @Test func heartbeatsCopyTheTxgBeingSyncedWithoutCountingIt() {
+        var m = machine(.init(intervalInMilliseconds: 100, failIntervals: 10), leaves: 1)
+        var rng = SplitMix64(seed: 5)
+        _ = m.event(now: .zero, wallClockSeconds: 1000, using: &rng)  // a write of txg 50, never completed
+        m.writeCompleted(leaf: 0, success: true, now: .milliseconds(10))
+        m.uberblockWillSync(Uberblock(txg: TXG(51), guidSum: 9, timestampInSeconds: 1000), wallClockSeconds: 1000)
+        #expect(m.lastWrite == .milliseconds(10))
+        var a = m.event(now: .milliseconds(100), wallClockSeconds: 1000, using: &rng)
+        guard case .write(_, _, let ub) = a.first else { Issue.record("no write: \(a)"); return }
+        #expect(ub.txg == TXG(51) && ub.mmpSequence == 1)
+        // That write never completes and the sync hangs: suspended one tick past last write + F × I.
+        a = m.event(now: .milliseconds(1010) + .nanoseconds(1), wallClockSeconds: 1001, using: &rng)
+        #expect(a.contains(where: isSuspend))
+        // The sync completing counts as a write and keeps the sequence where heartbeats took it.
+        var n = machine(.init(intervalInMilliseconds: 100, failIntervals: 10), leaves: 1)
+        let next = Uberblock(txg: TXG(51), guidSum: 9, timestampInSeconds: 1000)
+        n.uberblockWillSync(next, wallClockSeconds: 1000)
+        guard case .write(let leaf, _, let first) = n.event(now: .zero, wallClockSeconds: 1000, using: &rng).first else {
+            Issue.record("no write"); return
+        }
+        n.writeCompleted(leaf: leaf, success: true, now: .milliseconds(1))
+        n.uberblockSynced(next, now: .milliseconds(50), wallClockSeconds: 1000)
+        #expect(n.lastWrite == .milliseconds(50))
+        guard case .write(_, _, let second) = n.event(now: .milliseconds(100), wallClockSeconds: 1000, using: &rng).first else {
+            Issue.record("no write"); return
+        }
+        #expect(first.txg == TXG(51) && second.txg == TXG(51) && second.mmpSequence == 2)
+    }
     @Test func suspensionDeadlinePlusMinusOneTick() {
         var m = machine(.init(intervalInMilliseconds: 1000, failIntervals: 10), leaves: 1)
         var rng = SplitMix64(seed: 4)

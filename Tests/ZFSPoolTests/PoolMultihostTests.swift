@@ -36,8 +36,10 @@ final class MultihostRig: Sendable {
         MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: interval, failIntervals: fail, importIntervals: 20))
     }
 
+    /// - Parameter wrap: what the host opens instead of a rig device (`nil`: the device itself).
     func host(
-        id: UInt64, name: String, tunables: MultihostTunablesStore = MultihostRig.tunables(), cacheFilePath: String? = nil
+        id: UInt64, name: String, tunables: MultihostTunablesStore = MultihostRig.tunables(), cacheFilePath: String? = nil,
+        wrap: (@Sendable (InMemoryBlockDevice) -> any BlockDevice)? = nil
     ) -> PoolHost {
         let devices = self.devices
         let clock = self.clock
@@ -52,7 +54,7 @@ final class MultihostRig: Sendable {
                     guard let device = devices[path] else {
                         throw DeviceError(code: .notFound, message: "no such device \(path)", path: path)
                     }
-                    return device
+                    return wrap?(device) ?? device
                 }, cacheFilePath: cacheFilePath))
     }
 
@@ -120,6 +122,45 @@ final class MultihostRig: Sendable {
             let bytes = device.bytes(in: offset..<(offset + UInt64(ring.slotByteCount)))
             return PoolHeartbeatIO.decodeSlot(bytes, ring: ring, absoluteOffset: offset)
         }
+    }
+}
+
+/// A rig device whose writes at held offsets wait (real time) until released: a sync's write
+/// held up on a slow storage link while everything else goes through.
+final class GatedDevice: BlockDevice {
+    let base: InMemoryBlockDevice
+    private let gate = Mutex<(held: Set<UInt64>, waiting: Int)>(([], 0))
+    init(_ base: InMemoryBlockDevice) { self.base = base }
+
+    var path: String { base.path }
+    var sizeInBytes: UInt64 { base.sizeInBytes }
+    var isBlockDevice: Bool { base.isBlockDevice }
+    /// Writes now waiting at a held offset.
+    var waiting: Int { gate.withLock { $0.waiting } }
+    func hold(_ offset: UInt64) { gate.withLock { _ = $0.held.insert(offset) } }
+    func releaseAll() { gate.withLock { $0.held = [] } }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try base.read(into: buffer, atAbsoluteOffset: offset)
+    }
+    func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        waitWhileHeld(offset)
+        try base.write(from: buffer, atAbsoluteOffset: offset)
+    }
+    func writeUncached(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        waitWhileHeld(offset)
+        try base.writeUncached(from: buffer, atAbsoluteOffset: offset)
+    }
+    func flush() throws(DeviceError) { try base.flush() }
+
+    private func waitWhileHeld(_ offset: UInt64) {
+        guard gate.withLock({ g -> Bool in
+            guard g.held.contains(offset) else { return false }
+            g.waiting += 1
+            return true
+        }) else { return }
+        while gate.withLock({ $0.held.contains(offset) }) { usleep(1000) }
+        gate.withLock { $0.waiting -= 1 }
     }
 }
 
@@ -208,6 +249,39 @@ struct PoolMultihostTests {
         #expect(pool.multihostHistory.contains { !$0.isSkip && $0.error == 0 })
         #expect(pool.renderMultihostHistory().hasPrefix("id "))
         #expect(pool.renderMultihostHistory().contains("mmp_delay"))
+    }
+
+    @Test("heartbeats while a sync's uberblock writes are under way carry the txg being synced (an importer ranks by txg)")
+    func heartbeatsCarryTheTxgBeingSynced() async throws {
+        let rig = MultihostRig()
+        let gates = Dictionary(uniqueKeysWithValues: rig.devices.map { ($0.key, GatedDevice($0.value)) })
+        let a = rig.host(id: 0xA11CE, name: "host-a", wrap: { gates[$0.path]! })
+        let (pool, runner) = try await holdPool(rig, a)
+        defer { runner.cancel() }
+        let next = TXG(pool.status().lastSyncedTXG.rawValue + 1)
+        // The sync's last uberblock write on the second leaf hangs (a slow link): by then the
+        // new txg's uberblock is on disk in other labels, and an importer's best uberblock.
+        let gate = gates[rig.paths[1]]!
+        let ring = UberblockRing(ashift: 12)
+        let label3 = try #require(LabelLayout.labelOffset(index: 3, deviceSize: gate.sizeInBytes))
+        gate.hold(ring.slotOffset(ring.syncSlotIndex(for: next, multihost: true), labelOffset: label3))
+        try await pool.put("during", Array("a slow sync".utf8))
+        let (sync, _) = Outcome<TXG>.start { try await pool.sync() }
+        let start = ContinuousClock.now
+        while gate.waiting == 0 && !sync.isDone && ContinuousClock.now - start < .seconds(20) { await Task.yield() }
+        #expect(gate.waiting == 1, "the sync never reached its held uberblock write")
+        await rig.run(for: .milliseconds(300), sleepers: 1, pools: [pool])
+        // Heartbeats of the previous txg would rank below that uberblock: an importer's activity
+        // check would see nothing change while A heartbeats, and take the pool.
+        let written = rig.paths.flatMap { rig.mmpSlots($0).compactMap { $0 } }
+        #expect(
+            written.contains { $0.txg == next },
+            "heartbeats during the uberblock writes of txg \(next.rawValue) carry txgs \(written.map(\.txg.rawValue))")
+        gate.releaseAll()
+        while !sync.isDone && ContinuousClock.now - start < .seconds(40) { await Task.yield() }
+        #expect(try sync.get() == next)
+        await rig.run(for: .milliseconds(200), sleepers: 1, pools: [pool])
+        #expect(pool.heartbeat.status.suspension == nil)
     }
 
     @Test("B's import is refused with .poolInUse naming A while A heartbeats; force does not help")
