@@ -75,12 +75,15 @@ public struct MetricsEndpoint: Service {
                 statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: Data(registry.emitToBuffer()))
         }
-        // Graceful shutdown cancels the server; its CancellationError is the normal end.
+        // Graceful shutdown cancels the server; whatever it throws then (CancellationError, or
+        // FlyingFox's SocketError.disconnected from the closed listening socket) is the normal
+        // end, not a failure that would make zpkd exit 1.
         do {
             try await serve(server)
         } catch is CancellationError {
             return
-        } catch where Task.isCancelled {
+        } catch where Task.isCancelled || Task.isShuttingDownGracefully {
+            logger.debug("metrics endpoint closed at shutdown", metadata: ["error": "\(error)"])
             return
         }
     }
