@@ -407,15 +407,16 @@ extension ZPK {
 
         static func json(
             _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict],
-            mos: [Result<MOSConfig, MOSError>] = []
+            mos: [Result<MOSConfig, MOSError>]
         ) -> JSON {
+            // healths, verdicts and mos are per pool of `result`, in its order.
             .object([
                 (
                     "pools",
                     .array(
-                        healths.enumerated().map { index, health in
-                            let listing = ZpoolImportListing.json(health, names: names, zpk: verdicts[index])
-                            guard index < mos.count, index < result.pools.count, case .object(var members) = listing else { return listing }
+                        healths.indices.map { index in
+                            let listing = ZpoolImportListing.json(healths[index], names: names, zpk: verdicts[index])
+                            guard case .object(var members) = listing else { return listing }
                             members.append(("mos", mosJSON(result.pools[index], mos[index])))
                             return .object(members)
                         })
