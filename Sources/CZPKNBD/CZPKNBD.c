@@ -27,13 +27,28 @@ static int remaining_ms(int64_t deadline_ns) {
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+/// Handles what the server has already sent, without waiting for more: the last look before a
+/// deadline is declared missed. Our own thread may have been descheduled past the deadline while
+/// the server's reply waited in the socket; that is not the server's lateness. Bounded: each
+/// step handles one socket event and a reply is a few of them.
+static void handle_what_is_ready(struct nbd_handle *h) {
+    for (int step = 0; step < 64; step++) {
+        if (nbd_poll(h, 0) != 1) return;
+    }
+}
+
 int zpk_nbd_await(struct nbd_handle *h, int64_t cookie, int64_t deadline_ns) {
     for (;;) {
         int done = nbd_aio_command_completed(h, (uint64_t)cookie);
         if (done == 1) return ZPK_NBD_DONE;
         if (done == -1) return ZPK_NBD_FAILED;
         int ms = remaining_ms(deadline_ns);
-        if (ms < 0) return ZPK_NBD_TIMED_OUT;
+        if (ms < 0) {
+            handle_what_is_ready(h);
+            done = nbd_aio_command_completed(h, (uint64_t)cookie);
+            if (done == 1) return ZPK_NBD_DONE;
+            return done == -1 ? ZPK_NBD_FAILED : ZPK_NBD_TIMED_OUT;
+        }
         if (nbd_poll(h, ms) == -1) {
             // The connection died (or the state machine failed): the command is retired with
             // an error, unless it completed just before.
@@ -54,7 +69,10 @@ static int drive_until(struct nbd_handle *h, bool option_mode, int64_t deadline_
         if (connected(h, option_mode)) return ZPK_NBD_DONE;
         if (nbd_aio_is_dead(h) == 1 || nbd_aio_is_closed(h) == 1) return ZPK_NBD_FAILED;
         int ms = remaining_ms(deadline_ns);
-        if (ms < 0) return ZPK_NBD_TIMED_OUT;
+        if (ms < 0) {
+            handle_what_is_ready(h);
+            return connected(h, option_mode) ? ZPK_NBD_DONE : ZPK_NBD_TIMED_OUT;
+        }
         if (nbd_poll(h, ms) == -1) return connected(h, option_mode) ? ZPK_NBD_DONE : ZPK_NBD_FAILED;
     }
 }

@@ -40,6 +40,8 @@ public enum OpenZFS {
     public static let zdbPath = "/usr/sbin/zdb"
     /// Where Debian's `zfs-test` installs ztest.
     public static let ztestPath = "/usr/sbin/ztest"
+    /// coreutils' `nice`, which runs ztest at a lower priority.
+    static let nicePath = "/usr/bin/nice"
 
     /// The environment every oracle call gets unless the caller passes another one.
     ///

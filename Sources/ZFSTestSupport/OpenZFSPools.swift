@@ -384,9 +384,13 @@ extension OpenZFS {
         for attempt in 1...spec.maxAttempts {
             let poolDirectory = try makeUniqueDirectory(in: directory, prefix: spec.poolName)
             let args = spec.ztestArguments(directory: poolDirectory)
+            // At nice 10: ztest keeps dozens of threads runnable for seconds, and several run at
+            // once at the start of a test run. At the default priority they starved the real-time
+            // tests beside them on a 2-core machine (an NBD handshake took over 5 s); niced, they
+            // only use what those tests leave.
             let output = try run(
-                ztestPath, args, environment: spec.ztestEnvironment, currentDirectory: poolDirectory,
-                timeout: timeout)
+                nicePath, ["-n", "10", ztestPath] + args, environment: spec.ztestEnvironment,
+                currentDirectory: poolDirectory, timeout: timeout)
             lastOutput = output
             do {
                 guard output.status == 0 else {
