@@ -98,7 +98,10 @@ public final class NBDTestServer: @unchecked Sendable {
     /// What the server wrote to stdout and stderr so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Starts the server (again) and waits until it accepts connections (up to 20 s).
+    /// How long `start()` waits for the server's first greeting: generous, for a loaded machine.
+    static let startTimeout = Duration.seconds(60)
+
+    /// Starts the server (again) and waits until it greets a connection (up to `startTimeout`).
     public func start() throws {
         if let readyPath { unlink(readyPath) }
         var actions = posix_spawn_file_actions_t()
@@ -114,7 +117,7 @@ public final class NBDTestServer: @unchecked Sendable {
         case .failure(let failure):
             throw OpenZFSHarnessError(.spawnFailed, "cannot start \(executable): \(failure.reason)")
         }
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + Self.startTimeout
         if let pidFile {
             unlink(pidFile)
             var status: Int32 = 0
@@ -123,17 +126,17 @@ public final class NBDTestServer: @unchecked Sendable {
             lock.withLock { pid = 0 }
             while ContinuousClock.now < deadline {
                 if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                    let daemon = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), isAccepting()
+                    let daemon = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), greets(before: deadline)
                 {
                     lock.withLock { pid = daemon }
                     return
                 }
                 usleep(10_000)
             }
-            throw OpenZFSHarnessError(.timedOut, "\(executable) did not accept connections within 20 s: \(log)")
+            throw OpenZFSHarnessError(.timedOut, "\(executable) did not greet a connection within \(Self.startTimeout): \(log)")
         }
         while ContinuousClock.now < deadline {
-            if isAccepting() { return }
+            if greets(before: deadline) { return }
             var status: Int32 = 0
             let current = lock.withLock { pid }
             if waitpid(current, &status, WNOHANG) == current {
@@ -143,7 +146,7 @@ public final class NBDTestServer: @unchecked Sendable {
             usleep(10_000)
         }
         stop()
-        throw OpenZFSHarnessError(.timedOut, "\(executable) did not accept connections within 20 s: \(log)")
+        throw OpenZFSHarnessError(.timedOut, "\(executable) did not greet a connection within \(Self.startTimeout): \(log)")
     }
 
     /// Stalls the server (SIGSTOP): connections stay open, nothing is answered — a hung target.
@@ -193,40 +196,64 @@ public final class NBDTestServer: @unchecked Sendable {
         while waitpid(current, &status, 0) == -1 && errno == EINTR {}
     }
 
-    /// Whether a connection to the server's socket or port succeeds now.
-    private func isAccepting() -> Bool {
+    /// Whether the server greets a connection ("NBDMAGIC", the first bytes of every NBD
+    /// handshake) before `deadline`. Accepting is not serving: nbd-server built with GnuTLS (as
+    /// Debian's is) listens, then generates Diffie-Hellman parameters before its first accept,
+    /// which took 40–900 ms here on an idle machine and over 10 s on a loaded one; a test that
+    /// connected as soon as the port accepted then timed out in the handshake.
+    private func greets(before deadline: ContinuousClock.Instant) -> Bool {
+        let fd = connectToServer()
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var received: [UInt8] = []
+        while received.count < 8 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(min(left / .milliseconds(1), 1000).rounded(.up)))
+            if polled < 0 && errno != EINTR { return false }
+            if polled <= 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 8 - received.count)
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { return false }
+            received += buffer[0..<count]
+        }
+        return received == Array("NBDMAGIC".utf8)
+    }
+
+    /// A socket connected to the server's Unix socket or loopback port, or -1.
+    private func connectToServer() -> Int32 {
         if let readyPath {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(readyPath.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
             withUnsafeMutableBytes(of: &address.sun_path) { raw in
                 for (i, b) in bytes.enumerated() { raw[i] = b }
             }
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-                }
-            }
+            return Self.connected(AF_UNIX, to: &address)
         }
         if let readyPort {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = readyPort.bigEndian
             address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
+            return Self.connected(AF_INET, to: &address)
+        }
+        return -1
+    }
+
+    private static func connected<Address>(_ family: Int32, to address: inout Address) -> Int32 {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        let succeeded = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) == 0
             }
         }
-        return false
+        if succeeded { return fd }
+        close(fd)
+        return -1
     }
 
     /// A TCP port of 127.0.0.1 that nothing listens on now (the kernel's pick).
