@@ -85,8 +85,9 @@ extension VdevReader {
             }
         }
         var tried = 0
+        var found: [UInt8]?
         search: for extra in 0...(parity - failed.count) {
-            for chosen in RaidzMath.combinations(of: candidates, size: extra) {
+            Self.forEachCombination(of: candidates, size: extra) { chosen in
                 let bad = failed + chosen
                 var candidate = columns
                 var rebuilt = false
@@ -104,16 +105,22 @@ extension VdevReader {
                     }
                 }
                 // Only parity children taken as bad: the data is the normal read's.
-                guard feasible, rebuilt else { continue }
+                guard feasible, rebuilt else { return true }
                 tried += 1
-                guard tried <= Self.draidRebuildLimit else { break search }
+                guard tried <= Self.draidRebuildLimit else { return false }
                 let data = assemble(candidate)
                 guard let reason = verify(data) else {
-                    repairs.draidRebuilds += 1
-                    return data
+                    found = data
+                    return false
                 }
                 rejections.append(reason)
+                return true
             }
+            if found != nil || tried > Self.draidRebuildLimit { break search }
+        }
+        if let found {
+            repairs.draidRebuilds += 1
+            return found
         }
         let firstReason = rejections.first ?? "no combination of columns verifies"
         throw BlockReadError(
@@ -174,6 +181,21 @@ extension VdevReader {
             }
         }
         throw BlockReadError(code, attempts.isEmpty ? [.init(vdev: name(node, nil), offset: offset, reason: "no children")] : attempts)
+    }
+
+    /// Calls `body` with each `size`-element combination of `items`, in lexicographic order of
+    /// positions, until it returns false (lazily: nothing is built ahead).
+    static func forEachCombination(of items: [Int], size: Int, _ body: ([Int]) -> Bool) {
+        guard size <= items.count else { return }
+        var positions = Array(0..<size)
+        while true {
+            guard body(positions.map { items[$0] }) else { return }
+            var i = size - 1
+            while i >= 0 && positions[i] == items.count - size + i { i -= 1 }
+            guard i >= 0 else { return }
+            positions[i] += 1
+            for j in (i + 1)..<size { positions[j] = positions[j - 1] + 1 }
+        }
     }
 
     /// The spare id in a distributed spare's path, `draid<parity>-<top id>-<spare id>`.
