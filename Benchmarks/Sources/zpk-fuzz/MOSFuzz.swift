@@ -141,11 +141,11 @@ enum MOSFuzz {
         return l.bytes
     }
 
-    /// draid2:3d:7c:1s (one group per slice), ashift 12, 24 sectors two stripes before the end
-    /// of group 0.
+    /// draid2:3d:7c:1s (6 groups of 5 fill 5 rows of 6 disks), ashift 12, 24 sectors two
+    /// stripes before the end of group 0.
     static func draidRecord() -> [UInt8] {
         var l = Layout(count: 64)
-        for (i, w) in [2, 3, 1, 1, 12, 7, (16 << 20) * 5 - 2 * 5 * 4096, 24 * 4096].enumerated() { l.put(UInt64(w), at: 8 * i) }
+        for (i, w) in [2, 3, 1, 6, 12, 7, (16 << 20) * 5 - 2 * 5 * 4096, 24 * 4096].enumerated() { l.put(UInt64(w), at: 8 * i) }
         return l.bytes
     }
 
@@ -235,7 +235,7 @@ enum MOSFuzz {
         guard (try? GangHeader(decoding: seeds[4].1, for: gangPointer)) != nil,
             (try? ZAP.leafEntries(seeds[3].1, byteOrder: .little))?.count == 3,
             (try? ZAP.microEntries(seeds[1].1, byteOrder: .little))?.count == 5,
-            let draid = try? DraidGeometry(parity: 2, data: 3, spares: 1, children: 7, groups: 1, ashift: 12),
+            let draid = try? DraidGeometry(parity: 2, data: 3, spares: 1, children: 7, groups: 6, ashift: 12),
             (try? draid.rows(offset: word(seeds[6].1, 6), size: word(seeds[6].1, 7), map: DraidPermutations.map(children: 7)))?.count == 2
         else {
             print("zpk-fuzz --mos: a seed does not decode; the fuzzer itself is broken")
