@@ -304,3 +304,32 @@ import ZFSTestSupport
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+
+/// The permutation maps against OpenZFS's own generator: libzpool (installed with OpenZFS
+/// 2.1.11) exports `vdev_draid_lookup_map` and `vdev_draid_generate_perms`; for every children
+/// count, the map it generates equals ours byte for byte.
+@Suite struct DraidPermutationInteropTests {
+    init() throws { try OpenZFS.requireInstalled() }
+
+    @Test func mapsEqualLibzpoolsForEveryChildrenCount() throws {
+        let library = try #require(dlopen("libzpool.so.5", RTLD_NOW | RTLD_LOCAL), "dlopen libzpool.so.5: \(String(cString: dlerror()))")
+        typealias LookupMap = @convention(c) (UInt64, UnsafeMutablePointer<UnsafeRawPointer?>) -> Int32
+        typealias GeneratePerms = @convention(c) (UnsafeRawPointer, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) -> Int32
+        let lookup = unsafeBitCast(try #require(dlsym(library, "vdev_draid_lookup_map")), to: LookupMap.self)
+        let generate = unsafeBitCast(try #require(dlsym(library, "vdev_draid_generate_perms")), to: GeneratePerms.self)
+        for children in DraidPermutations.childrenRange {
+            var entry: UnsafeRawPointer?
+            try #require(lookup(UInt64(children), &entry) == 0, "no libzpool map for \(children)")
+            var perms: UnsafeMutablePointer<UInt8>?
+            try #require(generate(try #require(entry), &perms) == 0, "libzpool's generator refused \(children)")
+            let count = DraidPermutations.rowCount(children: children) * children
+            // (libzpool's buffer is left allocated: its allocator is libzpool's own.)
+            let theirs = Array(UnsafeBufferPointer(start: try #require(perms), count: count))
+            #expect(try DraidPermutations.map(children: children) == theirs, "\(children) children")
+        }
+    }
+}
+#endif
