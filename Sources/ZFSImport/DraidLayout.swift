@@ -26,11 +26,17 @@ public struct DraidGeometry: Hashable, Sendable, CustomStringConvertible {
     /// `VDEV_DRAID_MAXPARITY`.
     public static let maximumParity = 3
 
+    /// `nparity`: parity columns per group (1...3).
     public var parity: Int
+    /// `draid_ndata`: data columns per group.
     public var data: Int
+    /// `draid_nspares`: distributed spares (their space is spread over every child).
     public var spares: Int
+    /// The children (physical disks, or spare/replacing vdevs standing for them).
     public var children: Int
+    /// `draid_ngroups`: redundancy groups per slice.
     public var groups: Int
+    /// `ashift` of the top-level vdev.
     public var ashift: Int
 
     /// ndata + nparity.
@@ -193,5 +199,6 @@ public struct DraidRow: Sendable {
     /// Each column's child index, byte offset on the child (before the 4 MiB label area) and
     /// size (0 for an empty data column).
     public var columns: [(child: Int, offset: UInt64, size: Int)] { map.columns.map { ($0.child, $0.offset, $0.size) } }
+    /// How many of the first columns are parity.
     public var parity: Int { map.parity }
 }

@@ -33,10 +33,13 @@ public enum DraidPermutations {
 
     /// xoroshiro128++ 1.0 (Blackman and Vigna), the generator OpenZFS calls `vdev_draid_rand`.
     public struct Generator: Sendable {
+        /// The two state words.
         public var state: (UInt64, UInt64)
 
+        /// The generator OpenZFS starts for a map: state (``DraidPermutations/baseSeed``, `seed`).
         public init(seed: UInt64) { state = (DraidPermutations.baseSeed, seed) }
 
+        /// The next value; advances the state.
         public mutating func next() -> UInt64 {
             let (a, b) = state
             let result = rotate(a &+ b, 17) &+ a
