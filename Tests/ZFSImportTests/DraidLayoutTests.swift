@@ -272,6 +272,37 @@ import ZFSTestSupport
         }
     }
 
+    /// Absurd config values on the vdev a DVA points at: a typed `damaged` error naming the
+    /// vdev, the offset and the value, no trap and no long loop.
+    @Test func damagedDraidConfigIsATypedError() throws {
+        let geometry = try DraidGeometry(name: "draid1:3d:7c:1s", ashift: 12)
+        for (key, value) in [("draid_ngroups", UInt64(1) << 40), ("draid_ngroups", 0), ("draid_ndata", .max), ("nparity", 9), ("draid_nspares", 6), ("ashift", 63)] {
+            let tree = Self.tree(geometry)
+            var top = tree.children[0].config
+            top.set(key, .uint64(value))
+            var node = tree
+            node.children[0].config = top
+            let devices = Self.devices(7)
+            let reader = VdevReader(root: node) { devices[Int($0.dropFirst(3))!] }
+            #expect {
+                try reader.read(topLevel: 0, offset: 0x5000, size: 4096, verify: { _ in nil })
+            } throws: { error in
+                let error = error as! BlockReadError
+                return error.code == .damaged && error.attempts.first?.vdev == "draid-0" && error.attempts.first?.offset == 0x5000
+                    && error.attempts.first!.reason.contains("dRAID")
+            }
+        }
+        // A misaligned offset (not a whole stripe of 4 sectors).
+        let devices = Self.devices(7)
+        let reader = VdevReader(root: Self.tree(geometry)) { devices[Int($0.dropFirst(3))!] }
+        #expect {
+            try reader.read(topLevel: 0, offset: 0x1000, size: 4096, verify: { _ in nil })
+        } throws: { error in
+            let error = error as! BlockReadError
+            return error.code == .damaged && error.attempts.first?.vdev == "draid1:3d:7c:1s-0" && error.attempts.first!.reason.contains("stripe")
+        }
+    }
+
     /// A child rebuilt onto distributed spare 0 and then gone: its columns are read where the
     /// spare keeps its space. Without a usable spare id that is a typed "unsupported" error.
     @Test func aChildReplacedByADistributedSpareIsReadThroughIt() throws {
