@@ -63,8 +63,10 @@ import ZFSTestSupport
         let parity = Int.random(in: 1...3, using: &rng)
         let data = Int.random(in: 1...4, using: &rng)
         let spares = Int.random(in: 1...2, using: &rng)
+        // ztest turns `-r 4` (its default) into 16 children for a dRAID: ask for 5 instead.
+        let children = data + parity + spares + Int.random(in: 0...2, using: &rng)
         let spec = ZTestPoolSpec(
-            layout: .draid(parity: parity, data: data, spares: spares, children: data + parity + spares + Int.random(in: 0...2, using: &rng)),
+            layout: .draid(parity: parity, data: data, spares: spares, children: children == 4 ? 5 : children),
             ashift: 12, poolName: "dr")
         print("ImportMOSCommandTests: \(spec) from seed \(seed) (ZPK_MOS_SEED=\(seed) replays it)")
         let directory = try TemporaryDirectory(prefix: "import-mos-draid")
