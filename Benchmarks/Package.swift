@@ -48,7 +48,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "zpk-fuzz",
-            dependencies: ["BenchSupport", .product(name: "ZFSFormat", package: root)]
+            dependencies: ["BenchSupport", .product(name: "ZFSFormat", package: root), .product(name: "ZFSImport", package: root)]
         ),
         // Whole processes only (zpk and zdb), so it links nothing of the root package.
         .executableTarget(name: "mos-bench"),

@@ -11,8 +11,13 @@
 //     columns, and when a child cannot be read or the checksum fails, rebuilds up to `nparity`
 //     data columns from P, Q and R over GF(2^8) (generator 2, polynomial 0x11d), trying the
 //     combinations in order of size, as `vdev_raidz_combrec` does.
-//   * dRAID is not read: its permutation maps are not implemented; a DVA on a dRAID vdev is a
-//     typed `unsupported` error, never a guess.
+//   * A dRAID vdev lays the block out as `vdev_draid_map_alloc` does (DraidLayout.swift: the
+//     fixed permutation map picks the children of the block's redundancy group, and a block
+//     may take two rows at a group boundary), reads the data columns, and when a child cannot
+//     be read or the checksum fails, reads the parity and rebuilds with the raidz arithmetic
+//     below, treating up to `nparity` children as bad, fewest first. A child that was
+//     replaced by a distributed spare is read where the spare keeps its space (another
+//     child, by the same map).
 //
 // The top-level vdev's size rounding (an I/O is padded to a whole `ashift` sector) is done
 // by the caller (MOSReader), as `zio_vdev_io_start` does for the top-level vdev.
@@ -38,7 +43,8 @@ public struct BlockReadError: Error, Hashable, Sendable, CustomStringConvertible
         case unreadable
         /// The block's pointer or layout cannot be right.
         case damaged
-        /// A layout or algorithm ZPoolKit does not read (dRAID, an unknown checksum).
+        /// A layout or algorithm ZPoolKit does not read (an unknown checksum, a distributed spare
+        /// of another vdev).
         case unsupported
     }
 
@@ -68,6 +74,10 @@ public final class VdevReader: @unchecked Sendable {
         public var mirrorFallbacks = 0
         /// Reads a raidz vdev answered by rebuilding data columns from parity.
         public var raidzRebuilds = 0
+        /// Reads a dRAID vdev answered by rebuilding columns of its redundancy group from parity.
+        public var draidRebuilds = 0
+        /// Columns a dRAID vdev read through a distributed spare (the space of a replaced child).
+        public var distributedSpareReads = 0
         /// Block reads answered by a DVA after the first (a ditto copy).
         public var dittoFallbacks = 0
         public init() {}
@@ -120,6 +130,9 @@ public final class VdevReader: @unchecked Sendable {
 
     func name(_ node: VdevNode, _ fallbackID: UInt64?) -> String {
         if node.isLeaf { return leafPath(node) ?? "leaf \(node.guid.rawValue)" }
+        if node.type == .draid, let geometry = try? DraidGeometry(config: node.config, children: node.children.count) {
+            return "\(geometry)-\(node.id ?? fallbackID ?? 0)"
+        }
         let type = node.type == .raidz ? "raidz\(node.config.uint64("nparity") ?? 1)" : node.type.rawValue
         return "\(type)-\(node.id ?? fallbackID ?? 0)"
     }
@@ -152,8 +165,7 @@ public final class VdevReader: @unchecked Sendable {
         case .raidz:
             return try readRaidz(node, name: here, offset: offset, size: size, verify: verify)
         case .draid:
-            throw BlockReadError(
-                .unsupported, vdev: here, offset: offset, reason: "ZPoolKit does not read dRAID vdevs (their permutation maps are not implemented)")
+            return try readDraid(node, name: here, offset: offset, size: size, verify: verify)
         case .hole, .missing, .indirect:
             throw BlockReadError(.damaged, vdev: here, offset: offset, reason: "a block points into a \(node.type) vdev")
         default:
@@ -168,20 +180,21 @@ public final class VdevReader: @unchecked Sendable {
         }
     }
 
+    /// The device at `path`, opened once and kept; `nil` when it does not open.
+    func openDevice(_ path: String) -> (any BlockDevice)? {
+        if let known = devices[path] { return known }
+        let device = open(path)
+        devices[path] = device
+        return device
+    }
+
     /// Reads a leaf's bytes (no verification).
-    private func readLeaf(_ node: VdevNode, offset: UInt64, size: Int) throws(BlockReadError) -> [UInt8] {
+    func readLeaf(_ node: VdevNode, offset: UInt64, size: Int) throws(BlockReadError) -> [UInt8] {
         let physical = offset &+ Self.labelStartByteCount
         guard let path = leafPath(node) else {
             throw BlockReadError(.unreadable, vdev: node.path ?? "leaf \(node.guid.rawValue)", offset: physical, reason: "the device was not found")
         }
-        let device: (any BlockDevice)?
-        if let known = devices[path] {
-            device = known
-        } else {
-            device = open(path)
-            devices[path] = device
-        }
-        guard let device else {
+        guard let device = openDevice(path) else {
             throw BlockReadError(.unreadable, vdev: path, offset: physical, reason: "the device does not open")
         }
         guard offset < physical, physical <= device.sizeInBytes, UInt64(size) <= device.sizeInBytes - physical else {
@@ -281,6 +294,12 @@ struct RaidzMap {
 
     var columns: [Column]
     var parity: Int
+
+    /// A layout worked out elsewhere (a dRAID row).
+    init(columns: [Column], parity: Int) {
+        self.columns = columns
+        self.parity = parity
+    }
 
     init(offset: UInt64, size: UInt64, ashift: Int, children: Int, parity: Int) throws(FormatError) {
         guard (1...3).contains(parity), children > parity, (9...16).contains(ashift) else {

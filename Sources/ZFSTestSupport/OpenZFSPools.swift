@@ -58,7 +58,8 @@ public struct ZTestPoolSpec: Hashable, Sendable, CustomStringConvertible {
         case mirroredRaidz(copies: Int, parity: Int, width: Int)
         /// A dRAID (`-m 0 -r children -R parity -D data -S spares -K draid`). ztest raises the
         /// ashift to ≥ 12 and files to ≥ 256 MiB (< 16 children); `data + parity ≤ children −
-        /// spares`, spares ≥ 1.
+        /// spares`, spares ≥ 1. ztest takes `-r 4` (its default) to mean "not given" and makes
+        /// 16 children instead: ask for 4 and the pool has 16.
         case draid(parity: Int, data: Int, spares: Int, children: Int)
 
         /// The vdev `type` zdb prints for this top-level vdev.

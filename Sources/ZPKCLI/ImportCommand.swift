@@ -393,7 +393,7 @@ extension ZPK {
                                 ])
                             })
                     ),
-                    ("repaired_reads", .unsigned(UInt64(config.repairs.mirrorFallbacks + config.repairs.raidzRebuilds + config.repairs.dittoFallbacks))),
+                    ("repaired_reads", .unsigned(UInt64(config.repairs.mirrorFallbacks + config.repairs.raidzRebuilds + config.repairs.draidRebuilds + config.repairs.dittoFallbacks))),
                 ])
             case .failure(let error):
                 return .object([

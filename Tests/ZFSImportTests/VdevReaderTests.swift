@@ -183,11 +183,4 @@ import ZFSTestSupport
             #expect(try reader.read(topLevel: 0, offset: 1 << 20, size: 1024, verify: Self.expecting(data)) == data)
         }
     }
-
-    @Test func draidIsRefusedByName() {
-        let reader = Self.reader(Self.tree("draid", width: 4, parity: 1), Self.devices(4))
-        #expect {
-            try reader.read(topLevel: 0, offset: 0, size: 512, verify: { _ in nil })
-        } throws: { ($0 as! BlockReadError).code == .unsupported }
-    }
 }

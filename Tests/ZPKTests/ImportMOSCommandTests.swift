@@ -1,5 +1,6 @@
 // `zpk import -d DIR --config POOL --mos [--json]` on the OpenZFS test suite's v2 mirror
-// images: zdb's "MOS Configuration" byte for byte, JSON, and a destroyed MOS.
+// images: zdb's "MOS Configuration" byte for byte, JSON, and a destroyed MOS; and on a fresh
+// random dRAID pool (seed printed; ZPK_MOS_SEED replays it).
 
 import Foundation
 import Testing
@@ -52,6 +53,32 @@ import ZFSTestSupport
             #expect(object["version"] as? Int == 2)
             #expect(object["name"] as? String == "pool-v2mirror")
         }
+    }
+
+    /// A random dRAID1-3 pool from ztest: zdb's "MOS Configuration" byte for byte.
+    @Test func draidMOSConfigIsZdbsMOSConfiguration() throws {
+        try OpenZFS.requireInstalled()
+        let seed = ProcessInfo.processInfo.environment["ZPK_MOS_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
+        var rng = SplitMix64(seed: seed)
+        let parity = Int.random(in: 1...3, using: &rng)
+        let data = Int.random(in: 1...4, using: &rng)
+        let spares = Int.random(in: 1...2, using: &rng)
+        // ztest turns `-r 4` (its default) into 16 children for a dRAID: ask for 5 instead.
+        let children = data + parity + spares + Int.random(in: 0...2, using: &rng)
+        let spec = ZTestPoolSpec(
+            layout: .draid(parity: parity, data: data, spares: spares, children: children == 4 ? 5 : children),
+            ashift: 12, poolName: "dr")
+        print("ImportMOSCommandTests: \(spec) from seed \(seed) (ZPK_MOS_SEED=\(seed) replays it)")
+        let directory = try TemporaryDirectory(prefix: "import-mos-draid")
+        let pool = try OpenZFS.makePool(spec, in: directory.path)
+        let files = try #require((pool.deviceFiles.first as NSString?)?.deletingLastPathComponent)
+        let output = ZPK.Import.run(searchPaths: [files], destroyed: false, config: "dr", json: false, environment: [:], mos: true)
+        #expect(output.status == 0 && output.stderr.isEmpty, "\(output); \(spec)")
+        let zdb = try OpenZFS.zdb(["-e", "-p", files, "-C", "dr"], currentDirectory: files)
+        let block = try #require(ZdbMOSText.extract(fromZdbOutput: zdb.stdout), "zdb:\n\(zdb.stdout)")
+        #expect(block == output.stdout, "\(spec); zdb:\n\(zdb.stdout)")
+        #expect(output.stdout.contains("type: 'draid'"))
+        withExtendedLifetime(directory) {}
     }
 
     /// Every device's allocatable space zeroed: the labels still find the pool, its MOS is gone.

@@ -3,8 +3,10 @@
 //
 //   swift run -c release mos-bench [--rounds N (7)] [--zpk PATH] [--directory DIR --pool NAME] [--keep]
 //
-// Without --directory, two pools are made with ztest in a fresh directory under /var/tmp
-// (a raidz2 of 4 files at ashift 9 and a 3-way mirror at ashift 12, 1 s of ztest each).
+// Without --directory, three pools are made with ztest in a fresh directory under /var/tmp
+// (a raidz2 of 4 files at ashift 9, a 3-way mirror at ashift 12 and a dRAID2 of 7 files with 3
+// data columns and 1 distributed spare at ashift 12 (ztest makes those files 256 MiB), 1 s of
+// ztest each).
 // --zpk defaults to ../.build/release/zpk, else ../.build/debug/zpk (build it first:
 // `swift build -c release --product zpk` at the root). Each round runs zdb then zpk on the
 // same pool; both must print a "MOS Configuration" block (and zpk's must equal zdb's, key for
@@ -117,6 +119,7 @@ if let directory = options.directory {
     let layouts: [(String, [String])] = [
         ("raidz2 of 4, ashift 9", ["-a", "9", "-m", "0", "-r", "4", "-R", "2", "-K", "raidz"]),
         ("3-way mirror, ashift 12", ["-a", "12", "-m", "3", "-r", "1", "-K", "raidz"]),
+        ("draid2:3d:7c:1s, ashift 12", ["-a", "12", "-m", "0", "-r", "7", "-R", "2", "-D", "3", "-S", "1", "-K", "draid"]),
     ]
     for (index, (what, args)) in layouts.enumerated() {
         let directory = "\(root)/p\(index)"

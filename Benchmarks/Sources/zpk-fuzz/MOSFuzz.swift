@@ -12,10 +12,18 @@
 // orders. Oracle: no trap (the crash reporter names the iteration), and each decoder either
 // throws FormatError or returns a value within its stated bounds (dnode pointer counts ≤ 3,
 // ZAP names no longer than their field (in scalars: bad UTF-8 becomes U+FFFD), decompressed sizes equal to the requested size).
+//
+// dRAID geometry: a 64-byte record of eight little-endian words (nparity, draid_ndata,
+// draid_nspares, draid_ngroups, ashift, children, offset, size), seeded with a valid draid2 read
+// across a group boundary, goes through DraidGeometry (directly, through a config nvlist with
+// that many children, and by its `draid<p>:<d>d:<c>c:<s>s` name) and, when accepted, through
+// the row layout and the distributed-spare targets. Oracle: a typed error or at most two rows
+// of exactly groupwidth columns on real children, holding `size` data bytes between them.
 
 import BenchSupport
 import Foundation
 import ZFSFormat
+import ZFSImport
 
 #if canImport(Glibc)
 import Glibc
@@ -133,8 +141,57 @@ enum MOSFuzz {
         return l.bytes
     }
 
+    /// draid2:3d:7c:1s (6 groups of 5 fill 5 rows of 6 disks), ashift 12, 24 sectors two
+    /// stripes before the end of group 0.
+    static func draidRecord() -> [UInt8] {
+        var l = Layout(count: 64)
+        for (i, w) in [2, 3, 1, 6, 12, 7, (16 << 20) * 5 - 2 * 5 * 4096, 24 * 4096].enumerated() { l.put(UInt64(w), at: 8 * i) }
+        return l.bytes
+    }
+
+    static func word(_ bytes: [UInt8], _ index: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[8 * index + $1]) << (8 * UInt64($1)) }
+    }
+
+    /// The dRAID geometry and layout on the first 64 bytes; returns a broken promise, if any.
+    static func checkDraid(_ bytes: [UInt8]) -> String? {
+        let w = (0..<8).map { word(bytes, $0) }
+        let small = w.prefix(6).map { Int(truncatingIfNeeded: $0) }
+        var candidates: [DraidGeometry] = []
+        if let g = try? DraidGeometry(parity: small[0], data: small[1], spares: small[2], children: small[5], groups: small[3], ashift: small[4]) {
+            candidates.append(g)
+        }
+        var config = NVList()
+        for (key, value) in zip(["nparity", "draid_ndata", "draid_nspares", "draid_ngroups", "ashift"], w) { config.set(key, .uint64(value)) }
+        if let g = try? DraidGeometry(config: config, children: Int(w[5] % 300)) { candidates.append(g) }
+        let name = String(decoding: bytes.prefix(24), as: UTF8.self)
+        if let g = try? DraidGeometry(name: name) { candidates.append(g) }
+        for geometry in candidates {
+            guard (2...255).contains(geometry.children), geometry.groupWidth <= geometry.disks else { return "accepted \(geometry)" }
+            guard let map = try? DraidPermutations.map(children: geometry.children) else { return "no map for accepted \(geometry)" }
+            guard let rows = try? geometry.rows(offset: w[6], size: w[7], map: map) else { continue }
+            guard (1...2).contains(rows.count) else { return "\(rows.count) rows" }
+            var data = 0
+            for row in rows {
+                guard row.columns.count == geometry.groupWidth else { return "a row of \(row.columns.count) columns in \(geometry)" }
+                guard row.columns.allSatisfy({ (0..<geometry.children).contains($0.child) }) else { return "a column on no child of \(geometry)" }
+                guard Set(row.columns.map(\.child)).count == row.columns.count else { return "two columns of a row on one child of \(geometry)" }
+                guard row.dataOffset == data else { return "rows out of order" }
+                data += row.dataSize
+            }
+            guard UInt64(data) == w[7] else { return "rows hold \(data) bytes of \(w[7])" }
+            for spare in 0..<geometry.spares {
+                guard let target = geometry.spareTarget(spare: spare, offset: w[6] % (1 << 50), map: map), target < geometry.children else {
+                    return "spare \(spare) of \(geometry) has no child"
+                }
+            }
+        }
+        return nil
+    }
+
     /// Runs every decoder on `bytes`; returns a broken promise, if any.
     static func check(_ bytes: [UInt8]) -> String? {
+        if bytes.count >= 64, let broken = checkDraid(bytes) { return broken }
         for order in [Endianness.little, .big] {
             if bytes.count >= 512 {
                 for slot in 0..<min(bytes.count / 512, 8) {
@@ -172,12 +229,14 @@ enum MOSFuzz {
     static func run(iterations: Int, seed: UInt64, from: Int) -> Int32 {
         let seeds: [(String, [UInt8])] = [
             ("dnode block", dnodeBlock()), ("micro ZAP", microZAP()), ("fat ZAP header", fatHeader()), ("fat ZAP leaf", leaf()),
-            ("gang header", gangHeader()), ("embedded block pointer", embeddedPointer()),
+            ("gang header", gangHeader()), ("embedded block pointer", embeddedPointer()), ("dRAID record", draidRecord()),
         ]
         // The seeds themselves must decode.
         guard (try? GangHeader(decoding: seeds[4].1, for: gangPointer)) != nil,
             (try? ZAP.leafEntries(seeds[3].1, byteOrder: .little))?.count == 3,
-            (try? ZAP.microEntries(seeds[1].1, byteOrder: .little))?.count == 5
+            (try? ZAP.microEntries(seeds[1].1, byteOrder: .little))?.count == 5,
+            let draid = try? DraidGeometry(parity: 2, data: 3, spares: 1, children: 7, groups: 6, ashift: 12),
+            (try? draid.rows(offset: word(seeds[6].1, 6), size: word(seeds[6].1, 7), map: DraidPermutations.map(children: 7)))?.count == 2
         else {
             print("zpk-fuzz --mos: a seed does not decode; the fuzzer itself is broken")
             return 1
