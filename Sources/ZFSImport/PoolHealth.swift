@@ -114,14 +114,36 @@ public struct PoolHealth: Sendable {
         public var id: UInt64
         /// What a neighbor list in another leaf's label says it was, when one does.
         public var record: NeighborRecord?
+        /// What the MOS config says it was, when the MOS was read (it then wins over `record`).
+        public var mosVdev: MOSConfig.MissingTopLevel?
+
+        public init(id: UInt64, record: NeighborRecord? = nil, mosVdev: MOSConfig.MissingTopLevel? = nil) {
+            self.id = id
+            self.record = record
+            self.mosVdev = mosVdev
+        }
 
         /// "top-level vdev 1 (mirror of /dev/sdc, /dev/sdd, guid …) is missing".
         public var description: String {
+            if let mosVdev {
+                return "top-level vdev \(id) (\(mosVdev)) is missing"
+            }
             if let record {
                 return "top-level vdev \(id) (\(record)) is missing"
             }
             return "top-level vdev \(id) is missing; no label on the devices found says what it was"
         }
+    }
+
+    /// Where the trusted pass took its tree, and so the status, health and listed tree, from.
+    public enum ConfigSource: String, Hashable, Sendable {
+        /// The config stored in the MOS, read as the kernel's tryimport reads it
+        /// (`spa_ld_trusted_config`), or the MOS could not be read because it is damaged (then
+        /// the root is FAULTED "corrupted data", as after `spa_ld_open_rootbp` fails).
+        case mos
+        /// The labels alone: the load stopped before the MOS (as the kernel's does), the MOS was
+        /// not asked for, or its layout is one ZPoolKit does not read (dRAID).
+        case labels
     }
 
     /// Why `zpool import POOL` would refuse without `-f`, and what it would say.
@@ -176,6 +198,14 @@ public struct PoolHealth: Sendable {
     public var deviceNotes: [String: [String]]
     /// What a person should know beyond the status.
     public var notes: [String]
+    /// Where the trusted pass's tree came from (see ``ConfigSource``).
+    public var configSource: ConfigSource = .labels
+    /// What reading the MOS gave, when the load got that far and the MOS was asked for: its
+    /// config, or why it could not be read.
+    public var mos: Result<MOSConfig, MOSError>?
+    /// The top-level vdevs of the MOS config that the scanned candidate's tree lacks entirely
+    /// (not even a `missing` placeholder): what a stale cache-file entry leaves out.
+    public var mosExtraTopLevels: [MOSConfig.MissingTopLevel] = []
 
     /// The root vdev's state (`vs_state`).
     public var health: VdevState { root.state ?? .unknown }
@@ -206,12 +236,19 @@ extension PoolHealth {
     ///   - tunables: the importing host's multihost tunables, for the activity check's duration
     ///     (OpenZFS's defaults unless given).
     /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
+    ///   - mos: what reading the MOS from the uberblock this load selects gave
+    ///     (``MOSReader/read(_:from:)``); `nil` judges from the labels alone. A config makes the
+    ///     trusted pass open the MOS's vdev tree; a damaged MOS fails the load as
+    ///     `spa_ld_open_rootbp` does; an `unsupported` error falls back to the labels.
+    /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
     public static func evaluate(
         _ pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64,
-        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables()
+        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables(),
+        mos: Result<MOSConfig, MOSError>? = nil
     ) -> PoolHealth {
         var evaluation = Evaluation(
-            pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors, tunables: tunables)
+            pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors, tunables: tunables,
+            mos: mos)
         evaluation.run()
         return evaluation.result()
     }
@@ -247,8 +284,10 @@ private struct Evaluation {
     let localHostID: UInt64
     let neighbors: [UInt64: NeighborRecord]
     let tunables: MultihostTunables
+    let mos: Result<MOSConfig, MOSError>?
 
     var tree: HealthVdev
+    var configSource = PoolHealth.ConfigSource.labels
     var stage = PoolHealth.LoadStage.openVdevs
     var uberblock: (uberblock: Uberblock, path: String)?
     var activityCheck = PoolHealth.ActivityCheck.notRequired
@@ -257,13 +296,14 @@ private struct Evaluation {
 
     init(
         pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64, neighbors: [UInt64: NeighborRecord],
-        tunables: MultihostTunables
+        tunables: MultihostTunables, mos: Result<MOSConfig, MOSError>?
     ) {
         self.pool = pool
         self.devices = devices
         self.localHostID = localHostID
         self.neighbors = neighbors
         self.tunables = tunables
+        self.mos = mos
         tree = HealthVdev(pool.root)
     }
 
@@ -321,11 +361,35 @@ private struct Evaluation {
             guard unsupportedFeatures.isEmpty else { return failRoot(.unsupportedFeature) }
         }
 
-        // 4. The trusted pass, on the label tree standing in for the MOS tree.
+        // 3b. The MOS (`spa_ld_open_rootbp`, then the config object in `spa_ld_trusted_config`).
+        var trustedRoot: VdevNode?
+        switch mos {
+        case nil:
+            break
+        case .failure(let error) where error.code == .unsupported:
+            notes.append("the MOS was not read (\(error)); the trusted pass opens the label tree instead")
+        case .failure(let error):
+            configSource = .mos
+            notes.append("the pool metadata is damaged: \(error)")
+            return failRoot(.corruptData)
+        case .success(let config):
+            configSource = .mos
+            guard let vdevTree = config.config.list("vdev_tree") else {
+                notes.append("the MOS config has no vdev_tree")
+                return failRoot(.corruptData)
+            }
+            trustedRoot = PoolHealth.mosTree(vdevTree, labelTree: pool.root)
+        }
+
+        // 4. The trusted pass, on the MOS tree (or the label tree standing in for it).
         stage = .trustedConfig
-        tree = HealthVdev(PoolHealth.trustedTree(pool.root, neighbors: neighbors))
-        for i in tree.children.indices where tree.children[i].node.type == .missing {
-            tree.children[i].standIn = true
+        if let trustedRoot {
+            tree = HealthVdev(trustedRoot)
+        } else {
+            tree = HealthVdev(PoolHealth.trustedTree(pool.root, neighbors: neighbors))
+            for i in tree.children.indices where tree.children[i].node.type == .missing {
+                tree.children[i].standIn = true
+            }
         }
         let trusted = HealthPass(devices: devices, poolGUID: poolGUID, trusted: true, missingTopLevelsAllowed: 0)
         guard trusted.open(&tree, isTopLevel: false) else { return }
@@ -339,6 +403,16 @@ private struct Evaluation {
         guard sum == ub.guidSum else {
             notes.append("the uberblock's guid sum \(ub.guidSum) is not the sum of the vdevs found, \(sum): a device the labels do not describe is missing")
             return failRoot(.badGUIDSum)
+        }
+
+        // 4b. `spa_ld_check_features`: the MOS's features_for_read, each with a nonzero
+        // reference count, must be known to 2.1.11.
+        if ub.version >= SPAVersion.features, case .success(let config)? = mos {
+            let unknown = config.featuresForRead.filter { $0.value > 0 && !SupportedFeatures.openZFS2_1_11.contains($0.key) }
+            if !unknown.isEmpty {
+                unsupportedFeatures = unknown.keys.sorted()
+                return failRoot(.unsupportedFeature)
+            }
         }
 
         // 5. After trust.
@@ -365,6 +439,15 @@ private struct Evaluation {
     func result() -> PoolHealth {
         let root = HealthPass.result(tree)
         var missing: [PoolHealth.MissingTopLevel] = []
+        var extra: [MOSConfig.MissingTopLevel] = []
+        var fromMOS: [UInt64: MOSConfig.MissingTopLevel] = [:]
+        if configSource == .mos, case .success(let config)? = mos {
+            let placeholders = Set(pool.root.children.filter { $0.type == .missing }.compactMap(\.id))
+            for vdev in config.missingTopLevels(in: pool) {
+                fromMOS[vdev.id] = vdev
+                if !placeholders.contains(vdev.id) { extra.append(vdev) }
+            }
+        }
         for placeholder in pool.root.children where placeholder.type == .missing {
             guard let id = placeholder.id else { continue }
             // A rebuilt vdev that opened is not missing after all (its devices are elsewhere).
@@ -373,7 +456,7 @@ private struct Evaluation {
             {
                 continue
             }
-            missing.append(PoolHealth.MissingTopLevel(id: id, record: neighbors[id]))
+            missing.append(PoolHealth.MissingTopLevel(id: id, record: neighbors[id], mosVdev: fromMOS[id]))
         }
         var deviceNotes: [String: [String]] = [:]
         for leaf in root.leaves {
@@ -389,11 +472,16 @@ private struct Evaluation {
             }
         }
         let mmpNoHostID: Bool = if case .noHostID = activityCheck { true } else { false }
+        // The tryimport config names the importing host (`spa_config_generate` writes
+        // `spa_hostid`, this host's id); a scan puts the label's hostid back
+        // (`zutil_import.c`: "Restore the original information read from the actual label"),
+        // `zpool import -c` does not, so a cache-file pool is never another host's.
+        let configHostID = pool.config.contains("cachefile") ? localHostID : pool.hostID ?? 0
         let status = Self.status(
-            root: root, poolState: pool.state, configHostID: pool.hostID ?? 0, localHostID: localHostID,
+            root: root, poolState: pool.state, configHostID: configHostID, localHostID: localHostID,
             version: pool.version, noHostID: mmpNoHostID)
         var force: PoolHealth.ForceRequirement?
-        if (pool.state != .exported && (pool.hostID ?? 0) != localHostID) || mmpNoHostID {
+        if (pool.state != .exported && configHostID != localHostID) || mmpNoHostID {
             force = PoolHealth.ForceRequirement(
                 hostname: pool.hostname, hostID: pool.hostID ?? 0, timestamp: uberblock?.uberblock.timestampInSeconds)
         }
@@ -402,7 +490,8 @@ private struct Evaluation {
             hostID: pool.hostID, hostname: pool.hostname, comment: pool.comment, root: root, status: status,
             unsupportedFeatures: unsupportedFeatures, uberblock: uberblock?.uberblock,
             uberblockDevicePath: uberblock?.path, activityCheck: activityCheck, missingTopLevels: missing,
-            forceRequirement: force, stage: stage, deviceNotes: deviceNotes, notes: self.notes)
+            forceRequirement: force, stage: stage, deviceNotes: deviceNotes, notes: self.notes,
+            configSource: configSource, mos: mos, mosExtraTopLevels: extra)
     }
 
     /// `check_status` in import mode, for what can be known without the MOS.

@@ -323,6 +323,7 @@ enum ZpoolImportListing {
             ("timestamp", health.uberblock.map { .unsigned($0.timestampInSeconds) } ?? .null),
             ("comment", health.comment.map { .string($0) } ?? .null),
             ("load_stage", .string(health.stage.rawValue)),
+            ("config_source", .string(health.configSource.rawValue)),
             ("importable", .bool(health.isImportable)),
             ("force_required", forceJSON(health.forceRequirement)),
             ("activity_check", activityJSON(health.activityCheck)),
@@ -387,7 +388,12 @@ enum ZpoolImportListing {
 
     static func missingJSON(_ missing: PoolHealth.MissingTopLevel) -> JSON {
         var members: [(String, JSON)] = [("id", .unsigned(missing.id)), ("description", .string(missing.description))]
-        if let record = missing.record {
+        if let vdev = missing.mosVdev {
+            members.append(("guid", .unsigned(vdev.guid)))
+            members.append(("type", .string(vdev.type)))
+            members.append(("is_log", .bool(vdev.isLog)))
+            members.append(("paths", .array(vdev.paths.map { .string($0) })))
+        } else if let record = missing.record {
             members.append(("guid", .unsigned(record.guid.rawValue)))
             members.append(("type", .string(record.type.rawValue)))
             members.append(("is_log", .bool(record.isLog)))
