@@ -301,6 +301,21 @@ private func addNeighborList(to path: String, scanning directory: String) throws
         #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
         #expect(listings.zpool.stdout.hasPrefix("   pool: \(spec.poolName)\n"), "\(listings)")
         #expect(listings.zpkNormalised == listings.zpool.stdout, "\(kind) \(pool)\n\(listings)")
+        // --json says where the answer came from: the MOS, or (a MOS zpk does not read, dRAID
+        // today) the labels alone, with the reason.
+        let json = ZPK.Import.run(
+            searchPaths: [pool.directory], destroyed: false, config: nil, json: true,
+            environment: ["ZFS_HOSTID": "0x" + String(hostB, radix: 16)])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let entry = try #require((object["pools"] as? [[String: Any]])?.first, "\(json.stdout)")
+        let mos = try #require(entry["mos"] as? [String: Any], "\(json.stdout)")
+        if mos["read"] as? Bool == true {
+            #expect(entry["config_source"] as? String == "mos", "\(json.stdout)")
+        } else {
+            #expect(kind == "draid", "only dRAID's MOS is left unread: \(json.stdout)")
+            #expect(entry["config_source"] as? String == "labels", "\(json.stdout)")
+            #expect(mos["answer"] as? String == "label-only" && mos["metadata_damaged"] as? Bool == false, "\(json.stdout)")
+        }
         withExtendedLifetime(directory) {}
     }
 
