@@ -4,8 +4,8 @@
 // whether the pool can be opened. `zpool import` does: for every candidate it runs the kernel's
 // `spa_tryimport`, a read-only load, and prints the root vdev's state, every vdev's state and
 // reason, and a status with an action. This file reproduces that load, for OpenZFS 2.1.11,
-// from the scanned config and the labels of each leaf device — without reading the MOS —
-// and derives the status as `check_status` (`libzfs_status.c`) does in import mode.
+// from the scanned config, the labels of each leaf device and (when given) what reading the
+// MOS gave, and derives the status as `check_status` (`libzfs_status.c`) does in import mode.
 //
 // Mechanism (`spa_load` with load state TRYIMPORT, `module/zfs/spa.c`; spec §1.15, §1.16, §3.2,
 // §3.6). Each step that fails stops the load; the tree keeps the states it had then.
@@ -23,34 +23,35 @@
 //      no local hostid → root ACTIVE (HOSTID_REQUIRED). Version not supported → VERSION_NEWER.
 //      Version 5000: the best leaf's label must have `features_for_read`, all known to 2.1.11
 //      (else UNSUP_FEAT).
-//   4. The trusted pass (`spa_ld_trusted_config`): the kernel now reads the MOS config and opens
-//      *that* tree. We cannot read the MOS, so we open the label tree again with the MOS's
-//      rules — pool guids must match, labels newer than the uberblock are ignored, no missing
-//      top-level tolerated — after replacing each `missing` placeholder with the top-level vdev
+//   3b. The MOS (`spa_ld_open_rootbp`, the config object): when the caller read it
+//      (``PoolHealth/assess(_:in:localHostID:tunables:readingMOS:)`` does, MOSHealth.swift),
+//      damage fails the root CORRUPT_DATA with the untrusted tree; a layout we do not read
+//      (dRAID) falls back to the label tree below (``PoolHealth/ConfigSource/labels``).
+//   4. The trusted pass (`spa_ld_trusted_config`): the MOS's vdev tree, leaf paths copied from
+//      the label tree by guid, is opened and validated — pool guids must match, labels newer
+//      than the uberblock are ignored, no missing top-level tolerated. Without the MOS, the
+//      label tree stands in for it, each `missing` placeholder replaced with the top-level vdev
 //      a neighbor list (TopLevelNeighbors.swift) describes, or else with a stand-in that cannot
-//      be opened (what the MOS vdev of a top-level with no device left does). A missing log
-//      vdev → root BAD_GUID_SUM; `ub_guid_sum` ≠ the tree's guid sum → root BAD_GUID_SUM.
+//      be opened. A missing log vdev → root BAD_GUID_SUM; `ub_guid_sum` ≠ the tree's guid sum
+//      → root BAD_GUID_SUM. Then the MOS's `features_for_read` (`spa_ld_check_features`).
 //   5. After trust: multihost on (judged from the uberblock) and no local hostid → root ACTIVE.
 //
-// What it does NOT guarantee (everything the MOS decides):
-//   * The MOS is never read, so a pool whose labels and uberblocks are fine but whose metadata
-//     is destroyed lists as importable (OpenZFS: FAULTED "corrupted data", CORRUPT_POOL).
-//   * A top-level vdev missing from every device is assumed to be a normal (non-log) vdev unless
-//     a neighbor list says otherwise: OpenZFS, knowing from the MOS that it was a log, says
-//     BAD_GUID_SUM "missing device" where we say MISSING_DEV_NR "insufficient replicas".
-//   * Pools older than version 19 carry no `vdev_children`: a missing top-level vdev shows only
-//     as a guid-sum mismatch (BAD_GUID_SUM), where OpenZFS would name it from the MOS.
+// What it does NOT guarantee:
+//   * Without the MOS (not asked for, or dRAID), everything the MOS decides is guessed from
+//     the labels: a destroyed MOS lists as importable, a missing top-level vdev is assumed to
+//     be a normal vdev unless a neighbor list says otherwise, pools older than version 19 (no
+//     `vdev_children`) show a missing top-level vdev only as a guid-sum mismatch.
 //   * No activity check is run: a pool that needs one (not exported, last written by another
 //     hostid, multihost on or an MMP-unaware writer) is reported as if the check had found it
 //     idle, with ``PoolHealth/ActivityCheck/required(minimum:lastHostID:lastHostname:)`` saying
 //     so. OpenZFS would watch it for that long, and say HOSTID_ACTIVE if it is in use.
-//   * MOS-only statuses are never derived: RESILVERING, REBUILDING, BAD_LOG, ERRATA,
-//     FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares and cache devices (listed from
-//     the MOS) are not shown.
+//   * Statuses that need more of the MOS than its config are never derived: RESILVERING,
+//     REBUILDING, BAD_LOG, ERRATA, FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares
+//     and cache devices are not shown.
 //
-// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:tunables:)`` is pure: the same
+// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:tunables:mos:)`` is pure: the same
 // candidate, device map and hostid give the same answer. Only
-// ``PoolHealth/assess(_:in:localHostID:tunables:)`` does I/O (read-only), through ``LeafDeviceReader``.
+// ``PoolHealth/assess(_:in:localHostID:tunables:readingMOS:)`` does I/O (read-only), through ``LeafDeviceReader``.
 //
 // Worked example (verified against libzpool 2.1.11, PoolHealthInteropTests): a pool of
 // `a.img` and `mirror b.img c.img` with b and c deleted. The scan finds only a.img, whose newest
@@ -253,7 +254,7 @@ extension PoolHealth {
         return evaluation.result()
     }
 
-    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:tunables:)`` will look up for `pool`:
+    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:tunables:mos:)`` will look up for `pool`:
     /// every file or disk leaf of the label tree, and the leaves of the top-level vdevs the
     /// neighbor records rebuild.
     public static func devicePaths(of pool: PoolCandidate, neighbors: [UInt64: NeighborRecord] = [:]) -> [String] {

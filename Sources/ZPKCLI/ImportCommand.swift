@@ -27,14 +27,17 @@ extension ZPK {
                 libzutil does. Each pool found is then judged as the kernel's tryimport would \
                 judge it: every leaf is opened and its labels validated (checksums, guids, txg), \
                 states roll up through mirrors, raidz, dRAID and the root, the best uberblock is \
-                chosen and its guid sum checked. The listing is `zpool import`'s: pool, id, \
+                chosen, and then the pool's MOS is read from it and the vdev tree stored there \
+                opened (a missing top-level vdev or log named as the MOS records it; a MOS \
+                unreadable on every copy is FAULTED "corrupted data"; --json config_source says \
+                "mos", or "labels" where the MOS was not read, e.g. dRAID). The listing is `zpool import`'s: pool, id, \
                 state, status, action, see, and the vdev tree with each vdev's state. Those are                 OpenZFS's verdict: a pool ZPoolKit created shows UNAVAIL there, since OpenZFS                 cannot read its metadata. The line after the tree, "    zpk: can import (…)" or                 "    zpk: cannot import: REASON", is zpk's own verdict (--json: importable_by_zpk,                 zpk_reason).
 
                 After zpool's text come what zpk knows beyond it: who last used a pool that \
-                needs -f, and when; which top-level vdev is missing, when a ZPoolKit neighbor \
-                list in a label names it. zpk does not read the pool's metadata (MOS) and does \
-                not run the multihost activity check; `zpk help import` and docs/cli.md list \
-                what that leaves out.
+                needs -f, and when; which top-level vdev is missing; why the metadata could \
+                not be read; with -c, a cache-file entry that lacks top-level vdevs the MOS has \
+                (a stale cache file). zpk does not run the multihost activity check; \
+                docs/cli.md lists what that leaves out.
 
                 The import of a pool whose multihost property is on waits for the activity \
                 check (zfs_multihost_import_intervals intervals, or twice the last writer's \
