@@ -10,8 +10,9 @@
 //
 // What we add after zpool's own text, each as a tab-indented sentence after a blank line
 // (zpool's BAD_GUID_SUM footer has the same shape): who last used a pool that needs -f and
-// when, which top-level vdev is missing (named when a neighbor list says), and that an MMP
-// activity check was skipped. With -v, each leaf's label problems follow.
+// when, which top-level vdev is missing (named from the MOS, or from a neighbor list when the
+// MOS was not read), and that an MMP activity check was skipped. (ImportCommand adds the MOS's
+// own sentences: damaged metadata, a stale cache-file entry.) With -v, each leaf's label problems follow.
 //
 // And one line right after zpool's own text of each pool (before those sentences), always
 // starting "    zpk: ": what zpk's own import would do with it (ZFSPool's ZPKImportCheck). zpool's
