@@ -43,16 +43,30 @@ public enum LeafDeviceReader {
 extension PoolHealth {
     /// Reads the leaf devices `pool` needs and evaluates its health (read-only I/O, blocking).
     ///
+    /// With `readingMOS` (the default), a load that gets past the uberblock, version and
+    /// features is followed into the MOS, as the kernel's tryimport is: the MOS config is read
+    /// from the selected uberblock (``MOSReader``), the leaves it names that the labels do not
+    /// are read too, and the pool is evaluated again with it (``ConfigSource``).
+    ///
     /// - Parameters:
     ///   - pool: a pool of `scan`.
     ///   - scan: the scan that found it (its labels carry any neighbor lists).
     ///   - localHostID: this host's hostid (``SystemHostID/current(environment:)``).
     ///   - tunables: this host's multihost tunables (the activity check's duration).
+    ///   - readingMOS: whether to read the MOS; `false` judges from the labels alone.
     public static func assess(
-        _ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64, tunables: MultihostTunables = MultihostTunables()
+        _ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64, tunables: MultihostTunables = MultihostTunables(),
+        readingMOS: Bool = true
     ) -> PoolHealth {
         let neighbors = NeighborRecord.collect(for: pool, in: scan)
-        let devices = LeafDeviceReader.read(paths: devicePaths(of: pool, neighbors: neighbors))
-        return evaluate(pool, devices: devices, localHostID: localHostID, neighbors: neighbors, tunables: tunables)
+        var devices = LeafDeviceReader.read(paths: devicePaths(of: pool, neighbors: neighbors))
+        let labelsOnly = evaluate(pool, devices: devices, localHostID: localHostID, neighbors: neighbors, tunables: tunables)
+        guard readingMOS, labelsOnly.reachedMOS else { return labelsOnly }
+        let mos = MOSReader.read(pool, from: labelsOnly.uberblock)
+        if case .success(let config) = mos, let tree = config.config.list("vdev_tree") {
+            let more = devicePaths(ofMOSTree: tree, labelTree: pool.root).filter { devices[$0] == nil }
+            devices.merge(LeafDeviceReader.read(paths: more)) { old, _ in old }
+        }
+        return evaluate(pool, devices: devices, localHostID: localHostID, neighbors: neighbors, tunables: tunables, mos: mos)
     }
 }

@@ -402,9 +402,9 @@ extension MOSReader {
     }
 
     /// Reads the MOS config of a scanned pool from the uberblock its load would select
-    /// (``PoolHealth/assess(_:in:localHostID:)``), through the devices the scan found.
+    /// (``PoolHealth/assess(_:in:localHostID:tunables:readingMOS:)``), through the devices the scan found.
     /// Read-only; blocks the calling thread.
     public static func read(_ pool: PoolCandidate, in scan: ScanResult, localHostID: UInt64 = 0) -> Result<MOSConfig, MOSError> {
-        read(pool, from: PoolHealth.assess(pool, in: scan, localHostID: localHostID).uberblock)
+        read(pool, from: PoolHealth.assess(pool, in: scan, localHostID: localHostID, readingMOS: false).uberblock)
     }
 }

@@ -4,8 +4,8 @@
 // whether the pool can be opened. `zpool import` does: for every candidate it runs the kernel's
 // `spa_tryimport`, a read-only load, and prints the root vdev's state, every vdev's state and
 // reason, and a status with an action. This file reproduces that load, for OpenZFS 2.1.11,
-// from the scanned config and the labels of each leaf device — without reading the MOS —
-// and derives the status as `check_status` (`libzfs_status.c`) does in import mode.
+// from the scanned config, the labels of each leaf device and (when given) what reading the
+// MOS gave, and derives the status as `check_status` (`libzfs_status.c`) does in import mode.
 //
 // Mechanism (`spa_load` with load state TRYIMPORT, `module/zfs/spa.c`; spec §1.15, §1.16, §3.2,
 // §3.6). Each step that fails stops the load; the tree keeps the states it had then.
@@ -23,34 +23,35 @@
 //      no local hostid → root ACTIVE (HOSTID_REQUIRED). Version not supported → VERSION_NEWER.
 //      Version 5000: the best leaf's label must have `features_for_read`, all known to 2.1.11
 //      (else UNSUP_FEAT).
-//   4. The trusted pass (`spa_ld_trusted_config`): the kernel now reads the MOS config and opens
-//      *that* tree. We cannot read the MOS, so we open the label tree again with the MOS's
-//      rules — pool guids must match, labels newer than the uberblock are ignored, no missing
-//      top-level tolerated — after replacing each `missing` placeholder with the top-level vdev
+//   3b. The MOS (`spa_ld_open_rootbp`, the config object): when the caller read it
+//      (``PoolHealth/assess(_:in:localHostID:tunables:readingMOS:)`` does, MOSHealth.swift),
+//      damage fails the root CORRUPT_DATA with the untrusted tree; a layout we do not read
+//      (dRAID) falls back to the label tree below (``PoolHealth/ConfigSource/labels``).
+//   4. The trusted pass (`spa_ld_trusted_config`): the MOS's vdev tree, leaf paths copied from
+//      the label tree by guid, is opened and validated — pool guids must match, labels newer
+//      than the uberblock are ignored, no missing top-level tolerated. Without the MOS, the
+//      label tree stands in for it, each `missing` placeholder replaced with the top-level vdev
 //      a neighbor list (TopLevelNeighbors.swift) describes, or else with a stand-in that cannot
-//      be opened (what the MOS vdev of a top-level with no device left does). A missing log
-//      vdev → root BAD_GUID_SUM; `ub_guid_sum` ≠ the tree's guid sum → root BAD_GUID_SUM.
+//      be opened. A missing log vdev → root BAD_GUID_SUM; `ub_guid_sum` ≠ the tree's guid sum
+//      → root BAD_GUID_SUM. Then the MOS's `features_for_read` (`spa_ld_check_features`).
 //   5. After trust: multihost on (judged from the uberblock) and no local hostid → root ACTIVE.
 //
-// What it does NOT guarantee (everything the MOS decides):
-//   * The MOS is never read, so a pool whose labels and uberblocks are fine but whose metadata
-//     is destroyed lists as importable (OpenZFS: FAULTED "corrupted data", CORRUPT_POOL).
-//   * A top-level vdev missing from every device is assumed to be a normal (non-log) vdev unless
-//     a neighbor list says otherwise: OpenZFS, knowing from the MOS that it was a log, says
-//     BAD_GUID_SUM "missing device" where we say MISSING_DEV_NR "insufficient replicas".
-//   * Pools older than version 19 carry no `vdev_children`: a missing top-level vdev shows only
-//     as a guid-sum mismatch (BAD_GUID_SUM), where OpenZFS would name it from the MOS.
+// What it does NOT guarantee:
+//   * Without the MOS (not asked for, or dRAID), everything the MOS decides is guessed from
+//     the labels: a destroyed MOS lists as importable, a missing top-level vdev is assumed to
+//     be a normal vdev unless a neighbor list says otherwise, pools older than version 19 (no
+//     `vdev_children`) show a missing top-level vdev only as a guid-sum mismatch.
 //   * No activity check is run: a pool that needs one (not exported, last written by another
 //     hostid, multihost on or an MMP-unaware writer) is reported as if the check had found it
 //     idle, with ``PoolHealth/ActivityCheck/required(minimum:lastHostID:lastHostname:)`` saying
 //     so. OpenZFS would watch it for that long, and say HOSTID_ACTIVE if it is in use.
-//   * MOS-only statuses are never derived: RESILVERING, REBUILDING, BAD_LOG, ERRATA,
-//     FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares and cache devices (listed from
-//     the MOS) are not shown.
+//   * Statuses that need more of the MOS than its config are never derived: RESILVERING,
+//     REBUILDING, BAD_LOG, ERRATA, FEAT_DISABLED, UNSUP_FEAT_WRITE, NON_NATIVE_ASHIFT; spares
+//     and cache devices are not shown.
 //
-// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:tunables:)`` is pure: the same
+// Invariants. ``PoolHealth/evaluate(_:devices:localHostID:neighbors:tunables:mos:)`` is pure: the same
 // candidate, device map and hostid give the same answer. Only
-// ``PoolHealth/assess(_:in:localHostID:tunables:)`` does I/O (read-only), through ``LeafDeviceReader``.
+// ``PoolHealth/assess(_:in:localHostID:tunables:readingMOS:)`` does I/O (read-only), through ``LeafDeviceReader``.
 //
 // Worked example (verified against libzpool 2.1.11, PoolHealthInteropTests): a pool of
 // `a.img` and `mirror b.img c.img` with b and c deleted. The scan finds only a.img, whose newest
@@ -114,14 +115,36 @@ public struct PoolHealth: Sendable {
         public var id: UInt64
         /// What a neighbor list in another leaf's label says it was, when one does.
         public var record: NeighborRecord?
+        /// What the MOS config says it was, when the MOS was read (it then wins over `record`).
+        public var mosVdev: MOSConfig.MissingTopLevel?
+
+        public init(id: UInt64, record: NeighborRecord? = nil, mosVdev: MOSConfig.MissingTopLevel? = nil) {
+            self.id = id
+            self.record = record
+            self.mosVdev = mosVdev
+        }
 
         /// "top-level vdev 1 (mirror of /dev/sdc, /dev/sdd, guid …) is missing".
         public var description: String {
+            if let mosVdev {
+                return "top-level vdev \(id) (\(mosVdev)) is missing"
+            }
             if let record {
                 return "top-level vdev \(id) (\(record)) is missing"
             }
             return "top-level vdev \(id) is missing; no label on the devices found says what it was"
         }
+    }
+
+    /// Where the trusted pass took its tree, and so the status, health and listed tree, from.
+    public enum ConfigSource: String, Hashable, Sendable {
+        /// The config stored in the MOS, read as the kernel's tryimport reads it
+        /// (`spa_ld_trusted_config`), or the MOS could not be read because it is damaged (then
+        /// the root is FAULTED "corrupted data", as after `spa_ld_open_rootbp` fails).
+        case mos
+        /// The labels alone: the load stopped before the MOS (as the kernel's does), the MOS was
+        /// not asked for, or its layout is one ZPoolKit does not read (dRAID).
+        case labels
     }
 
     /// Why `zpool import POOL` would refuse without `-f`, and what it would say.
@@ -176,6 +199,14 @@ public struct PoolHealth: Sendable {
     public var deviceNotes: [String: [String]]
     /// What a person should know beyond the status.
     public var notes: [String]
+    /// Where the trusted pass's tree came from (see ``ConfigSource``).
+    public var configSource: ConfigSource = .labels
+    /// What reading the MOS gave, when the load got that far and the MOS was asked for: its
+    /// config, or why it could not be read.
+    public var mos: Result<MOSConfig, MOSError>?
+    /// The top-level vdevs of the MOS config that the scanned candidate's tree lacks entirely
+    /// (not even a `missing` placeholder): what a stale cache-file entry leaves out.
+    public var mosExtraTopLevels: [MOSConfig.MissingTopLevel] = []
 
     /// The root vdev's state (`vs_state`).
     public var health: VdevState { root.state ?? .unknown }
@@ -206,17 +237,24 @@ extension PoolHealth {
     ///   - tunables: the importing host's multihost tunables, for the activity check's duration
     ///     (OpenZFS's defaults unless given).
     /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
+    ///   - mos: what reading the MOS from the uberblock this load selects gave
+    ///     (``MOSReader/read(_:from:)``); `nil` judges from the labels alone. A config makes the
+    ///     trusted pass open the MOS's vdev tree; a damaged MOS fails the load as
+    ///     `spa_ld_open_rootbp` does; an `unsupported` error falls back to the labels.
+    /// - Complexity: O(*n*) in the vdevs plus the uberblock slots of the readable leaves.
     public static func evaluate(
         _ pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64,
-        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables()
+        neighbors: [UInt64: NeighborRecord] = [:], tunables: MultihostTunables = MultihostTunables(),
+        mos: Result<MOSConfig, MOSError>? = nil
     ) -> PoolHealth {
         var evaluation = Evaluation(
-            pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors, tunables: tunables)
+            pool: pool, devices: devices, localHostID: localHostID & hostIDMask, neighbors: neighbors, tunables: tunables,
+            mos: mos)
         evaluation.run()
         return evaluation.result()
     }
 
-    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:tunables:)`` will look up for `pool`:
+    /// The leaf paths ``evaluate(_:devices:localHostID:neighbors:tunables:mos:)`` will look up for `pool`:
     /// every file or disk leaf of the label tree, and the leaves of the top-level vdevs the
     /// neighbor records rebuild.
     public static func devicePaths(of pool: PoolCandidate, neighbors: [UInt64: NeighborRecord] = [:]) -> [String] {
@@ -247,8 +285,10 @@ private struct Evaluation {
     let localHostID: UInt64
     let neighbors: [UInt64: NeighborRecord]
     let tunables: MultihostTunables
+    let mos: Result<MOSConfig, MOSError>?
 
     var tree: HealthVdev
+    var configSource = PoolHealth.ConfigSource.labels
     var stage = PoolHealth.LoadStage.openVdevs
     var uberblock: (uberblock: Uberblock, path: String)?
     var activityCheck = PoolHealth.ActivityCheck.notRequired
@@ -257,13 +297,14 @@ private struct Evaluation {
 
     init(
         pool: PoolCandidate, devices: [String: LeafDevice], localHostID: UInt64, neighbors: [UInt64: NeighborRecord],
-        tunables: MultihostTunables
+        tunables: MultihostTunables, mos: Result<MOSConfig, MOSError>?
     ) {
         self.pool = pool
         self.devices = devices
         self.localHostID = localHostID
         self.neighbors = neighbors
         self.tunables = tunables
+        self.mos = mos
         tree = HealthVdev(pool.root)
     }
 
@@ -321,11 +362,35 @@ private struct Evaluation {
             guard unsupportedFeatures.isEmpty else { return failRoot(.unsupportedFeature) }
         }
 
-        // 4. The trusted pass, on the label tree standing in for the MOS tree.
+        // 3b. The MOS (`spa_ld_open_rootbp`, then the config object in `spa_ld_trusted_config`).
+        var trustedRoot: VdevNode?
+        switch mos {
+        case nil:
+            break
+        case .failure(let error) where error.code == .unsupported:
+            notes.append("the MOS was not read (\(error)); the trusted pass opens the label tree instead")
+        case .failure(let error):
+            configSource = .mos
+            notes.append("the pool metadata is damaged: \(error)")
+            return failRoot(.corruptData)
+        case .success(let config):
+            configSource = .mos
+            guard let vdevTree = config.config.list("vdev_tree") else {
+                notes.append("the MOS config has no vdev_tree")
+                return failRoot(.corruptData)
+            }
+            trustedRoot = PoolHealth.mosTree(vdevTree, labelTree: pool.root)
+        }
+
+        // 4. The trusted pass, on the MOS tree (or the label tree standing in for it).
         stage = .trustedConfig
-        tree = HealthVdev(PoolHealth.trustedTree(pool.root, neighbors: neighbors))
-        for i in tree.children.indices where tree.children[i].node.type == .missing {
-            tree.children[i].standIn = true
+        if let trustedRoot {
+            tree = HealthVdev(trustedRoot)
+        } else {
+            tree = HealthVdev(PoolHealth.trustedTree(pool.root, neighbors: neighbors))
+            for i in tree.children.indices where tree.children[i].node.type == .missing {
+                tree.children[i].standIn = true
+            }
         }
         let trusted = HealthPass(devices: devices, poolGUID: poolGUID, trusted: true, missingTopLevelsAllowed: 0)
         guard trusted.open(&tree, isTopLevel: false) else { return }
@@ -339,6 +404,16 @@ private struct Evaluation {
         guard sum == ub.guidSum else {
             notes.append("the uberblock's guid sum \(ub.guidSum) is not the sum of the vdevs found, \(sum): a device the labels do not describe is missing")
             return failRoot(.badGUIDSum)
+        }
+
+        // 4b. `spa_ld_check_features`: the MOS's features_for_read, each with a nonzero
+        // reference count, must be known to 2.1.11.
+        if ub.version >= SPAVersion.features, case .success(let config)? = mos {
+            let unknown = config.featuresForRead.filter { $0.value > 0 && !SupportedFeatures.openZFS2_1_11.contains($0.key) }
+            if !unknown.isEmpty {
+                unsupportedFeatures = unknown.keys.sorted()
+                return failRoot(.unsupportedFeature)
+            }
         }
 
         // 5. After trust.
@@ -365,6 +440,15 @@ private struct Evaluation {
     func result() -> PoolHealth {
         let root = HealthPass.result(tree)
         var missing: [PoolHealth.MissingTopLevel] = []
+        var extra: [MOSConfig.MissingTopLevel] = []
+        var fromMOS: [UInt64: MOSConfig.MissingTopLevel] = [:]
+        if configSource == .mos, case .success(let config)? = mos {
+            let placeholders = Set(pool.root.children.filter { $0.type == .missing }.compactMap(\.id))
+            for vdev in config.missingTopLevels(in: pool) {
+                fromMOS[vdev.id] = vdev
+                if !placeholders.contains(vdev.id) { extra.append(vdev) }
+            }
+        }
         for placeholder in pool.root.children where placeholder.type == .missing {
             guard let id = placeholder.id else { continue }
             // A rebuilt vdev that opened is not missing after all (its devices are elsewhere).
@@ -373,7 +457,7 @@ private struct Evaluation {
             {
                 continue
             }
-            missing.append(PoolHealth.MissingTopLevel(id: id, record: neighbors[id]))
+            missing.append(PoolHealth.MissingTopLevel(id: id, record: neighbors[id], mosVdev: fromMOS[id]))
         }
         var deviceNotes: [String: [String]] = [:]
         for leaf in root.leaves {
@@ -389,11 +473,16 @@ private struct Evaluation {
             }
         }
         let mmpNoHostID: Bool = if case .noHostID = activityCheck { true } else { false }
+        // The tryimport config names the importing host (`spa_config_generate` writes
+        // `spa_hostid`, this host's id); a scan puts the label's hostid back
+        // (`zutil_import.c`: "Restore the original information read from the actual label"),
+        // `zpool import -c` does not, so a cache-file pool is never another host's.
+        let configHostID = pool.config.contains("cachefile") ? localHostID : pool.hostID ?? 0
         let status = Self.status(
-            root: root, poolState: pool.state, configHostID: pool.hostID ?? 0, localHostID: localHostID,
+            root: root, poolState: pool.state, configHostID: configHostID, localHostID: localHostID,
             version: pool.version, noHostID: mmpNoHostID)
         var force: PoolHealth.ForceRequirement?
-        if (pool.state != .exported && (pool.hostID ?? 0) != localHostID) || mmpNoHostID {
+        if (pool.state != .exported && configHostID != localHostID) || mmpNoHostID {
             force = PoolHealth.ForceRequirement(
                 hostname: pool.hostname, hostID: pool.hostID ?? 0, timestamp: uberblock?.uberblock.timestampInSeconds)
         }
@@ -402,7 +491,8 @@ private struct Evaluation {
             hostID: pool.hostID, hostname: pool.hostname, comment: pool.comment, root: root, status: status,
             unsupportedFeatures: unsupportedFeatures, uberblock: uberblock?.uberblock,
             uberblockDevicePath: uberblock?.path, activityCheck: activityCheck, missingTopLevels: missing,
-            forceRequirement: force, stage: stage, deviceNotes: deviceNotes, notes: self.notes)
+            forceRequirement: force, stage: stage, deviceNotes: deviceNotes, notes: self.notes,
+            configSource: configSource, mos: mos, mosExtraTopLevels: extra)
     }
 
     /// `check_status` in import mode, for what can be known without the MOS.

@@ -27,14 +27,17 @@ extension ZPK {
                 libzutil does. Each pool found is then judged as the kernel's tryimport would \
                 judge it: every leaf is opened and its labels validated (checksums, guids, txg), \
                 states roll up through mirrors, raidz, dRAID and the root, the best uberblock is \
-                chosen and its guid sum checked. The listing is `zpool import`'s: pool, id, \
+                chosen, and then the pool's MOS is read from it and the vdev tree stored there \
+                opened (a missing top-level vdev or log named as the MOS records it; a MOS \
+                unreadable on every copy is FAULTED "corrupted data"; --json config_source says \
+                "mos", or "labels" where the MOS was not read, e.g. dRAID). The listing is `zpool import`'s: pool, id, \
                 state, status, action, see, and the vdev tree with each vdev's state. Those are                 OpenZFS's verdict: a pool ZPoolKit created shows UNAVAIL there, since OpenZFS                 cannot read its metadata. The line after the tree, "    zpk: can import (…)" or                 "    zpk: cannot import: REASON", is zpk's own verdict (--json: importable_by_zpk,                 zpk_reason).
 
                 After zpool's text come what zpk knows beyond it: who last used a pool that \
-                needs -f, and when; which top-level vdev is missing, when a ZPoolKit neighbor \
-                list in a label names it. zpk does not read the pool's metadata (MOS) and does \
-                not run the multihost activity check; `zpk help import` and docs/cli.md list \
-                what that leaves out.
+                needs -f, and when; which top-level vdev is missing; why the metadata could \
+                not be read; with -c, a cache-file entry that lacks top-level vdevs the MOS has \
+                (a stale cache file). zpk does not run the multihost activity check; \
+                docs/cli.md lists what that leaves out.
 
                 The import of a pool whose multihost property is on waits for the activity \
                 check (zfs_multihost_import_intervals intervals, or twice the last writer's \
@@ -219,14 +222,18 @@ extension ZPK {
             let verdicts = zip(result.pools, healths).map {
                 ZpoolImportListing.zpkVerdict($0, health: $1, in: result, localHostID: hostID)
             }
-            let mos = zip(result.pools, healths).map(Self.readMOS)
             let names = VdevNameOptions(environment: environment)
             if json {
-                output.stdout = Self.json(healths, result, names: names, verdicts: verdicts, mos: mos).rendered()
+                output.stdout = Self.json(healths, result, names: names, verdicts: verdicts).rendered()
             } else {
                 output.stdout = healths.indices.map { index in
-                    ZpoolImportListing.render(healths[index], names: names, verbose: verbose, time: time, zpk: verdicts[index])
-                        + Self.mosFooter(result.pools[index], mos[index])
+                    let text = ZpoolImportListing.render(
+                        healths[index], names: names, verbose: verbose, time: time, zpk: verdicts[index])
+                    let footer = Self.mosFooter(result.pools[index], healths[index])
+                    // The MOS sentence joins the footers' paragraph, or opens its own.
+                    let last = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).last ?? ""
+                    let opens = !footer.isEmpty && (last.hasPrefix(ZpoolImportListing.zpkLinePrefix) || !last.hasPrefix("\t"))
+                    return text + (opens ? "\n" : "") + footer
                 }.joined(separator: "\n")
                 if verbose {
                     let notes = deviceNotes(result)
@@ -341,42 +348,48 @@ extension ZPK {
             result.devices.compactMap { device in device.note.map { (device.path, "\($0)") } }
         }
 
-        /// The MOS config of a listed pool, read where the kernel's load would read it: once the
-        /// uberblock, version and features passed (so never for ZPoolKit's own pools, whose
-        /// `org.zpoolkit:mos` feature OpenZFS lacks, nor for a version it does not know).
-        static func readMOS(_ pool: PoolCandidate, _ health: PoolHealth) -> Result<MOSConfig, MOSError> {
-            guard [.trustedConfig, .afterTrust, .complete].contains(health.stage), health.unsupportedFeatures.isEmpty else {
-                return .failure(
-                    MOSError(object: "the MOS", code: .unsupported, reason: "not read: the load stopped before it (\(health.stage.rawValue))"))
-            }
-            return MOSReader.read(pool, from: health.uberblock)
-        }
+        /// How the lines of ``mosFooter(_:_:)`` start: metadata that could not be read, a stale
+        /// cache-file entry, top-level vdevs only the MOS counts.
+        static let mosFooterPrefixes = [
+            "\tThe pool metadata is damaged: ", "\tThe cache file's entry for ", "\tThe MOS config names top-level vdev",
+        ]
 
-        /// How the lines of ``mosFooter(_:_:)`` start: a missing top-level vdev the MOS names, and
-        /// metadata that could not be read.
-        static let mosFooterPrefixes = ["\tThe MOS config names top-level vdev ", "\tThe pool metadata is damaged: "]
-
-        /// What the MOS adds after zpool's text: a sentence when the metadata is damaged or a
-        /// top-level vdev is missing (named from the MOS config), nothing otherwise.
-        static func mosFooter(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> String {
-            switch mos {
-            case .success(let config):
-                return config.missingTopLevels(in: pool).map { vdev in
-                    let paths = vdev.paths.isEmpty ? "" : " of \(vdev.paths.joined(separator: ", "))"
-                    return mosFooterPrefixes[0] + "\(vdev.id) (\(vdev.isLog ? "log " : "")\(vdev.type)\(paths), guid \(vdev.guid)), which no device here describes.\n"
-                }.joined()
-            case .failure(let error) where error.code == .unsupported:
+        /// What the MOS adds after zpool's text (zpool's listing says neither): why the pool is
+        /// FAULTED when its metadata could not be read; and the top-level vdevs the MOS config
+        /// has that the listed config lacks altogether — a cache-file entry written before vdevs
+        /// were added. A missing top-level vdev is named by the health footers (from the MOS).
+        static func mosFooter(_ pool: PoolCandidate, _ health: PoolHealth) -> String {
+            switch health.mos {
+            case .success(let config)? where !health.mosExtraTopLevels.isEmpty:
+                let vdevs = health.mosExtraTopLevels.map { "\($0.id) (\($0))" }.joined(separator: ", ")
+                let plural = health.mosExtraTopLevels.count == 1 ? "vdev" : "vdevs"
+                let txg = config.config.uint64("txg").map { " (txg \($0))" } ?? ""
+                if let file = pool.config.string("cachefile") {
+                    return mosFooterPrefixes[1]
+                        + "'\(pool.name)' in \(file) (txg \(pool.txg.rawValue)) is stale: the MOS config\(txg) has top-level \(plural) \(vdevs), which the entry lacks.\n"
+                }
+                return mosFooterPrefixes[2] + "\(health.mosExtraTopLevels.count == 1 ? "" : "s") \(vdevs), which the labels found do not count.\n"
+            case .failure(let error)? where error.code != .unsupported:
+                return mosFooterPrefixes[0] + "\(error).\n"
+            default:
                 return ""
-            case .failure(let error):
-                return mosFooterPrefixes[1] + "\(error). zpk judged the pool from its labels only.\n"
             }
         }
 
         /// The `mos` member of a pool in the JSON listing: what the MOS said, or why it could not
-        /// be read (`"answer": "label-only"`: the rest of the entry comes from the labels alone).
-        static func mosJSON(_ pool: PoolCandidate, _ mos: Result<MOSConfig, MOSError>) -> JSON {
-            switch mos {
-            case .success(let config):
+        /// be read (`"answer"`: `"faulted"` when the MOS is damaged and the pool is listed
+        /// FAULTED as zpool lists it, `"label-only"` when the rest of the entry comes from the
+        /// labels alone).
+        static func mosJSON(_ pool: PoolCandidate, _ health: PoolHealth) -> JSON {
+            func vdevJSON(_ vdev: MOSConfig.MissingTopLevel) -> JSON {
+                .object([
+                    ("id", .unsigned(vdev.id)), ("type", .string(vdev.type)), ("guid", .unsigned(vdev.guid)),
+                    ("is_log", .bool(vdev.isLog)), ("paths", .array(vdev.paths.map { .string($0) })),
+                ])
+            }
+            switch health.mos {
+            case .success(let config)?:
+                let extra = Set(health.mosExtraTopLevels.map(\.id))
                 return .object([
                     ("read", .bool(true)),
                     ("txg", .unsigned(config.uberblock.txg.rawValue)),
@@ -385,31 +398,33 @@ extension ZPK {
                     ("features_for_read", .array(config.featuresForRead.filter { $0.value > 0 }.keys.sorted().map { .string($0) })),
                     (
                         "missing_top_level_vdevs",
-                        .array(
-                            config.missingTopLevels(in: pool).map { vdev in
-                                .object([
-                                    ("id", .unsigned(vdev.id)), ("type", .string(vdev.type)), ("guid", .unsigned(vdev.guid)),
-                                    ("is_log", .bool(vdev.isLog)), ("paths", .array(vdev.paths.map { .string($0) })),
-                                ])
-                            })
+                        .array(config.missingTopLevels(in: pool).filter { !extra.contains($0.id) }.map(vdevJSON))
                     ),
+                    ("extra_top_level_vdevs", .array(health.mosExtraTopLevels.map(vdevJSON))),
+                    ("stale_cache_entry", .bool(pool.config.contains("cachefile") && !extra.isEmpty)),
                     ("repaired_reads", .unsigned(UInt64(config.repairs.mirrorFallbacks + config.repairs.raidzRebuilds + config.repairs.draidRebuilds + config.repairs.dittoFallbacks))),
                 ])
-            case .failure(let error):
+            case .failure(let error)?:
                 return .object([
                     ("read", .bool(false)),
                     ("metadata_damaged", .bool(error.code != .unsupported)),
                     ("error", .string(error.description)),
+                    ("answer", .string(error.code != .unsupported ? "faulted" : "label-only")),
+                ])
+            case nil:
+                return .object([
+                    ("read", .bool(false)),
+                    ("metadata_damaged", .bool(false)),
+                    ("error", .string("not read: the load stopped before it (\(health.stage.rawValue))")),
                     ("answer", .string("label-only")),
                 ])
             }
         }
 
         static func json(
-            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict],
-            mos: [Result<MOSConfig, MOSError>]
+            _ healths: [PoolHealth], _ result: ScanResult, names: VdevNameOptions, verdicts: [ZPKImportCheck.Verdict]
         ) -> JSON {
-            // healths, verdicts and mos are per pool of `result`, in its order.
+            // healths and verdicts are per pool of `result`, in its order.
             .object([
                 (
                     "pools",
@@ -417,7 +432,7 @@ extension ZPK {
                         healths.indices.map { index in
                             let listing = ZpoolImportListing.json(healths[index], names: names, zpk: verdicts[index])
                             guard case .object(var members) = listing else { return listing }
-                            members.append(("mos", mosJSON(result.pools[index], mos[index])))
+                            members.append(("mos", mosJSON(result.pools[index], healths[index])))
                             return .object(members)
                         })
                 ),

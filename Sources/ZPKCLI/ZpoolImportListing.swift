@@ -10,8 +10,9 @@
 //
 // What we add after zpool's own text, each as a tab-indented sentence after a blank line
 // (zpool's BAD_GUID_SUM footer has the same shape): who last used a pool that needs -f and
-// when, which top-level vdev is missing (named when a neighbor list says), and that an MMP
-// activity check was skipped. With -v, each leaf's label problems follow.
+// when, which top-level vdev is missing (named from the MOS, or from a neighbor list when the
+// MOS was not read), and that an MMP activity check was skipped. (ImportCommand adds the MOS's
+// own sentences: damaged metadata, a stale cache-file entry.) With -v, each leaf's label problems follow.
 //
 // And one line right after zpool's own text of each pool (before those sentences), always
 // starting "    zpk: ": what zpk's own import would do with it (ZFSPool's ZPKImportCheck). zpool's
@@ -323,6 +324,7 @@ enum ZpoolImportListing {
             ("timestamp", health.uberblock.map { .unsigned($0.timestampInSeconds) } ?? .null),
             ("comment", health.comment.map { .string($0) } ?? .null),
             ("load_stage", .string(health.stage.rawValue)),
+            ("config_source", .string(health.configSource.rawValue)),
             ("importable", .bool(health.isImportable)),
             ("force_required", forceJSON(health.forceRequirement)),
             ("activity_check", activityJSON(health.activityCheck)),
@@ -387,7 +389,12 @@ enum ZpoolImportListing {
 
     static func missingJSON(_ missing: PoolHealth.MissingTopLevel) -> JSON {
         var members: [(String, JSON)] = [("id", .unsigned(missing.id)), ("description", .string(missing.description))]
-        if let record = missing.record {
+        if let vdev = missing.mosVdev {
+            members.append(("guid", .unsigned(vdev.guid)))
+            members.append(("type", .string(vdev.type)))
+            members.append(("is_log", .bool(vdev.isLog)))
+            members.append(("paths", .array(vdev.paths.map { .string($0) })))
+        } else if let record = missing.record {
             members.append(("guid", .unsigned(record.guid.rawValue)))
             members.append(("type", .string(record.type.rawValue)))
             members.append(("is_log", .bool(record.isLog)))

@@ -100,14 +100,17 @@ import ZFSTestSupport
             #expect(output.stderr.hasPrefix("cannot read the MOS config of 'pool-v2mirror': the pool metadata is damaged: cannot read the MOS objset"), "\(output.stderr)")
             #expect(output.stderr.contains("\(directory)/m1.dat at offset 0x"), "\(output.stderr)")
             #expect(output.stderr.contains("checksum mismatch"), "\(output.stderr)")
-            // The listing still lists the pool from its labels, and says so.
+            // The listing says why after zpool's text…
             let text = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, environment: [:])
             #expect(text.status == 0)
             #expect(text.stdout.contains("\n\tThe pool metadata is damaged: cannot read the MOS objset"), "\(text.stdout)")
-            #expect(text.stdout.contains("zpk judged the pool from its labels only.\n"), "\(text.stdout)")
+            // …and, as tryimport, lists it FAULTED "corrupted data" (CORRUPT_POOL), judged from the MOS read.
+            #expect(text.stdout.contains("  state: FAULTED\nstatus: The pool metadata is corrupted.\n"), "\(text.stdout)")
+            #expect(text.stdout.contains("\tpool-v2mirror                          FAULTED  corrupted data\n"), "\(text.stdout)")
             let json = ZPK.Import.run(searchPaths: [directory], destroyed: false, config: nil, json: true, environment: [:])
             #expect(json.stdout.contains("\"mos\": {\n        \"read\": false,\n        \"metadata_damaged\": true,"), "\(json.stdout)")
-            #expect(json.stdout.contains("\"answer\": \"label-only\""))
+            #expect(json.stdout.contains("\"answer\": \"faulted\""), "\(json.stdout)")
+            #expect(json.stdout.contains("\"config_source\": \"mos\""), "\(json.stdout)")
         }
     }
 

@@ -17,10 +17,13 @@
 // fixed prefix because it names the current time -- and the blank line before them, and
 // nothing else. Any other difference fails.
 //
-// Not compared here, by construction: a missing top-level vdev that no neighbor list
-// describes. zpool shows it as the MOS records it; zpk, which does not read the MOS, shows a
-// `missing-N` placeholder (PoolHealthInteropTests compares its state). The scenario below
-// gives the surviving label a neighbor list, and then the texts must agree.
+// What only the MOS knows is compared too: zpk's listing reads the MOS where tryimport does
+// (PoolHealth's ConfigSource), so a missing top-level vdev is printed as the MOS records it, a
+// missing log device is BAD_GUID_SUM "missing device", and a pool whose MOS is destroyed on
+// every copy is FAULTED "corrupted data" (CORRUPT_POOL). The MOS footers
+// (ZPK.Import.mosFooterPrefixes) are zpk's own lines and are removed like the others. And
+// `zpk import -c` against `zpool import -c` on a cache file written before two top-level vdevs
+// were added: both complete the entry from the MOS.
 
 import Foundation
 import Testing
@@ -77,14 +80,15 @@ private func listBoth(
 /// opens each run of them), plus the lines removed.
 private func withoutZPKAdditions(_ text: String, _ healths: [PoolHealth]) -> (String, [String]) {
     let ours = Set(healths.flatMap { ZpoolImportListing.footers($0, time: ZdbLabelDump.localAsctime) }.map { "\t" + $0 })
+    // …and what zpk read from the MOS (ZPK.Import.mosFooter), which zpool's listing does not say.
     func isOurs(_ line: Substring) -> Bool {
         ours.contains(String(line)) || line.hasPrefix("\tMultihost: newest heartbeat ")
+            || ZPK.Import.mosFooterPrefixes.contains { line.hasPrefix($0) }
     }
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
     // The line that says what zpk itself can do with the pool: one per pool, right after
     // zpool's own text for it, always with this prefix.
-    // …and what zpk read from the MOS (ZPK.Import.mosFooter), which zpool's listing does not say.
-    let prefixes = [ZpoolImportListing.zpkLinePrefix] + ZPK.Import.mosFooterPrefixes
+    let prefixes = [ZpoolImportListing.zpkLinePrefix]
     func isLineOfOurs(_ line: Substring) -> Bool { prefixes.contains { line.hasPrefix($0) } }
     var removed = lines.filter(isLineOfOurs).map(String.init)
     lines.removeAll(where: isLineOfOurs)
@@ -111,6 +115,20 @@ private func oracle(_ args: [String]) throws -> String {
         throw ZPKOracle.Failure("zpk-oracle \(args.joined(separator: " ")) exited \(out.status)", stdout: out.stdout, stderr: out.stderr)
     }
     return out.stdout
+}
+
+/// Zeroes (punches out) every leaf's allocatable space, between the front labels and boot area
+/// (4 MiB) and the back labels: every copy of every MOS block is gone, the labels and their
+/// uberblocks stay.
+private func destroyMetadata(in directory: String) throws {
+    for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".img") {
+        let path = "\(directory)/\(file)"
+        let size = try VdevFile(path).size()
+        let output = try OpenZFS.run(
+            "/usr/bin/fallocate", ["--punch-hole", "--offset", "\(4 << 20)", "--length", "\(size - (4 << 20) - (512 << 10))", path],
+            timeout: .seconds(60))
+        guard output.status == 0 else { throw ZPKOracle.Failure("fallocate --punch-hole \(path): \(output)") }
+    }
 }
 
 private func create(_ pool: String, in directory: String, _ layout: [String], extra: [String] = []) throws {
@@ -168,6 +186,24 @@ private func addNeighborList(to path: String, scanning directory: String) throws
                 try addNeighborList(to: "\(dir)/a.img", scanning: dir)
                 try FileManager.default.removeItem(atPath: "\(dir)/b.img")
                 try FileManager.default.removeItem(atPath: "\(dir)/c.img")
+            },
+            // zpool names the vdev from the MOS: "mirror-1" and its two leaves, "cannot open".
+            Scenario(name: "missing top-level vdev named from the MOS", pools: 1) { dir in
+                try create("stripe", in: dir, ["a.img", "mirror", "b.img", "c.img"])
+                try FileManager.default.removeItem(atPath: "\(dir)/b.img")
+                try FileManager.default.removeItem(atPath: "\(dir)/c.img")
+            },
+            // The MOS says top-level 1 was a log: BAD_GUID_SUM "missing device" (ZFS-8000-6X),
+            // the log listed under "logs", and zpool's "Additional devices" note.
+            Scenario(name: "missing log device", pools: 1) { dir in
+                try create("withlog", in: dir, ["mirror", "a.img", "b.img", "log", "c.img"])
+                try FileManager.default.removeItem(atPath: "\(dir)/c.img")
+            },
+            // Labels and uberblocks intact, every MOS block gone: FAULTED "corrupted data",
+            // CORRUPT_POOL (ZFS-8000-72), the tree as the labels give it.
+            Scenario(name: "MOS destroyed on every copy", pools: 1) { dir in
+                try create("nomos", in: dir, ["mirror", "a.img", "b.img"])
+                try destroyMetadata(in: dir)
             },
             Scenario(name: "raidz1 with two files gone", pools: 1) { dir in
                 try create("rz", in: dir, ["raidz", "a.img", "b.img", "c.img"])
@@ -265,6 +301,85 @@ private func addNeighborList(to path: String, scanning directory: String) throws
         #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
         #expect(listings.zpool.stdout.hasPrefix("   pool: \(spec.poolName)\n"), "\(listings)")
         #expect(listings.zpkNormalised == listings.zpool.stdout, "\(kind) \(pool)\n\(listings)")
+        // --json says where the answer came from: the MOS, or (a MOS zpk does not read, dRAID
+        // today) the labels alone, with the reason.
+        let json = ZPK.Import.run(
+            searchPaths: [pool.directory], destroyed: false, config: nil, json: true,
+            environment: ["ZFS_HOSTID": "0x" + String(hostB, radix: 16)])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let entry = try #require((object["pools"] as? [[String: Any]])?.first, "\(json.stdout)")
+        let mos = try #require(entry["mos"] as? [String: Any], "\(json.stdout)")
+        if mos["read"] as? Bool == true {
+            #expect(entry["config_source"] as? String == "mos", "\(json.stdout)")
+        } else {
+            #expect(kind == "draid", "only dRAID's MOS is left unread: \(json.stdout)")
+            #expect(entry["config_source"] as? String == "labels", "\(json.stdout)")
+            #expect(mos["answer"] as? String == "label-only" && mos["metadata_damaged"] as? Bool == false, "\(json.stdout)")
+        }
+        withExtendedLifetime(directory) {}
+    }
+
+    /// A ztest pool with two or more top-level vdevs, one top-level vdev's files removed: zpool
+    /// (and zpk) name it from the MOS, as ztest's churn left it (a mirror, a raidz, or a log).
+    @Test func ztestPoolWithAMissingTopLevelVdevIsZpoolImportsByteForByte() throws {
+        var spec = ZTestPoolSpec(layout: .mirror(width: 2), poolName: "zmissing")
+        spec.minimumTopLevelVdevs = 2
+        spec.hostID = 0x1111_1111
+        let directory = try TemporaryDirectory(prefix: "zpool-text-ztest-missing")
+        let pool = try OpenZFS.makePool(spec, in: directory.path)
+        let victim = try #require(pool.concreteTopLevelVdevs.last { !$0.leafPaths.isEmpty }, "\(pool)")
+        try #require(pool.concreteTopLevelVdevs.count >= 2, "\(pool)")
+        for path in victim.leafPaths { try FileManager.default.removeItem(atPath: path) }
+        let listings = try listBoth(pool.directory, as: hostB)
+        #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
+        #expect(listings.zpool.stdout.contains(victim.leafPaths[0]), "zpool did not name the missing vdev's leaf\n\(listings)")
+        #expect(!listings.zpk.stdout.contains("missing-"), "\(listings)")
+        #expect(listings.zpkNormalised == listings.zpool.stdout, "\(pool)\n\(listings)")
+        withExtendedLifetime(directory) {}
+    }
+
+    /// The essay's footnote: a cache file written while the pool had one top-level vdev, then
+    /// two more added (the cache file not told). `zpool import -c` hands the stale entry to
+    /// tryimport, which opens the MOS and lists all three; zpk does the same, byte for byte,
+    /// and names the stale entry and the MOS's extra vdevs (text and --json).
+    @Test func staleCacheFileIsCompletedFromTheMOS() throws {
+        try OpenZFS.requireInstalled()
+        let directory = try TemporaryDirectory(prefix: "zpool-text-stale-cache")
+        let dir = directory.path
+        let live = "\(dir)/zpool.cache"
+        let stale = "\(dir)/before-add.cache"
+        // OpenZFS writes the entry (cachefile property); --no-export keeps it there.
+        try create("grown", in: dir, ["mirror", "a.img", "b.img"], extra: ["--cachefile", live, "--no-export"])
+        try FileManager.default.copyItem(atPath: live, toPath: stale)
+        try oracle(["add", "grown", "-d", dir, "--hostid", hostA, "--hostname", "host-a", "c.img", "mirror", "d.img", "e.img"])
+        let cache = try CacheFile.read(at: stale)
+        try #require(cache.entries.first?.vdevTree.flatMap { VdevNode(config: $0).children.count } == 1, "the cache file already knows the new vdevs")
+
+        let zpool = try ZPKOracle.zpoolImport(["-c", stale], hostID: hostB)
+        let environment = ["ZFS_HOSTID": "0x" + String(hostB, radix: 16)]
+        let zpk = ZPK.Import.run(searchPaths: [], destroyed: false, config: nil, environment: environment, cacheFile: stale)
+        let scan = cache.scanDevices(path: stale)
+        let healths = scan.pools.map { PoolHealth.assess($0, in: scan, localHostID: UInt64(hostB)) }
+        let (normalised, removed) = withoutZPKAdditions(zpk.stdout, healths)
+        let listings = Listings(zpool: zpool, zpk: zpk, zpkNormalised: normalised, removed: removed)
+        #expect(zpool.status == 0 && zpk.status == 0, "\(listings)")
+        #expect(zpool.stdout.contains("\(dir)/e.img"), "zpool did not list the added vdevs\n\(listings)")
+        #expect(normalised == zpool.stdout, "\(listings)")
+        let staleLine = "\tThe cache file's entry for 'grown' in \(stale) (txg "
+        #expect(zpk.stdout.contains(staleLine), "\(listings)")
+        #expect(zpk.stdout.contains("top-level vdevs 1 (\(dir)/c.img, guid "), "\(listings)")
+        #expect(zpk.stdout.contains(", 2 (mirror of \(dir)/d.img, \(dir)/e.img, guid "), "\(listings)")
+
+        let json = ZPK.Import.run(searchPaths: [], destroyed: false, config: nil, json: true, environment: environment, cacheFile: stale)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let pool = try #require((object["pools"] as? [[String: Any]])?.first, "\(json.stdout)")
+        #expect(pool["config_source"] as? String == "mos", "\(json.stdout)")
+        #expect(pool["health"] as? String == "ONLINE", "\(json.stdout)")
+        let mos = try #require(pool["mos"] as? [String: Any], "\(json.stdout)")
+        #expect(mos["stale_cache_entry"] as? Bool == true, "\(json.stdout)")
+        let extra = try #require(mos["extra_top_level_vdevs"] as? [[String: Any]], "\(json.stdout)")
+        #expect(extra.compactMap { $0["id"] as? Int } == [1, 2], "\(json.stdout)")
+        #expect(extra.last?["paths"] as? [String] == ["\(dir)/d.img", "\(dir)/e.img"], "\(json.stdout)")
         withExtendedLifetime(directory) {}
     }
 

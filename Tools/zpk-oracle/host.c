@@ -60,6 +60,7 @@ static struct {
 	uint64_t	file_size;
 	int		verbose_log;	/* --debug */
 	const char	*helper_dir;	/* where zpk-import-status lives */
+	const char	*cachefile;	/* --cachefile: create's cachefile property */
 } cfg = { .multihost = -1, .file_size = 128ULL << 20 };
 
 /* ------------------------------------------------------------------ */
@@ -1216,10 +1217,15 @@ verb_create(const char *name, int argc, char **argv)
 	if ((root = build_tree(argc, argv, 1)) == NULL)
 		return (result_error(EIO, "could not make the vdev files"));
 
-	/* Like `zpool create -o cachefile=none`: every feature enabled. */
+	/*
+	 * Like `zpool create -o cachefile=none` (or `-o cachefile=PATH` with
+	 * --cachefile: spa_create writes the pool's entry there, and an export
+	 * takes it out again, so keep it with --no-export): every feature
+	 * enabled.
+	 */
 	nvlist_t *props = fnvlist_alloc();
 	fnvlist_add_string(props, zpool_prop_to_name(ZPOOL_PROP_CACHEFILE),
-	    "none");
+	    cfg.cachefile != NULL ? cfg.cachefile : "none");
 	fnvlist_add_uint64(props, zpool_prop_to_name(ZPOOL_PROP_MULTIHOST),
 	    cfg.multihost == 1);
 	for (int f = 0; f < SPA_FEATURES; f++) {
@@ -1242,8 +1248,57 @@ verb_create(const char *name, int argc, char **argv)
 		publish(&j);
 		spa_close(spa, FTAG);
 	}
-	cfg.crash = 0;
+	/* --no-export keeps the cache file's entry (an export removes it). */
+	if (cfg.cachefile == NULL)
+		cfg.crash = 0;
 	return (finish(name));
+}
+
+/*
+ * `zpool add`: import the pool (cachefile=none, so no cache file hears of
+ * it), add the layout's top-level vdevs with spa_vdev_add, then export (or
+ * crash with --no-export).  The layout takes create's syntax.
+ */
+static int
+verb_add(const char *which, int argc, char **argv)
+{
+	nvlist_t *root;
+	char *name = NULL;
+	spa_t *spa;
+	int rc, err;
+
+	if ((root = build_tree(argc, argv, 0)) == NULL)
+		return (result_error(EINVAL, "bad vdev layout"));
+	fnvlist_free(root);
+	if ((rc = import_one(which, &name)) != 0)
+		return (rc);
+	if ((root = build_tree(argc, argv, 1)) == NULL) {
+		free(name);
+		return (result_error(EIO, "could not make the vdev files"));
+	}
+	if ((err = spa_open(name, &spa, FTAG)) != 0) {
+		fnvlist_free(root);
+		rc = result_error(err, "spa_open(%s): %s", name, strerror(err));
+		free(name);
+		return (rc);
+	}
+	err = spa_vdev_add(spa, root);
+	fnvlist_free(root);
+	if (err == 0) {
+		json_t j = record("added");
+		j_pool_facts(&j, spa);
+		publish(&j);
+	}
+	spa_close(spa, FTAG);
+	if (err != 0) {
+		rc = result_error(err, "spa_vdev_add(%s): %s", name,
+		    strerror(err));
+		free(name);
+		return (rc);
+	}
+	rc = finish(name);
+	free(name);
+	return (rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1260,10 +1315,12 @@ usage(void)
 	    "  import POOL|GUID -d DIR...       import (MMP check), export\n"
 	    "  hold POOL|GUID -d DIR... --seconds N   import and keep it\n"
 	    "  destroy POOL|GUID -d DIR...      import, then destroy\n"
+	    "  add POOL|GUID -d DIR LAYOUT...   import, add vdevs, export\n"
 	    "  tryimport-packed IN OUT          (for libzpk-zfsdev.so)\n"
 	    "options: --hostid HEX --hostname NAME --force --no-export\n"
 	    "  --multihost on|off --size BYTES[K|M|G] --interval-ms MS\n"
 	    "  --fail-intervals K --import-intervals K --debug\n"
+	    "  --cachefile PATH (create: the pool's cachefile property)\n"
 	    "Output: JSON lines on stdout; see README.md.\n");
 	return (EXIT_USAGE);
 }
@@ -1289,7 +1346,8 @@ int
 main(int argc, char **argv)
 {
 	enum { O_HOSTID = 256, O_HOSTNAME, O_FORCE, O_CRASH, O_MULTIHOST,
-	    O_SECONDS, O_SIZE, O_INTERVAL, O_FAIL, O_IMPORT, O_DEBUG };
+	    O_SECONDS, O_SIZE, O_INTERVAL, O_FAIL, O_IMPORT, O_DEBUG,
+	    O_CACHEFILE };
 	static const struct option longs[] = {
 		{ "hostid", required_argument, NULL, O_HOSTID },
 		{ "hostname", required_argument, NULL, O_HOSTNAME },
@@ -1302,6 +1360,7 @@ main(int argc, char **argv)
 		{ "fail-intervals", required_argument, NULL, O_FAIL },
 		{ "import-intervals", required_argument, NULL, O_IMPORT },
 		{ "debug", no_argument, NULL, O_DEBUG },
+		{ "cachefile", required_argument, NULL, O_CACHEFILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t interval = -1, fail = -1, import = -1;
@@ -1344,6 +1403,11 @@ main(int argc, char **argv)
 		case O_FORCE: cfg.force = 1; break;
 		case O_CRASH: cfg.crash = 1; break;
 		case O_DEBUG: cfg.verbose_log = 1; break;
+		case O_CACHEFILE:
+			if (optarg[0] != '/')
+				return (usage());
+			cfg.cachefile = optarg;
+			break;
 		case O_MULTIHOST:
 			if (strcmp(optarg, "on") != 0 &&
 			    strcmp(optarg, "off") != 0)
@@ -1389,13 +1453,15 @@ main(int argc, char **argv)
 	int packed = strcmp(verb, "tryimport-packed") == 0;
 	if (packed ? nargs != 2 :
 	    strcmp(verb, "tryimport") == 0 ? nargs != 0 || cfg.nsearch == 0 :
-	    strcmp(verb, "create") == 0 ? nargs < 2 || cfg.nsearch == 0 :
+	    strcmp(verb, "create") == 0 || strcmp(verb, "add") == 0 ?
+	    nargs < 2 || cfg.nsearch == 0 :
 	    strcmp(verb, "import") == 0 || strcmp(verb, "hold") == 0 ||
 	    strcmp(verb, "destroy") == 0 ? nargs != 1 || cfg.nsearch == 0 :
 	    -1) {
 		if (strcmp(verb, "import") != 0 && strcmp(verb, "hold") != 0 &&
 		    strcmp(verb, "create") != 0 && strcmp(verb, "tryimport") != 0 &&
-		    strcmp(verb, "destroy") != 0 && !packed)
+		    strcmp(verb, "destroy") != 0 && strcmp(verb, "add") != 0 &&
+		    !packed)
 			say("unknown verb '%s'", verb);
 		return (usage());
 	}
@@ -1453,6 +1519,8 @@ main(int argc, char **argv)
 		rc = verb_import(args[0]);
 	else if (strcmp(verb, "destroy") == 0)
 		rc = verb_destroy(args[0]);
+	else if (strcmp(verb, "add") == 0)
+		rc = verb_add(args[0], nargs - 1, args + 1);
 	else
 		rc = verb_hold(args[0], &stop);
 	/* Whatever is still imported (nothing, normally) is not exported. */
