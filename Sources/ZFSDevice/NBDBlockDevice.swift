@@ -464,7 +464,9 @@ public final class NBDBlockDevice: BlockDevice {
         }
         let taken = lanes.withLock { state -> Handle?? in
             guard !state.closed else { return .none }
-            return .some(state.idle.removeLast())
+            // A connected lane first: a request never connects while a connection sits idle.
+            let index = state.idle.lastIndex { $0 != nil } ?? state.idle.count - 1
+            return .some(state.idle.remove(at: index))
         }
         guard let taken else {
             idleLanes.signal()

@@ -3,12 +3,16 @@
 // `zpk activity` and the import path make to get a verdict with a report for humans.
 //
 // Writes nothing: every device is opened `O_RDONLY` for each poll and closed again (a reopened
-// descriptor also sees a device that was replaced under the same path). Every label is read
+// descriptor also sees a device that was replaced under the same path) — except an NBD export,
+// opened once per probe and kept for the whole check: a connect costs round trips that would
+// push the last poll past the check's deadline, and an `NBDBlockDevice` reconnects by itself
+// (checking the export's size) when its server restarts. Every label is read
 // uncached (`O_DIRECT` on a block device): on a device shared with the host that may be writing
 // heartbeats, this host's page cache can hold blocks older than the disk's, and a poll that reads
 // them would miss the other host's heartbeats (docs/design/multihost.md, "Shared block devices").
 
 import Logging
+import Synchronization
 import ZFSDevice
 import ZFSFormat
 import ZFSMultihost
@@ -22,6 +26,8 @@ public struct PoolDevicesProbe: ActivityProbe {
     public let poolGUID: PoolGUID
     /// The leaf device paths read at each poll.
     public let paths: [String]
+    /// The network devices this probe keeps open across polls.
+    private let network = NetworkDevices()
 
     public init(poolGUID: PoolGUID, paths: [String]) {
         self.poolGUID = poolGUID
@@ -37,11 +43,36 @@ public struct PoolDevicesProbe: ActivityProbe {
     public func readBestUberblock() throws -> ProbeReading? {
         var best: ProbeReading?
         for path in paths {
+            if DeviceOpener.isNetworkPath(path) {
+                guard let device = network.device(path) else { continue }
+                best = Self.bestUberblock(of: poolGUID, on: device, betterThan: best)
+                continue
+            }
             guard let device = try? DeviceOpener.open(path: path, mode: .readOnly) else { continue }
             defer { try? device.close() }
             best = Self.bestUberblock(of: poolGUID, on: device, betterThan: best)
         }
         return best
+    }
+
+    /// Network devices opened (read-only) at their first poll and kept until the probe goes
+    /// away; one that did not open is tried again at the next poll.
+    final class NetworkDevices: Sendable {
+        private let open = Mutex<[String: any BlockDevice]>([:])
+
+        func device(_ path: String) -> (any BlockDevice)? {
+            if let device = open.withLock({ $0[path] }) { return device }
+            guard let device = try? DeviceOpener.open(path: path, mode: .readOnly) else { return nil }
+            return open.withLock { devices in
+                if let raced = devices[path] { return raced }
+                devices[path] = device
+                return device
+            }
+        }
+
+        deinit {
+            for device in open.withLock({ $0.values }) { try? device.close() }
+        }
     }
 
     /// The best uberblock of pool `poolGUID` on `device` (every valid label, every slot, read
