@@ -7,8 +7,9 @@
 // uberblocks and heartbeats, and errors that name the URI, the offset and the reason.
 //
 // What it does NOT guarantee.
-//   - That a request which timed out did not happen. The connection it used is closed, but the
-//     server may already have carried out (or may still carry out) a write. Positioned writes are
+//   - That a request which timed out did not happen. The connection it used is reset (its send
+//     queue discarded) and closed, but the server may already have received, carried out (or may
+//     still carry out) a write. The same holds for a fence (below). Positioned writes are
 //     idempotent, so a mirror's repair or the next txg simply writes again.
 //   - Exclusive access: other clients of the same export write freely (MMP is for that).
 //   - Durability of a plain `write` before `flush()` (NBD_CMD_FLUSH), as for any device.
@@ -426,6 +427,9 @@ public final class NBDBlockDevice: BlockDevice {
                     path: path, offset: offset, systemCall: call)
             }
             if outcome == ZPK_NBD_TIMED_OUT {
+                // Reset, not a graceful close: what is still queued is never sent, so a write
+                // that timed out cannot land later over a newer one.
+                _ = zpk_nbd_abort_socket(current.socket)
                 retire(current)
                 handle = nil
                 throw DeviceError(
@@ -530,7 +534,7 @@ public final class NBDBlockDevice: BlockDevice {
 
     // MARK: Helpers
 
-    /// A libnbd handle, and a descriptor of our own for its socket (-1 when libnbd gave none).
+    /// A libnbd handle, and a descriptor of our own for its socket.
     /// `@unchecked Sendable`: a handle is used by one request at a time (it is taken out of
     /// `lanes`, under its Mutex, for the request), and libnbd handles are thread-safe anyway.
     struct Handle: @unchecked Sendable {
@@ -575,7 +579,17 @@ public final class NBDBlockDevice: BlockDevice {
         // Refuse URIs that would run a program or read a local file: a vdev path is data.
         _ = nbd_set_uri_allow_local_file(h, false)
         let result = zpk_nbd_connect(h, uri, deadline)
-        if result == ZPK_NBD_DONE { return Handle(pointer: h, socket: zpk_nbd_dup_socket(h)) }
+        if result == ZPK_NBD_DONE {
+            let socket = zpk_nbd_dup_socket(h)
+            if socket >= 0 { return Handle(pointer: h, socket: socket) }
+            // A connection a fence could not abort is not used.
+            let number = errno
+            nbd_close(h)
+            throw DeviceError(
+                code: .ioError, message: "cannot \(verb) \(uri): cannot keep a descriptor of the connection's socket "
+                    + "(\(String(cString: strerror(number)))), which fencing needs",
+                path: uri, systemCall: "fcntl", cause: Errno(rawValue: number))
+        }
         let error: DeviceError
         if result == ZPK_NBD_TIMED_OUT {
             error = DeviceError(
