@@ -4,9 +4,10 @@
 //
 // Writes nothing: every device is opened `O_RDONLY` for each poll and closed again (a reopened
 // descriptor also sees a device that was replaced under the same path) — except an NBD export,
-// opened once per probe and kept for the whole check: a connect costs round trips that would
-// push the last poll past the check's deadline, and an `NBDBlockDevice` reconnects by itself
-// (checking the export's size) when its server restarts. Every label is read
+// opened once per probe (a connection per label) and kept for the whole check, its four labels
+// read at once at each poll: every round trip of the last poll pushes the verdict past the
+// check's deadline, and an `NBDBlockDevice` reconnects by itself (checking the export's size)
+// when its server restarts. Every label is read
 // uncached (`O_DIRECT` on a block device): on a device shared with the host that may be writing
 // heartbeats, this host's page cache can hold blocks older than the disk's, and a poll that reads
 // them would miss the other host's heartbeats (docs/design/multihost.md, "Shared block devices").
