@@ -165,9 +165,30 @@ public protocol BlockDevice: Sendable {
     /// - Throws: ``DeviceError`` when releasing reports an error; the resources are released
     ///   either way.
     func close() throws(DeviceError)
+
+    /// Makes sure no write of this host reaches the device from now until ``unfence()``: writes
+    /// and flushes are refused with ``DeviceError/Code/fenced``, and a write already handed to
+    /// the transport but not yet delivered is cancelled where the transport allows it.
+    ///
+    /// Multihost calls it on every leaf when it suspends the pool (another host may import the
+    /// pool from then on) and ``unfence()`` when `zpk clear` resumes it. ``NBDBlockDevice`` aborts
+    /// its connections (see docs/nbd.md, "Fencing"); a local file or disk has nothing queued
+    /// outside the kernel's own block layer, and the default implementation does nothing (the
+    /// pool's fault table already refuses the writes above the device).
+    func fence()
+
+    /// Lifts ``fence()``: writes go through again (a network device reconnects on its next use).
+    /// The default implementation does nothing.
+    func unfence()
 }
 
 extension BlockDevice {
+    /// Does nothing: nothing of this device's is queued beyond the kernel.
+    public func fence() {}
+
+    /// Does nothing (see ``fence()``).
+    public func unfence() {}
+
     /// Calls ``read(into:atAbsoluteOffset:)``: a device without a page cache of its own has
     /// nothing to bypass.
     public func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64)
@@ -273,6 +294,12 @@ public struct UncachedBlockDevice: BlockDevice {
 
     /// Does nothing: the view does not own `base`.
     public func close() throws(DeviceError) {}
+
+    /// Fences `base`: a view writes through it.
+    public func fence() { base.fence() }
+
+    /// Unfences `base`.
+    public func unfence() { base.unfence() }
 }
 
 extension BlockDevice {

@@ -32,6 +32,7 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidArgument
             case timedOut
             case disconnected
+            case fenced
             case unknown
         }
         private let wrapped: Wrapped
@@ -77,6 +78,12 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
         ///
         /// The corresponding C error is `ENOTCONN` (or `ECONNRESET`, `EPIPE`, `ECONNREFUSED`).
         public static let disconnected = Code(.disconnected)
+        /// The device was fenced (``BlockDevice/fence()``): its pool was suspended, so no write
+        /// of this host may reach it until the pool is resumed; and for a network device
+        /// (``NBDBlockDevice``), a request whose connection the fence aborted.
+        ///
+        /// The corresponding C error is `EIO` (OpenZFS fails the I/O of a suspended pool).
+        public static let fenced = Code(.fenced)
         /// A system call failed in a way no other code describes (`EMFILE`, `ENOSPC`, `EBUSY`, …);
         /// ``DeviceError/cause`` holds its `Errno`.
         public static let unknown = Code(.unknown)
@@ -94,6 +101,7 @@ public struct DeviceError: Error, Hashable, Sendable, CustomStringConvertible {
             case .invalidArgument: "invalid argument"
             case .timedOut: "timed out"
             case .disconnected: "disconnected"
+            case .fenced: "fenced"
             case .unknown: "unknown"
             }
         }

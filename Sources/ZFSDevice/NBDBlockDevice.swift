@@ -7,8 +7,9 @@
 // uberblocks and heartbeats, and errors that name the URI, the offset and the reason.
 //
 // What it does NOT guarantee.
-//   - That a request which timed out did not happen. The connection it used is closed, but the
-//     server may already have carried out (or may still carry out) a write. Positioned writes are
+//   - That a request which timed out did not happen. The connection it used is reset (its send
+//     queue discarded) and closed, but the server may already have received, carried out (or may
+//     still carry out) a write. The same holds for a fence (below). Positioned writes are
 //     idempotent, so a mirror's repair or the next txg simply writes again.
 //   - Exclusive access: other clients of the same export write freely (MMP is for that).
 //   - Durability of a plain `write` before `flush()` (NBD_CMD_FLUSH), as for any device.
@@ -26,6 +27,16 @@
 // MMP. A heartbeat write to a stalled server returns `.timedOut` after at most the request
 // timeout: a failed heartbeat write, never a hang. Until then the heartbeat service's rescue
 // (`LoopRescue`) has already moved its loop on to the other leaves; see docs/nbd.md.
+//
+// Fence. When multihost suspends the pool it calls `fence()`: writes and flushes are refused
+// (`.fenced`) until `unfence()`, and every connection the device holds — idle or carrying a
+// request — is aborted on the spot (`zpk_nbd_abort_socket`: a TCP reset that empties the send
+// queue), so no byte handed to libnbd before the fence is sent afterwards, whenever the network
+// heals. Every socket is known by a descriptor of our own (`zpk_nbd_dup_socket`) from connect to
+// `retire`, and the fence acts only on registered ones, under the lanes' lock; a write checks the
+// fence on a registered connection, so it is either refused or its connection is aborted. What
+// the server already received cannot be recalled (docs/nbd.md, "Fencing"). Reads still work,
+// on new connections: `zpk clear`'s activity check reads the leaves of the suspended pool.
 //
 // Invariants.
 //   - A read returns exactly `count` bytes or throws; a read that meets the end of the export
@@ -115,8 +126,9 @@ public final class NBDBlockDevice: BlockDevice {
     /// The bounds in force.
     public let options: Options
 
-    /// Idle lanes (a lane without a connection is `nil`) and whether the device is closed.
-    private let lanes: Mutex<(idle: [Handle?], closed: Bool)>
+    /// Idle lanes (a lane without a connection is `nil`), whether the device is closed or fenced,
+    /// and the sockets of every connection it holds.
+    private let lanes: Mutex<LaneState>
     /// Counts idle lanes, so that a request can wait for one with a deadline.
     private let idleLanes: DispatchSemaphore
     private let backoff: Mutex<NBDReconnectBackoff>
@@ -148,11 +160,11 @@ public final class NBDBlockDevice: BlockDevice {
         guard size >= 0 else {
             let error = Self.libnbdError(
                 .ioError, path: uri, offset: nil, call: "nbd_get_size", what: "cannot open \(uri)")
-            nbd_close(handle.pointer)
+            handle.close()
             throw error
         }
         if mode == .readWrite && nbd_is_read_only(handle.pointer) == 1 {
-            nbd_close(handle.pointer)
+            handle.close()
             throw DeviceError(
                 code: .permissionDenied,
                 message: "cannot open \(uri) for writing: the server exports it read-only; open it read-only",
@@ -163,7 +175,9 @@ public final class NBDBlockDevice: BlockDevice {
         self.canFlush = nbd_can_flush(handle.pointer) == 1
         var idle = [Handle?](repeating: nil, count: options.connections)
         idle[0] = handle
-        self.lanes = Mutex((idle, false))
+        var state = LaneState(idle: idle)
+        state.sockets[handle.key] = handle.socket
+        self.lanes = Mutex(state)
         self.idleLanes = DispatchSemaphore(value: options.connections)
         self.backoff = Mutex(NBDReconnectBackoff(policy: options.backoff))
     }
@@ -173,7 +187,7 @@ public final class NBDBlockDevice: BlockDevice {
             defer { state.idle = [] }
             return state.idle
         }
-        for case let handle? in handles { nbd_close(handle.pointer) }
+        for case let handle? in handles { handle.close() }
     }
 
     // MARK: BlockDevice
@@ -242,17 +256,55 @@ public final class NBDBlockDevice: BlockDevice {
     /// Closes every connection (politely, with NBD_CMD_DISC, when idle). Requests under way
     /// finish; their connections close when they do. Later requests throw `.closed`.
     public func close() throws(DeviceError) {
-        let handles = lanes.withLock { state -> [Handle?] in
+        let handles = lanes.withLock { state -> [Handle] in
             guard !state.closed else { return [] }
             state.closed = true
             defer { state.idle = state.idle.map { _ in nil } }
-            return state.idle
+            let handles = state.idle.compactMap { $0 }
+            for handle in handles { state.unregister(handle) }
+            return handles
         }
-        for case let handle? in handles {
+        for handle in handles {
             if nbd_aio_is_ready(handle.pointer) == 1 { _ = nbd_shutdown(handle.pointer, 0) }
-            nbd_close(handle.pointer)
+            handle.close()
         }
     }
+
+    // MARK: Fence
+
+    /// Fences the device: from now until ``unfence()``, writes and flushes throw
+    /// ``DeviceError/Code/fenced`` without being sent, and every connection is aborted at once —
+    /// idle ones, and those carrying a request (which then throws `.fenced`). A TCP connection is
+    /// reset and the bytes still in its send queue are discarded; no connection made before the
+    /// fence is used again. Reads still work, on new connections.
+    ///
+    /// What it cannot do: recall bytes the server's kernel already received (see docs/nbd.md,
+    /// "Fencing"). Returns at once; never waits for the server.
+    public func fence() {
+        let idle = lanes.withLock { state -> [Handle] in
+            state.fenced = true
+            for (key, socket) in state.sockets {
+                _ = zpk_nbd_abort_socket(socket)
+                state.aborted.insert(key)
+            }
+            let handles = state.idle.compactMap { $0 }
+            state.idle = state.idle.map { _ in nil }
+            for handle in handles { state.unregister(handle) }
+            return handles
+        }
+        for handle in idle { handle.close() }
+    }
+
+    /// Lifts the fence: writes go through again, on new connections.
+    public func unfence() {
+        lanes.withLock { $0.fenced = false }
+    }
+
+    /// Whether the device is fenced (``fence()``).
+    public var isFenced: Bool { lanes.withLock { $0.fenced } }
+
+    /// Requests handed to libnbd and not yet finished (completed, failed or timed out).
+    public var requestsInFlight: Int { lanes.withLock { $0.inFlight } }
 
     // MARK: Requests
 
@@ -281,11 +333,53 @@ public final class NBDBlockDevice: BlockDevice {
     }
 
     private func checkOpen(verb: String, count: Int, offset: UInt64) throws(DeviceError) {
-        if lanes.withLock({ $0.closed }) {
+        let (closed, fenced) = lanes.withLock { ($0.closed, $0.fenced) }
+        if closed {
             throw DeviceError(
                 code: .closed, message: "cannot \(verb) \(describe(count: count, offset: offset)) of \(path): the device is closed",
                 path: path, offset: offset)
         }
+        if fenced && verb != "read" {
+            try checkFence(writes: true, what: "cannot \(verb) \(describe(count: count, offset: offset)) of \(path)", offset: offset)
+        }
+    }
+
+    /// Throws `.fenced` for a write or flush while the device is fenced.
+    private func checkFence(writes: Bool, what: String, offset: UInt64) throws(DeviceError) {
+        guard writes, lanes.withLock({ $0.fenced }) else { return }
+        throw DeviceError(
+            code: .fenced,
+            message: "\(what): the device is fenced (its pool was suspended: another host may import it); "
+                + "nothing is written until the pool is resumed (zpk clear) or imported again",
+            path: path, offset: offset)
+    }
+
+    /// Registers a new connection, so that a fence from now on aborts it; a write does not get
+    /// one while fenced, and nobody gets one once the device is closed.
+    private func adopt(_ handle: Handle, writes: Bool, what: String, offset: UInt64) throws(DeviceError) {
+        let refusal = lanes.withLock { state -> DeviceError.Code? in
+            if state.closed { return .closed }
+            if writes && state.fenced { return .fenced }
+            state.sockets[handle.key] = handle.socket
+            return nil
+        }
+        guard let refusal else { return }
+        handle.close()
+        if refusal == .closed {
+            throw DeviceError(code: .closed, message: "\(what): the device is closed", path: path, offset: offset)
+        }
+        try checkFence(writes: true, what: what, offset: offset)
+    }
+
+    /// Whether a fence aborted this connection.
+    private func wasAborted(_ handle: Handle) -> Bool {
+        lanes.withLock { $0.aborted.contains(handle.key) }
+    }
+
+    /// Forgets a connection (a fence no longer touches its socket), then closes it.
+    private func retire(_ handle: Handle) {
+        lanes.withLock { $0.unregister(handle) }
+        handle.close()
     }
 
     /// Issues one command (`issue` returns its cookie, or -1) on a lane and waits for it, within
@@ -296,25 +390,47 @@ public final class NBDBlockDevice: BlockDevice {
         let start = Self.now()
         let deadline = start + Self.nanoseconds(options.requestTimeout)
         let what = "cannot \(verb) \(describe(count: count, offset: offset)) of \(path)"
+        let writes = verb != "read"
+        try checkFence(writes: writes, what: what, offset: offset)
         var handle = try acquireLane(deadline: deadline, what: what, offset: offset)
         defer { releaseLane(handle) }
         var retried = false
         while true {
             var fresh = false
-            if let current = handle, nbd_aio_is_ready(current.pointer) != 1 {
-                nbd_close(current.pointer)
+            if let current = handle, nbd_aio_is_ready(current.pointer) != 1 || wasAborted(current) {
+                retire(current)
                 handle = nil
             }
             if handle == nil {
-                handle = try reconnect(deadline: deadline, what: what, offset: offset)
+                try checkFence(writes: writes, what: what, offset: offset)
+                let connected = try reconnect(deadline: deadline, what: what, offset: offset)
+                try adopt(connected, writes: writes, what: what, offset: offset)
+                handle = connected
                 fresh = true
             }
-            let h = handle!.pointer
+            let current = handle!
+            let h = current.pointer
+            // The connection is registered: from here a fence either shows here or aborts it.
+            try checkFence(writes: writes, what: what, offset: offset)
             let cookie = issue(h)
+            if cookie != -1 { lanes.withLock { $0.inFlight += 1 } }
             let outcome: Int32 = cookie == -1 ? ZPK_NBD_FAILED : zpk_nbd_await(h, cookie, deadline)
+            if cookie != -1 { lanes.withLock { $0.inFlight -= 1 } }
             if outcome == ZPK_NBD_DONE { return }
+            if wasAborted(current) {
+                retire(current)
+                handle = nil
+                throw DeviceError(
+                    code: .fenced,
+                    message: "\(what): the device was fenced (its pool was suspended) while the request was under way; "
+                        + "its connection was aborted, and what the server had not received is discarded",
+                    path: path, offset: offset, systemCall: call)
+            }
             if outcome == ZPK_NBD_TIMED_OUT {
-                nbd_close(h)
+                // Reset, not a graceful close: what is still queued is never sent, so a write
+                // that timed out cannot land later over a newer one.
+                _ = zpk_nbd_abort_socket(current.socket)
+                retire(current)
                 handle = nil
                 throw DeviceError(
                     code: .timedOut,
@@ -325,7 +441,7 @@ public final class NBDBlockDevice: BlockDevice {
             // Failed: a server error leaves the connection usable; a lost connection does not.
             let error = Self.libnbdError(.ioError, path: path, offset: offset, call: call, what: what)
             guard nbd_aio_is_ready(h) != 1 else { throw error }
-            nbd_close(h)
+            retire(current)
             handle = nil
             // An idle connection found dead (the server restarted): reconnect once and retry.
             if !fresh && !retried && Self.now() < deadline {
@@ -352,7 +468,9 @@ public final class NBDBlockDevice: BlockDevice {
         }
         let taken = lanes.withLock { state -> Handle?? in
             guard !state.closed else { return .none }
-            return .some(state.idle.removeLast())
+            // A connected lane first: a request never connects while a connection sits idle.
+            let index = state.idle.lastIndex { $0 != nil } ?? state.idle.count - 1
+            return .some(state.idle.remove(at: index))
         }
         guard let taken else {
             idleLanes.signal()
@@ -363,11 +481,16 @@ public final class NBDBlockDevice: BlockDevice {
 
     private func releaseLane(_ handle: Handle?) {
         let keep = lanes.withLock { state -> Bool in
-            guard !state.closed else { return false }
+            // A connection the fence aborted is never used again.
+            guard !state.closed, !(handle.map { state.aborted.contains($0.key) } ?? false) else {
+                if let handle { state.unregister(handle) }
+                state.idle.append(nil)
+                return false
+            }
             state.idle.append(handle)
             return true
         }
-        if !keep, let handle { nbd_close(handle.pointer) }
+        if !keep, let handle { handle.close() }
         idleLanes.signal()
     }
 
@@ -397,7 +520,7 @@ public final class NBDBlockDevice: BlockDevice {
         }
         let size = nbd_get_size(handle.pointer)
         guard size == Int64(clamping: sizeInBytes) else {
-            nbd_close(handle.pointer)
+            handle.close()
             backoff.withLock { $0.attemptFailed(startedAt: .nanoseconds(startedAt)) }
             throw DeviceError(
                 code: .ioError,
@@ -411,11 +534,41 @@ public final class NBDBlockDevice: BlockDevice {
 
     // MARK: Helpers
 
-    /// A libnbd handle. `@unchecked Sendable`: a handle is used by one request at a time (it is
-    /// taken out of `lanes`, under its Mutex, for the request), and libnbd handles are
-    /// thread-safe anyway.
+    /// A libnbd handle, and a descriptor of our own for its socket.
+    /// `@unchecked Sendable`: a handle is used by one request at a time (it is taken out of
+    /// `lanes`, under its Mutex, for the request), and libnbd handles are thread-safe anyway.
     struct Handle: @unchecked Sendable {
         let pointer: OpaquePointer
+        let socket: Int32
+
+        /// Identifies the handle in ``LaneState``.
+        var key: Int { Int(bitPattern: UnsafeRawPointer(pointer)) }
+
+        /// Closes the handle, then our descriptor of its socket.
+        func close() {
+            nbd_close(pointer)
+            if socket >= 0 { _ = Glibc.close(socket) }
+        }
+    }
+
+    /// What the lanes' Mutex guards.
+    struct LaneState {
+        var idle: [Handle?]
+        var closed = false
+        var fenced = false
+        /// Our descriptor of the socket of every connection the device holds (idle or in use),
+        /// by ``Handle/key``, from connect until ``NBDBlockDevice/retire(_:)``: what a fence aborts.
+        var sockets: [Int: Int32] = [:]
+        /// Connections a fence aborted (still held by their requests).
+        var aborted: Set<Int> = []
+        var inFlight = 0
+
+        init(idle: [Handle?]) { self.idle = idle }
+
+        mutating func unregister(_ handle: Handle) {
+            sockets[handle.key] = nil
+            aborted.remove(handle.key)
+        }
     }
 
     /// Connects a new handle to `uri` by `deadline` (CLOCK_MONOTONIC nanoseconds).
@@ -426,7 +579,17 @@ public final class NBDBlockDevice: BlockDevice {
         // Refuse URIs that would run a program or read a local file: a vdev path is data.
         _ = nbd_set_uri_allow_local_file(h, false)
         let result = zpk_nbd_connect(h, uri, deadline)
-        if result == ZPK_NBD_DONE { return Handle(pointer: h) }
+        if result == ZPK_NBD_DONE {
+            let socket = zpk_nbd_dup_socket(h)
+            if socket >= 0 { return Handle(pointer: h, socket: socket) }
+            // A connection a fence could not abort is not used.
+            let number = errno
+            nbd_close(h)
+            throw DeviceError(
+                code: .ioError, message: "cannot \(verb) \(uri): cannot keep a descriptor of the connection's socket "
+                    + "(\(String(cString: strerror(number)))), which fencing needs",
+                path: uri, systemCall: "fcntl", cause: Errno(rawValue: number))
+        }
         let error: DeviceError
         if result == ZPK_NBD_TIMED_OUT {
             error = DeviceError(

@@ -3,12 +3,17 @@
 // `zpk activity` and the import path make to get a verdict with a report for humans.
 //
 // Writes nothing: every device is opened `O_RDONLY` for each poll and closed again (a reopened
-// descriptor also sees a device that was replaced under the same path). Every label is read
+// descriptor also sees a device that was replaced under the same path) — except an NBD export,
+// opened once per probe (a connection per label) and kept for the whole check, its four labels
+// read at once at each poll: every round trip of the last poll pushes the verdict past the
+// check's deadline, and an `NBDBlockDevice` reconnects by itself (checking the export's size)
+// when its server restarts. Every label is read
 // uncached (`O_DIRECT` on a block device): on a device shared with the host that may be writing
 // heartbeats, this host's page cache can hold blocks older than the disk's, and a poll that reads
 // them would miss the other host's heartbeats (docs/design/multihost.md, "Shared block devices").
 
 import Logging
+import Synchronization
 import ZFSDevice
 import ZFSFormat
 import ZFSMultihost
@@ -22,6 +27,8 @@ public struct PoolDevicesProbe: ActivityProbe {
     public let poolGUID: PoolGUID
     /// The leaf device paths read at each poll.
     public let paths: [String]
+    /// The network devices this probe keeps open across polls.
+    private let network = NetworkDevices()
 
     public init(poolGUID: PoolGUID, paths: [String]) {
         self.poolGUID = poolGUID
@@ -37,11 +44,46 @@ public struct PoolDevicesProbe: ActivityProbe {
     public func readBestUberblock() throws -> ProbeReading? {
         var best: ProbeReading?
         for path in paths {
+            if DeviceOpener.isNetworkPath(path) {
+                guard let device = network.device(path) else { continue }
+                // The four labels at once: one round trip per poll instead of four.
+                best = Self.bestUberblock(of: poolGUID, on: PrefetchedLabels(device), betterThan: best)
+                continue
+            }
             guard let device = try? DeviceOpener.open(path: path, mode: .readOnly) else { continue }
             defer { try? device.close() }
             best = Self.bestUberblock(of: poolGUID, on: device, betterThan: best)
         }
         return best
+    }
+
+    /// Network devices opened (read-only) at their first poll and kept until the probe goes
+    /// away; one that did not open is tried again at the next poll.
+    final class NetworkDevices: Sendable {
+        private let open = Mutex<[String: any BlockDevice]>([:])
+
+        func device(_ path: String) -> (any BlockDevice)? {
+            if let device = open.withLock({ $0[path] }) { return device }
+            let opened: (any BlockDevice)?
+            if NBDBlockDevice.isNBDURI(path) {
+                // A connection per label, so that a poll's four reads run at once.
+                var options = NBDBlockDevice.Options.environmentDefault
+                options.connections = max(options.connections, LabelLayout.labelCount)
+                opened = try? NBDBlockDevice(uri: path, mode: .readOnly, options: options)
+            } else {
+                opened = try? DeviceOpener.open(path: path, mode: .readOnly)
+            }
+            guard let device = opened else { return nil }
+            return open.withLock { devices in
+                if let raced = devices[path] { return raced }
+                devices[path] = device
+                return device
+            }
+        }
+
+        deinit {
+            for device in open.withLock({ $0.values }) { try? device.close() }
+        }
     }
 
     /// The best uberblock of pool `poolGUID` on `device` (every valid label, every slot, read
@@ -67,6 +109,50 @@ public struct PoolDevicesProbe: ActivityProbe {
             host: LabelHost(hostname: config.string("hostname"), hostID: hostID),
             state: config.uint64("state").map(PoolStateValue.init(rawValue:)))
     }
+}
+
+/// A read-only view of a device whose four label areas were read (uncached) in parallel when
+/// it was made; reads of exactly a label area are served from those bytes, any other read from
+/// the device (uncached). For a network device, where each read costs a round trip.
+struct PrefetchedLabels: BlockDevice {
+    let base: any BlockDevice
+    private let labels: [UInt64: [UInt8]]
+
+    init(_ base: any BlockDevice) {
+        self.base = base
+        let offsets = DeviceLabels.labelOffsets(deviceSize: base.sizeInBytes).compactMap { $0 }
+        let read = Mutex<[UInt64: [UInt8]]>([:])
+        BlockingIO.forEach(count: offsets.count, width: offsets.count) { index in
+            if let bytes = try? base.uncached.read(count: VdevLabel.byteCount, atAbsoluteOffset: offsets[index]) {
+                read.withLock { $0[offsets[index]] = bytes }
+            }
+        }
+        labels = read.withLock { $0 }
+    }
+
+    var path: String { base.path }
+    var sizeInBytes: UInt64 { base.sizeInBytes }
+    var isBlockDevice: Bool { base.isBlockDevice }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        if let bytes = labels[offset], bytes.count == buffer.count {
+            bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            return
+        }
+        try base.readUncached(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    func readUncached(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        try read(into: buffer, atAbsoluteOffset: offset)
+    }
+
+    func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
+        throw DeviceError(
+            code: .readOnly, message: "cannot write \(buffer.count) bytes of \(path): the activity check only reads",
+            path: path, offset: offset)
+    }
+
+    func flush() throws(DeviceError) {}
 }
 
 /// A verdict of `zpk activity`, with everything a human or a script needs.

@@ -16,6 +16,9 @@
 // held while our storage link was down and landed when it came back would overwrite that
 // host's blocks (found by the fault trials: a put held by a partition landed on the new
 // holder's object after the partition healed). Reads are not fenced (a stale read writes nothing).
+// The table also fences every device it wraps (`BlockDevice.fence()`): a write that passed the
+// table just before the fence, or was already handed to a network device's transport, is stopped
+// there — an NBD leaf aborts its connections so that nothing queued reaches the server later.
 //
 // Waiting happens on the thread doing the I/O (never the cooperative pool): pool I/O runs on
 // `BlockingIO` workers, heartbeats on threads of their own.
@@ -47,6 +50,8 @@ final class FaultTable: @unchecked Sendable {
     private var faults: [VdevGUID: DeviceFault] = [:]
     private var closed = false
     private var fenced = false
+    /// The devices the table's `FaultInjectingDevice`s wrap, fenced and unfenced with it.
+    private var devices: [any BlockDevice] = []
     private var delaying = 0
     let clock: any Clock<Duration>
 
@@ -83,19 +88,34 @@ final class FaultTable: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The pool was suspended: every write and flush fails, held ones at once, until ``unfence()``.
+    /// The pool was suspended: every write and flush fails, held ones at once, until ``unfence()``;
+    /// and every wrapped device is fenced (``BlockDevice/fence()``).
     func fence() {
         condition.lock()
         fenced = true
+        let devices = self.devices
         condition.broadcast()
         condition.unlock()
+        for device in devices { device.fence() }
     }
 
     /// The pool was resumed (`zpk clear` found no other host): writes go through again.
     func unfence() {
         condition.lock()
         fenced = false
+        let devices = self.devices
         condition.unlock()
+        for device in devices { device.unfence() }
+    }
+
+    /// Remembers a device a `FaultInjectingDevice` of this table wraps; fenced at once when the
+    /// table is.
+    func register(_ device: any BlockDevice) {
+        condition.lock()
+        devices.append(device)
+        let fencedNow = fenced
+        condition.unlock()
+        if fencedNow { device.fence() }
     }
 
     var isFenced: Bool {
@@ -174,6 +194,14 @@ struct FaultInjectingDevice: BlockDevice {
     let guid: VdevGUID
     let faults: FaultTable
 
+    /// Wraps `inner`, which `faults` then fences and unfences with the pool.
+    init(inner: any BlockDevice, guid: VdevGUID, faults: FaultTable) {
+        self.inner = inner
+        self.guid = guid
+        self.faults = faults
+        faults.register(inner)
+    }
+
     var path: String { inner.path }
     var sizeInBytes: UInt64 { inner.sizeInBytes }
     var isBlockDevice: Bool { inner.isBlockDevice }
@@ -218,4 +246,8 @@ struct FaultInjectingDevice: BlockDevice {
     }
 
     func close() throws(DeviceError) { try inner.close() }
+
+    func fence() { inner.fence() }
+
+    func unfence() { inner.unfence() }
 }

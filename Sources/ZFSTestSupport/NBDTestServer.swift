@@ -53,6 +53,26 @@ public final class NBDTestServer: @unchecked Sendable {
         return server
     }
 
+    /// `nbdkit` serving `file` over TCP on a free port of 127.0.0.1 (one process: ``pause()``
+    /// stalls every connection, with their bytes left in the sockets' queues).
+    ///
+    /// - Parameters: as ``nbdkit(file:in:name:filters:parameters:)``.
+    public static func nbdkitTCP(
+        file: String, in directory: TemporaryDirectory, name: String = "nbdkit-tcp", filters: [String] = [],
+        parameters: [String] = []
+    ) throws -> NBDTestServer {
+        let port = try freeLoopbackPort()
+        var arguments = ["-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", String(port)]
+        arguments += filters.map { "--filter=\($0)" }
+        arguments += ["file", "file=\(file)"] + parameters
+        let server = NBDTestServer(
+            kind: .nbdkit, executable: try Self.locate("nbdkit"), arguments: arguments,
+            uri: "nbd://127.0.0.1:\(port)/", server: "127.0.0.1:\(port)", readyPath: nil, readyPort: port,
+            logPath: directory.path("\(name).log"))
+        try server.start()
+        return server
+    }
+
     /// `nbd-server` serving `exports` (name, backing file) on a free port of 127.0.0.1, with
     /// export listing allowed.
     public static func nbdServer(

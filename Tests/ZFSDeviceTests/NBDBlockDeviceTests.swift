@@ -3,7 +3,9 @@
 // port, export listing). Real time only where a timeout is the point; bounds are the timeout
 // plus generous slack for a loaded 2-core machine.
 
+import Dispatch
 import Foundation
+import Synchronization
 import Testing
 import ZFSDevice
 import ZFSTestSupport
@@ -177,6 +179,77 @@ struct NBDBlockDeviceTests {
         try server.start()
         // No request while it was down: the one lane's connection is dead but the backoff clean.
         #expect(try device.read(count: 2, atAbsoluteOffset: 0) == [7, 7])
+    }
+
+    /// Waits (real time, at most `seconds`) until `condition` holds; false if it never did.
+    func waitUntil(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(Int64(seconds * 1000))
+        while !condition() {
+            guard clock.now < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return true
+    }
+
+    @Test(
+        "fence: a write handed to libnbd while the server is stalled fails at once and never lands, even after the server resumes",
+        arguments: ["tcp", "unix"])
+    func fenceDiscardsQueuedWrite(transport: String) throws {
+        let directory = try TemporaryDirectory(prefix: "nbd-fence-\(transport)")
+        let file = try backingFile(directory)
+        let requests = directory.path("requests.log")
+        // The log filter records each request as the server takes it (after its payload arrived),
+        // and each connection's end.
+        let server =
+            transport == "tcp"
+            ? try NBDTestServer.nbdkitTCP(file: file, in: directory, filters: ["log"], parameters: ["logfile=\(requests)"])
+            : try NBDTestServer.nbdkit(file: file, in: directory, filters: ["log"], parameters: ["logfile=\(requests)"])
+        let device = try NBDBlockDevice(
+            uri: server.uri, mode: .readWrite, options: .init(requestTimeout: .seconds(60), connections: 1))
+        defer { try? device.close() }
+        server.pause()
+        defer { server.resume() }
+        // 4 MiB, one NBD request: far more than the server's socket can have taken in while it
+        // is stopped; the rest waits in our send queue (and in libnbd).
+        let payload = [UInt8](repeating: 0xAB, count: 4 << 20)
+        let outcome = Mutex<DeviceError?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            do { try device.write(payload, atAbsoluteOffset: 0) } catch let error as DeviceError { outcome.withLock { $0 = error } } catch {}
+            finished.signal()
+        }.start()
+        #expect(waitUntil { device.requestsInFlight == 1 }, "the write never reached libnbd")
+
+        device.fence()
+        #expect(device.isFenced)
+        // The fence aborts the connection under the request: it fails now, not at its 60 s timeout.
+        #expect(finished.wait(timeout: .now() + 20) == .success, "the write under way did not fail at the fence")
+        let error = outcome.withLock { $0 }
+        #expect(error?.code == .fenced, "\(String(describing: error))")
+        #expect(error?.message.contains(server.uri) == true)
+        // New writes and flushes are refused before anything is sent.
+        let refused = #expect(throws: DeviceError.self) { try device.write([1], atAbsoluteOffset: 8192) }
+        #expect(refused?.code == .fenced)
+        #expect(refused?.message.contains("fenced") == true && refused?.message.contains("0x2000") == true)
+        #expect(throws: DeviceError.self) { try device.flush() }
+
+        // The server comes back: it reads whatever its socket had received, then finds the
+        // connection reset or shut (the log's "Disconnect"); the write never reaches it.
+        server.resume()
+        #expect(
+            waitUntil { ((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "").contains("Disconnect") },
+            "the server never saw the aborted connection end")
+        let log = (try? String(contentsOfFile: requests, encoding: .utf8)) ?? ""
+        #expect(!log.contains(" Write "), "the fenced write reached the server:\n\(log)")
+        let landed = try fileBytes(file, at: 0, count: payload.count).filter { $0 != 0 }.count
+        #expect(landed == 0, "\(landed) bytes of the fenced write landed in the backing file")
+
+        // Reads still work while fenced (on a new connection); writes after unfence land.
+        #expect(try device.read(count: 4, atAbsoluteOffset: 0) == [0, 0, 0, 0])
+        device.unfence()
+        try device.write([5, 6], atAbsoluteOffset: 8192)
+        #expect(try fileBytes(file, at: 8192, count: 2) == [5, 6])
     }
 }
 

@@ -7,6 +7,7 @@
 
 import Foundation
 import ServiceLifecycle
+import Synchronization
 import Testing
 import ZFSDevice
 import ZFSFormat
@@ -181,5 +182,72 @@ struct NBDPoolTests {
         runner.cancel()
         _ = await runner.result
         try await host.export("zpkstall")
+    }
+
+    @Test("the pool's suspension fences its NBD leaf (connections aborted, writes refused); clear lifts the fence")
+    func suspensionFencesTheNBDLeaf() async throws {
+        let directory = try TemporaryDirectory(prefix: "nbd-fence-pool")
+        let backing = try backingFile(directory, "served.img")
+        let server = try NBDTestServer.nbdkitTCP(file: backing, in: directory, name: "fence-pool")
+        let options = NBDBlockDevice.Options(requestTimeout: .seconds(1), connectTimeout: .seconds(1))
+        let opened = Mutex<[NBDBlockDevice]>([])
+        let tunables = MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100, failIntervals: 5))
+        let host = PoolHost(
+            environment: .init(
+                hostID: 0x0BD0_0005, hostname: "zpk-nbd-fence", multihostTunables: tunables,
+                openDevice: { path in
+                    let device = try NBDBlockDevice(uri: path, mode: .readWrite, options: options)
+                    opened.withLock { $0.append(device) }
+                    return device
+                }))
+        let pool = try await host.create(name: "zpkfence", layout: [.leaf(server.uri)], properties: ["multihost": "on"])
+        let runner = Task { try await host.multihostService.run() }
+        defer { runner.cancel() }
+        try await waitFor("heartbeats") { (pool.status().multihost?.heartbeatsWritten ?? 0) >= 3 }
+        let devices = opened.withLock { $0 }
+        #expect(!devices.isEmpty && devices.allSatisfy { !$0.isFenced })
+
+        // The server stalls: heartbeats fail for 5 × 100 ms and the pool suspends.
+        server.pause()
+        try await waitFor("the suspension") { pool.status().suspension != nil }
+        server.resume()
+        #expect(pool.status().state == "SUSPENDED")
+        let leaf = try #require(devices.last)
+        #expect(leaf.isFenced, "the suspended pool's NBD leaf was not fenced")
+        let refused = #expect(throws: DeviceError.self) { try leaf.write([1], atAbsoluteOffset: 4 << 20) }
+        #expect(refused?.code == .fenced)
+
+        // zpk clear: the check reads the leaf (reads work while fenced), finds no other host,
+        // resumes the pool and lifts the fence.
+        try await pool.clear()
+        #expect(pool.status().suspension == nil)
+        #expect(!leaf.isFenced)
+        try await pool.put("after", [7])
+        try await pool.sync()
+        runner.cancel()
+        _ = await runner.result
+        try await host.export("zpkfence")
+    }
+
+    @Test("the activity check's probe keeps one connection per NBD leaf for all its polls")
+    func activityProbeKeepsItsConnection() throws {
+        let directory = try TemporaryDirectory(prefix: "nbd-probe")
+        let backing = try backingFile(directory, "served.img")
+        let requests = directory.path("requests.log")
+        let server = try NBDTestServer.nbdkit(
+            file: backing, in: directory, name: "probe", filters: ["log"], parameters: ["logfile=\(requests)"])
+        let probe = PoolDevicesProbe(poolGUID: PoolGUID(rawValue: 0x1234), paths: [server.uri])
+        func count(_ what: String) throws -> Int {
+            try String(contentsOfFile: requests, encoding: .utf8).split(separator: "\n")
+                .filter { $0.contains(what) && !$0.contains("return") }.count
+        }
+        _ = try probe.readBestUberblock()
+        let afterFirst = try count(" Connect ")
+        for _ in 0..<3 { _ = try probe.readBestUberblock() }
+        let afterFourth = try count(" Connect ")
+        // At most one connection per label (the four are read at once), all made at the first poll.
+        #expect(afterFirst >= 1 && afterFirst <= 4, "connections at the first poll: \(afterFirst)")
+        #expect(afterFourth == afterFirst, "connections: \(afterFirst) after one poll, \(afterFourth) after four")
+        #expect(try count(" Read ") >= 4 * 4, "every poll reads the four labels")
     }
 }

@@ -46,4 +46,21 @@ void zpk_nbd_free_exports(zpk_nbd_export *exports, size_t count);
 /// The message and errno of the last libnbd error on this thread (`nbd_get_error` may be NULL).
 const char *zpk_nbd_error_message(void);
 
+// Fencing (fence.c): ending a connection so that nothing already handed to libnbd reaches the
+// server any more. libnbd holds a handle's lock for the whole of `nbd_poll`, so neither
+// `nbd_shutdown` nor `nbd_close` can act on a handle another thread is driving; and both let the
+// kernel deliver what is already in the socket's send queue. These act on the socket itself.
+
+/// A descriptor of its own (close-on-exec) for the socket of the connected handle `h`
+/// (`nbd_aio_get_fd`, duplicated), or -1 with errno. libnbd closes its descriptor whenever the
+/// connection dies, inside any call on the handle; this one stays open, and names the same
+/// socket, until its caller closes it — so aborting through it never hits a reused number.
+int zpk_nbd_dup_socket(struct nbd_handle *h);
+
+/// Aborts the connection on socket `fd` without closing the descriptor (its owner still does):
+/// a TCP socket is reset and its unsent bytes discarded (`connect(AF_UNSPEC)`); every socket is
+/// shut down both ways, which wakes a thread polling it. Safe while another thread polls or
+/// writes `fd`; the caller must make sure `fd` is still open. Returns 0, or -1 with errno.
+int zpk_nbd_abort_socket(int fd);
+
 #endif
