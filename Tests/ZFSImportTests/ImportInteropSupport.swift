@@ -116,6 +116,7 @@ final class ManagedDirectories: Sendable {
 }
 
 /// A fresh directory holding sparse copies of `files` (same base names), removed afterwards.
+@discardableResult
 func withCopies<R>(
     of files: [String], prefix: String = "import-copy", _ body: (String) async throws -> R
 ) async throws -> R {
