@@ -61,16 +61,18 @@ public final class NBDTestServer: @unchecked Sendable {
         file: String, in directory: TemporaryDirectory, name: String = "nbdkit-tcp", filters: [String] = [],
         parameters: [String] = []
     ) throws -> NBDTestServer {
-        let port = try freeLoopbackPort()
-        var arguments = ["-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", String(port)]
-        arguments += filters.map { "--filter=\($0)" }
-        arguments += ["file", "file=\(file)"] + parameters
-        let server = NBDTestServer(
-            kind: .nbdkit, executable: try Self.locate("nbdkit"), arguments: arguments,
-            uri: "nbd://127.0.0.1:\(port)/", server: "127.0.0.1:\(port)", readyPath: nil, readyPort: port,
-            logPath: directory.path("\(name).log"))
-        try server.start()
-        return server
+        let executable = try Self.locate("nbdkit")
+        return try onFreshPort { port in
+            var arguments = ["-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", String(port)]
+            arguments += filters.map { "--filter=\($0)" }
+            arguments += ["file", "file=\(file)"] + parameters
+            let server = NBDTestServer(
+                kind: .nbdkit, executable: executable, arguments: arguments,
+                uri: "nbd://127.0.0.1:\(port)/", server: "127.0.0.1:\(port)", readyPath: nil, readyPort: port,
+                logPath: directory.path("\(name).log"))
+            try server.start()
+            return server
+        }
     }
 
     /// `nbd-server` serving `exports` (name, backing file) on a free port of 127.0.0.1, with
@@ -78,22 +80,38 @@ public final class NBDTestServer: @unchecked Sendable {
     public static func nbdServer(
         exports: [(name: String, file: String)], in directory: TemporaryDirectory, name: String = "nbd-server"
     ) throws -> NBDTestServer {
-        let port = try freeLoopbackPort()
+        let executable = try Self.locate("nbd-server")
         let config = directory.path("\(name).conf")
-        var text = "[generic]\n    listenaddr = 127.0.0.1\n    port = \(port)\n    allowlist = true\n"
-        for export in exports {
-            text += "[\(export.name)]\n    exportname = \(export.file)\n    flush = true\n    fua = true\n"
+        return try onFreshPort { port in
+            var text = "[generic]\n    listenaddr = 127.0.0.1\n    port = \(port)\n    allowlist = true\n"
+            for export in exports {
+                text += "[\(export.name)]\n    exportname = \(export.file)\n    flush = true\n    fua = true\n"
+            }
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            // nbd-server daemonises (its `-d` mode serves one connection and exits); the pid file
+            // says which process to stop.
+            let server = NBDTestServer(
+                kind: .nbdServer, executable: executable, arguments: ["-C", config, "-p", directory.path("\(name).pid")],
+                uri: "nbd://127.0.0.1:\(port)/\(exports.first?.name ?? "")", server: "127.0.0.1:\(port)",
+                readyPath: nil, readyPort: port, logPath: directory.path("\(name).log"))
+            try server.start()
+            return server
         }
-        try text.write(toFile: config, atomically: true, encoding: .utf8)
-        // nbd-server daemonises (its `-d` mode serves one connection and exits); the pid file
-        // says which process to stop.
-        let server = NBDTestServer(
-            kind: .nbdServer, executable: try Self.locate("nbd-server"),
-            arguments: ["-C", config, "-p", directory.path("\(name).pid")],
-            uri: "nbd://127.0.0.1:\(port)/\(exports.first?.name ?? "")", server: "127.0.0.1:\(port)", readyPath: nil,
-            readyPort: port, logPath: directory.path("\(name).log"))
-        try server.start()
-        return server
+    }
+
+    /// Runs `start` on a free loopback port, and again on another one (up to three ports) when
+    /// the server exited at start: between our check that a port is free and the server's bind,
+    /// another test's server may take it, and then the server (nbd-server after it daemonised and
+    /// wrote its pid file, so only its death tells) exits.
+    private static func onFreshPort(_ start: (UInt16) throws -> NBDTestServer) throws -> NBDTestServer {
+        var attempt = 1
+        while true {
+            do {
+                return try start(try freeLoopbackPort())
+            } catch let error as OpenZFSHarnessError where error.code == .spawnFailed && attempt < 3 {
+                attempt += 1
+            }
+        }
     }
 
     private init(
@@ -144,16 +162,30 @@ public final class NBDTestServer: @unchecked Sendable {
             let launcher = lock.withLock { pid }
             while waitpid(launcher, &status, 0) == -1 && errno == EINTR {}
             lock.withLock { pid = 0 }
+            var daemon: pid_t = 0
             while ContinuousClock.now < deadline {
-                if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                    let daemon = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), greets(before: deadline)
+                if daemon == 0, let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                    let written = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
                 {
-                    lock.withLock { pid = daemon }
-                    return
+                    daemon = written
+                    lock.withLock { pid = written }
+                }
+                if daemon > 0 {
+                    if Self.isGone(daemon) {
+                        lock.withLock { pid = 0 }
+                        // It logs to syslog, not to our log: say what we know.
+                        throw OpenZFSHarnessError(
+                            .spawnFailed, "\(executable) (pid \(daemon)) exited at start, before serving \(server) \(log)")
+                    }
+                    if greets(before: min(deadline, ContinuousClock.now + .seconds(1))) { return }
                 }
                 usleep(10_000)
             }
-            throw OpenZFSHarnessError(.timedOut, "\(executable) did not greet a connection within \(Self.startTimeout): \(log)")
+            let state = daemon > 0 ? Self.processState(daemon) : "no pid file"
+            stop()
+            throw OpenZFSHarnessError(
+                .timedOut,
+                "\(executable) did not greet a connection on \(server) within \(Self.startTimeout) (daemon: \(state)) \(log)")
         }
         while ContinuousClock.now < deadline {
             if greets(before: deadline) { return }
@@ -165,8 +197,25 @@ public final class NBDTestServer: @unchecked Sendable {
             }
             usleep(10_000)
         }
+        let state = Self.processState(lock.withLock { pid })
         stop()
-        throw OpenZFSHarnessError(.timedOut, "\(executable) did not greet a connection within \(Self.startTimeout): \(log)")
+        throw OpenZFSHarnessError(
+            .timedOut, "\(executable) did not greet a connection on \(server) within \(Self.startTimeout) (\(state)) \(log)")
+    }
+
+    /// Whether process `pid` (a daemon, not necessarily our child) has exited: no such process,
+    /// or a zombie its new parent has not reaped yet.
+    private static func isGone(_ pid: pid_t) -> Bool {
+        if kill(pid, 0) == -1 && errno == ESRCH { return true }
+        return processState(pid).hasPrefix("state Z")
+    }
+
+    /// The process's scheduler state from /proc (`state S`, `state Z`, …), for diagnostics.
+    private static func processState(_ pid: pid_t) -> String {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")"), let state = stat[close...].dropFirst(2).first
+        else { return "pid \(pid) gone" }
+        return "state \(state), pid \(pid)"
     }
 
     /// Stalls the server (SIGSTOP): connections stay open, nothing is answered — a hung target.
@@ -194,13 +243,7 @@ public final class NBDTestServer: @unchecked Sendable {
             // A daemon, not our child: signal it and wait until it is gone.
             kill(current, SIGTERM)
             for _ in 0..<500 {
-                if kill(current, 0) == -1 && errno == ESRCH { return }
-                // Reparented to init, which may be slow to reap it: a zombie is gone too.
-                if let stat = try? String(contentsOfFile: "/proc/\(current)/stat", encoding: .utf8),
-                    let close = stat.lastIndex(of: ")"), stat[close...].dropFirst(2).first == "Z"
-                {
-                    return
-                }
+                if Self.isGone(current) { return }
                 usleep(10_000)
             }
             kill(current, SIGKILL)
@@ -276,23 +319,35 @@ public final class NBDTestServer: @unchecked Sendable {
         return -1
     }
 
-    /// A TCP port of 127.0.0.1 that nothing listens on now (the kernel's pick).
+    /// A TCP port of 127.0.0.1 that nothing is bound to now, drawn below the kernel's ephemeral
+    /// range (`ip_local_port_range`): a port from that range may be handed to any outgoing
+    /// connection (a client of another test) before the server binds it.
     public static func freeLoopbackPort() throws -> UInt16 {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let ephemeralStart = range?.first ?? 32768
+        let candidates = ephemeralStart > 20_000 ? 10_000..<ephemeralStart : 40_000..<60_000
+        for _ in 0..<200 {
+            let port = UInt16(Int.random(in: candidates))
+            if try isFree(port) { return port }
+        }
+        throw OpenZFSHarnessError(.io, "no free loopback port in \(candidates) after 200 tries")
+    }
+
+    /// Whether a socket can bind 127.0.0.1:`port` now.
+    private static func isFree(_ port: UInt16) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw OpenZFSHarnessError(.io, "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else { throw OpenZFSHarnessError(.io, "bind 127.0.0.1:0: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
     }
 
     /// The absolute path of `tool` (/usr/bin or /usr/sbin), or an error naming the install script.
