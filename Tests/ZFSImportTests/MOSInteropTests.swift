@@ -20,30 +20,16 @@ import ZFSTestSupport
 import Glibc
 #endif
 
-/// Random pools for the MOS tests: raidz1-3, mirrors, single, ashift 9/12/13 (made once).
+/// Random ztest pools for the MOS tests, made once per set on threads of their own (removed at
+/// exit); `ZPK_MOS_SEED` replays both sets.
 final class MOSTestPools: Sendable {
     let pools: [ZTestPool]
     let seed: UInt64
 
-    static let task: Task<MOSTestPools, any Error> = Task {
-        atexit { MOSTestPools.directories.removeAll() }
-        return try await offThePool { try MOSTestPools() }
-    }
-
-    static let directories = ManagedDirectories()
-
-    static func get() async throws -> MOSTestPools {
-        try OpenZFS.requireInstalled()
-        return try await task.value
-    }
-
-    private init() throws {
-        let seed = ProcessInfo.processInfo.environment["ZPK_MOS_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-        self.seed = seed
-        print("MOSInteropTests: random pools from seed \(seed) (ZPK_MOS_SEED=\(seed) replays them)")
-        var rng = SplitMix64(seed: seed)
+    /// raidz1-3, mirrors, single, ashift 9/12/13: one raidz of random parity, one mirror, one
+    /// more of any non-dRAID layout.
+    static let layouts: Task<MOSTestPools, any Error> = made(set: "random pools", salt: 0) { rng in
         var specs: [ZTestPoolSpec] = []
-        // One raidz of random parity, one mirror, one more of any non-dRAID layout.
         while specs.count < 3 {
             let spec = ZTestPoolSpec.random(using: &rng)
             switch (specs.count, spec.layout) {
@@ -51,38 +37,13 @@ final class MOSTestPools: Sendable {
             default: continue
             }
         }
-        let directory = try TemporaryDirectory(prefix: "mos-pools")
-        Self.directories.keep(directory)
-        let jobs = specs.map { spec in { @Sendable () throws -> ZTestPool in try OpenZFS.makePool(spec, in: directory.path) } }
-        pools = try inParallel(jobs).map { try $0.get() }
-        for pool in pools { print("MOSInteropTests: \(pool.spec)") }
-    }
-}
-
-/// Random dRAID pools for the MOS tests: parity 1, 2 and 3 (one pool each), 1–4 data columns,
-/// 1–2 distributed spares (ztest insists on at least one), 0–2 more children; ashift 12 or 13.
-final class MOSDraidPools: Sendable {
-    let pools: [ZTestPool]
-    let seed: UInt64
-
-    static let task: Task<MOSDraidPools, any Error> = Task {
-        atexit { MOSDraidPools.directories.removeAll() }
-        return try await offThePool { try MOSDraidPools() }
+        return specs
     }
 
-    static let directories = ManagedDirectories()
-
-    static func get() async throws -> MOSDraidPools {
-        try OpenZFS.requireInstalled()
-        return try await task.value
-    }
-
-    private init() throws {
-        let seed = ProcessInfo.processInfo.environment["ZPK_MOS_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
-        self.seed = seed
-        print("MOSInteropTests: random dRAID pools from seed \(seed) (ZPK_MOS_SEED=\(seed) replays them)")
-        var rng = SplitMix64(seed: seed ^ 0xd7a1d)
-        let specs = (1...3).map { parity in
+    /// dRAID of parity 1, 2 and 3 (one pool each, in that order), 1–4 data columns, 1–2
+    /// distributed spares (ztest insists on at least one), 0–2 more children; ashift 12 or 13.
+    static let draid: Task<MOSTestPools, any Error> = made(set: "random dRAID pools", salt: 0xd7a1d) { rng in
+        (1...3).map { parity in
             let data = Int.random(in: 1...4, using: &rng)
             let spares = Int.random(in: 1...2, using: &rng)
             // ztest turns `-r 4` (its default) into 16 children for a dRAID: ask for 5 instead.
@@ -91,14 +52,38 @@ final class MOSDraidPools: Sendable {
                 layout: .draid(parity: parity, data: data, spares: spares, children: children == 4 ? 5 : children),
                 ashift: [12, 12, 13].randomElement(using: &rng)!, seconds: Int.random(in: 1...2, using: &rng), poolName: "draid\(parity)")
         }
-        let directory = try TemporaryDirectory(prefix: "mos-draid-pools")
+    }
+
+    static let directories = ManagedDirectories()
+
+    static func get(_ set: Task<MOSTestPools, any Error> = layouts) async throws -> MOSTestPools {
+        try OpenZFS.requireInstalled()
+        return try await set.value
+    }
+
+    private static func made(
+        set: String, salt: UInt64, specs: @escaping @Sendable (inout SplitMix64) -> [ZTestPoolSpec]
+    ) -> Task<MOSTestPools, any Error> {
+        Task {
+            atexit { MOSTestPools.directories.removeAll() }
+            return try await offThePool { try MOSTestPools(set: set, salt: salt, specs: specs) }
+        }
+    }
+
+    private init(set: String, salt: UInt64, specs: (inout SplitMix64) -> [ZTestPoolSpec]) throws {
+        let seed = ProcessInfo.processInfo.environment["ZPK_MOS_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
+        self.seed = seed
+        print("MOSInteropTests: \(set) from seed \(seed) (ZPK_MOS_SEED=\(seed) replays them)")
+        var rng = SplitMix64(seed: seed ^ salt)
+        let specs = specs(&rng)
+        let directory = try TemporaryDirectory(prefix: "mos-pools")
         Self.directories.keep(directory)
         let jobs = specs.map { spec in { @Sendable () throws -> ZTestPool in try OpenZFS.makePool(spec, in: directory.path) } }
         pools = try inParallel(jobs).map { try $0.get() }
         for pool in pools { print("MOSInteropTests: \(pool.spec)") }
     }
 
-    /// The pool of dRAID `parity`.
+    /// The pool of dRAID `parity` (of the `draid` set).
     func pool(parity: Int) -> ZTestPool { pools[parity - 1] }
 }
 
@@ -244,7 +229,7 @@ struct MOSInteropTests {
     /// Random dRAID1, dRAID2 and dRAID3 pools.
     @Test(arguments: 1...3)
     func randomDraidPoolsMatchZdb(_ parity: Int) async throws {
-        let made = try await MOSDraidPools.get()
+        let made = try await MOSTestPools.get(MOSTestPools.draid)
         let pool = made.pool(parity: parity)
         try await withCopies(of: pool.deviceFiles, prefix: "mos-draid-random") { directory in
             try await expectMOSMatchesZdb(directory: directory, name: pool.name, context: "\(pool.spec) seed \(made.seed)")
@@ -271,7 +256,7 @@ struct MOSInteropTests {
     /// rebuilt from parity, and the config equals zdb's on the undamaged pool.
     @Test(arguments: 1...3)
     func zeroedDraidColumnIsRebuilt(_ parity: Int) async throws {
-        let made = try await MOSDraidPools.get()
+        let made = try await MOSTestPools.get(MOSTestPools.draid)
         let pool = made.pool(parity: parity)
         try await withCopies(of: pool.deviceFiles, prefix: "mos-draid-zeroed") { directory in
             let (block, answer, _) = try await zdbMOSBlock(directory: directory, target: pool.name)
@@ -291,7 +276,7 @@ struct MOSInteropTests {
     /// The file of that child removed: every read that touches it is rebuilt from parity.
     @Test(arguments: 1...3)
     func missingDraidChildIsRebuilt(_ parity: Int) async throws {
-        let made = try await MOSDraidPools.get()
+        let made = try await MOSTestPools.get(MOSTestPools.draid)
         let pool = made.pool(parity: parity)
         try await withCopies(of: pool.deviceFiles, prefix: "mos-draid-missing") { directory in
             let (block, answer, _) = try await zdbMOSBlock(directory: directory, target: pool.name)
@@ -308,7 +293,7 @@ struct MOSInteropTests {
     /// says); a typed error names the MOS objset, the dRAID vdev and the missing children.
     @Test(arguments: 1...3)
     func tooManyMissingDraidChildrenIsATypedError(_ parity: Int) async throws {
-        let made = try await MOSDraidPools.get()
+        let made = try await MOSTestPools.get(MOSTestPools.draid)
         let pool = made.pool(parity: parity)
         var rng = SplitMix64(seed: made.seed &+ UInt64(parity))
         let removed = Set(pool.memberLeafDevices.shuffled(using: &rng).prefix(parity + 1).map { ($0 as NSString).lastPathComponent })
