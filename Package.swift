@@ -57,7 +57,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Linux calls the Glibc module does not expose (timerfd), as inline C wrappers.
+        // Linux calls the Glibc module does not expose (timerfd, thread names and slack,
+        // posix_spawn's closefrom), as inline C wrappers.
         .target(name: "CZFSLinux"),
         .target(
             name: "ZFSMultihost",
@@ -134,7 +135,7 @@ let package = Package(
         .target(
             name: "ZFSTestSupport",
             dependencies: [
-                "ZFSFormat", "ZFSDevice",
+                "CZFSLinux", "ZFSFormat", "ZFSDevice",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -160,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "zpk-trials",
             dependencies: [
-                "ZFSTrials", "ZFSFormat", "ZFSDevice", "ZFSImport", "ZFSPool", "ZPKControl",
+                "CZFSLinux", "ZFSTrials", "ZFSFormat", "ZFSDevice", "ZFSImport", "ZFSPool", "ZPKControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -26,6 +26,7 @@
 // Failure cases. Missing tools are an error, never a skip: `requireInstalled()` throws, naming
 // the missing tool, and every interop suite calls it (in its `init`, or first thing in a test).
 
+import CZFSLinux
 import Foundation
 
 #if canImport(Glibc)
@@ -252,7 +253,8 @@ public enum OpenZFS {
 
     /// Starts `executable` in a process group of its own (so a timeout can kill everything it
     /// started), with default signal dispositions and an empty signal mask whatever the test
-    /// runner uses for itself. `actions` sets up its standard descriptors.
+    /// runner uses for itself. `actions` sets up its standard descriptors; no other descriptor
+    /// of this process reaches it.
     public static func spawnInOwnProcessGroup(
         _ executable: String, _ arguments: [String], environment: [String: String],
         actions: inout posix_spawn_file_actions_t
@@ -274,6 +276,9 @@ public enum OpenZFS {
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
         defer { (argv + envp).forEach { free($0) } }
 
+        // Last: the child keeps only what the caller's actions set up as 0, 1 and 2.
+        let closing = czfs_spawn_file_actions_close_inherited(&actions)
+        guard closing == 0 else { return .failure(SpawnFailure(code: closing)) }
         var pid: pid_t = 0
         let code = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
         return code == 0 ? .success(pid) : .failure(SpawnFailure(code: code))

@@ -3,6 +3,7 @@
 // to 10.231.0.1:10809 over its veth), or shared directly as file leaves (every
 // namespace sees the same file system) when the NBD leaf is not used.
 
+import CZFSLinux
 import Foundation
 
 #if canImport(Glibc)
@@ -89,6 +90,8 @@ final class TrialStorage: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The daemon keeps nothing else of ours (an inherited pipe would outlive the trial).
+        _ = czfs_spawn_file_actions_close_inherited(&actions)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0

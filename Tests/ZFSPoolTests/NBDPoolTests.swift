@@ -229,7 +229,7 @@ struct NBDPoolTests {
         try await host.export("zpkfence")
     }
 
-    @Test("the activity check's probe keeps one connection per NBD leaf for all its polls")
+    @Test("the activity check's probe keeps its NBD connections open across polls, at most one per label")
     func activityProbeKeepsItsConnection() throws {
         let directory = try TemporaryDirectory(prefix: "nbd-probe")
         let backing = try backingFile(directory, "served.img")
@@ -245,9 +245,13 @@ struct NBDPoolTests {
         let afterFirst = try count(" Connect ")
         for _ in 0..<3 { _ = try probe.readBestUberblock() }
         let afterFourth = try count(" Connect ")
-        // At most one connection per label (the four are read at once), all made at the first poll.
-        #expect(afterFirst >= 1 && afterFirst <= 4, "connections at the first poll: \(afterFirst)")
-        #expect(afterFourth == afterFirst, "connections: \(afterFirst) after one poll, \(afterFourth) after four")
+        // The four labels are read at once, each on a connected lane when one is free, else on a
+        // new connection: how many lanes a poll opens depends on how the reads overlap, but no
+        // poll closes one, and there are never more than one per label. A probe that opened the
+        // leaf per poll would disconnect after each.
+        #expect(afterFirst >= 1, "no connection at the first poll")
+        #expect(afterFourth <= 4, "connections: \(afterFirst) after one poll, \(afterFourth) after four")
+        #expect(try count(" Disconnect ") == 0, "a poll closed a connection")
         #expect(try count(" Read ") >= 4 * 4, "every poll reads the four labels")
     }
 }

@@ -47,6 +47,37 @@ struct OpenZFSHarnessTests {
         #expect(OpenZFS.isInstalled)
     }
 
+    /// A program the harness starts (a server may outlive the test that started it) inherits
+    /// none of the runner's descriptors: the write end of another test's pipe (Foundation's
+    /// `Pipe` sets no FD_CLOEXEC) left open in it kept that test's reader waiting for EOF.
+    @Test func startedProgramsInheritNoneOfOurDescriptors() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        let started = OpenZFS.spawnInOwnProcessGroup("/bin/sleep", ["30"], environment: [:], actions: &actions)
+        close(ends[1])
+        let pid = try started.get()
+        defer {
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        }
+        // Not "only 0, 1 and 2": sleep's own start-up (setlocale) may hold a descriptor briefly.
+        let ours = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(ends[0])")
+        let theirs = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").map {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?"
+        }
+        #expect(ours.hasPrefix("pipe:"))
+        #expect(!theirs.contains(ours), "the started program holds our pipe \(ours): \(theirs)")
+        // Our write end was the pipe's last: the reader sees EOF now, not when sleep exits.
+        var ready = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+        #expect(poll(&ready, 1, 5_000) == 1 && ready.revents & Int16(POLLHUP) != 0, "no EOF on the pipe")
+    }
+
     /// A 2-way mirror (exact mode): both leaves carry four identical labels, the cache file
     /// holds the tree, and every damage helper changes `zdb -l`/`-lu` as catalogued.
     @Test func mirrorPoolAndLabelDamage() throws {

@@ -6,6 +6,11 @@
 // - `pthread_setname_np` (a GNU extension): names the heartbeat's threads for `top -H` and `perf`.
 // - `prctl(PR_SET_TIMERSLACK)` (variadic in C, so not callable from Swift): the heartbeat's loop
 //   thread asks for its timed waits to end on time, not up to 50 µs later (the default slack).
+// - `posix_spawn_file_actions_addclosefrom_np` (a GNU extension, glibc 2.34): the test harness
+//   and the fault-trial runner start servers that outlive the test that started them; without it
+//   they inherit every descriptor the process had open without FD_CLOEXEC (Foundation's `Pipe`
+//   sets none), such as the write end of another test's pipe, whose reader then waits for EOF
+//   until the server exits.
 
 #ifndef CZFSLINUX_H
 #define CZFSLINUX_H
@@ -14,6 +19,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
@@ -43,6 +49,12 @@ static inline int czfs_set_current_thread_name(const char *name) {
 /// coalesce wake-ups); 0, or -1 and errno.
 static inline int czfs_set_current_thread_timer_slack(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
+/// Adds to `actions` the closing, in the child, of every descriptor from 3 up: the child keeps
+/// only the standard input, output and error the other actions set up. 0 or an errno value.
+static inline int czfs_spawn_file_actions_close_inherited(posix_spawn_file_actions_t *actions) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, 3);
 }
 
 #endif
