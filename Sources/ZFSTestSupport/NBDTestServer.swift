@@ -142,6 +142,8 @@ public final class NBDTestServer: @unchecked Sendable {
     /// Starts the server (again) and waits until it greets a connection (up to `startTimeout`).
     public func start() throws {
         if let readyPath { unlink(readyPath) }
+        // Before the spawn: nbd-server may write its pid file before this thread runs again.
+        if let pidFile { unlink(pidFile) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -157,7 +159,6 @@ public final class NBDTestServer: @unchecked Sendable {
         }
         let deadline = ContinuousClock.now + Self.startTimeout
         if let pidFile {
-            unlink(pidFile)
             var status: Int32 = 0
             let launcher = lock.withLock { pid }
             while waitpid(launcher, &status, 0) == -1 && errno == EINTR {}

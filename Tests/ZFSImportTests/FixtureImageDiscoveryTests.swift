@@ -38,38 +38,7 @@ struct ExpectedImagePool: Sendable, CustomStringConvertible {
 
 /// The images, decompressed once per test process into one directory (removed at exit).
 enum DecompressedImages {
-    static let task: Task<String, any Error> = Task {
-        atexit { DecompressedImages.directories.removeAll() }
-        return try await offThePool { try decompress() }
-    }
-
-    static let directories = ManagedDirectories()
-
-    static func get() async throws -> String { try await task.value }
-
-    private static func decompress() throws -> String {
-        let directory = try TemporaryDirectory(prefix: "import-images")
-        directories.keep(directory)
-        let images = try FileManager.default.contentsOfDirectory(atPath: Fixtures.url("openzfs-images").path)
-            .filter { $0.hasSuffix(".dat.bz2") }.sorted()
-        // Sixteen bunzip2 runs at once; `cp --sparse=always` turns the images' zero runs into
-        // holes, so 1 GiB of images costs 12 MiB of writes.
-        let results = inParallel(images.map { image in
-            { @Sendable () throws -> OpenZFS.ProcessOutput in
-                try OpenZFS.run(
-                    "/bin/sh", ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"",
-                                Fixtures.url("openzfs-images/\(image)").path, directory.path(String(image.dropLast(4)))],
-                    timeout: .seconds(60))
-            }
-        })
-        for (image, result) in zip(images, results) {
-            let output = try result.get()
-            guard output.status == 0 else {
-                throw TestFailure(description: "cannot decompress \(image): \(output)")
-            }
-        }
-        return directory.path
-    }
+    static func get() async throws -> String { try await offThePool { try FixtureImages.sharedDirectory() } }
 }
 
 @Suite(.offTheCooperativePool) struct FixtureImageDiscoveryTests {

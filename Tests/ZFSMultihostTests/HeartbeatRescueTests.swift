@@ -96,11 +96,16 @@ func threadsNamed(_ name: String) -> Int {
 @Suite(.offTheCooperativePool, .timeLimit(.minutes(5))) struct HeartbeatRescueTests {
     let hung = VdevGUID(rawValue: 100)
 
+    /// Fail intervals 100 (10 s), not the default 10 (1 s): the silence is counted from the
+    /// service's creation, as mmp.c counts it from `mmp_init`, and on a loaded machine `run()`
+    /// began 2.1 s after it in a full test run, so the pool suspended before its first heartbeat
+    /// (OpenZFS's behaviour, and the safe one) and these tests, which are about the rescue, saw
+    /// no write at all.
     func makeService(_ io: FakeHeartbeatIO, events: Locked<[HeartbeatEvent]>, pool: String = "tank") -> HeartbeatService {
         HeartbeatService(
             configuration: .init(pool: pool, multihost: true, detectsForeignHeartbeats: false),
             io: io, lastSynced: Uberblock(txg: TXG(50), guidSum: 9, timestampInSeconds: 1_800_000_000),
-            tunables: MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100)),
+            tunables: MultihostTunablesStore(MultihostTunables(intervalInMilliseconds: 100, failIntervals: 100)),
             logger: Logger(label: "test"), onEvent: { e in events.withLock { $0.append(e) } })
     }
 
@@ -108,12 +113,20 @@ func threadsNamed(_ name: String) -> Int {
     /// `Patience.hang` (a hang detector: on a quiet machine it holds within a few heartbeat
     /// periods of 50 ms).
     func waitUntil(
-        _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+        _ what: String, of service: HeartbeatService, sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: () -> Bool
     ) async throws {
         let start = ContinuousClock.now
         while !condition() {
             if ContinuousClock.now - start > Patience.hang {
-                Issue.record("timed out after \(Patience.hangText) waiting until \(what)", sourceLocation: sourceLocation)
+                let status = service.status
+                Issue.record(
+                    """
+                    timed out after \(Patience.hangText) waiting until \(what); the service: \(service.iterationCount) \
+                    iterations, multihost \(status.multihost), suspension \(status.suspension.map { "\($0)" } ?? "none"), \
+                    last write \(status.lastWrite), now \(status.now), history:
+                    \(service.renderHistory().split(separator: "\n").suffix(8).joined(separator: "\n"))
+                    """, sourceLocation: sourceLocation)
                 return
             }
             try await Task.sleep(for: .milliseconds(5))
@@ -135,12 +148,12 @@ func threadsNamed(_ name: String) -> Int {
         let service = makeService(io, events: events)
         let run = Task { try await service.run() }
 
-        try await waitUntil("the hung leaf's write is issued") { !issuedIDs(events.withLock { $0 }, to: hung).isEmpty }
+        try await waitUntil("the hung leaf's write is issued", of: service) { !issuedIDs(events.withLock { $0 }, to: hung).isEmpty }
         let before = io.writes.count
         // Six take 300 ms on time; without the rescue, none ever come (the loop is stuck in the
         // write). How long they take is not asserted: the cadence in virtual time is
         // HeartbeatVirtualRescueTests', on the real clock mmp-bench's (BENCHMARKS.md §6).
-        try await waitUntil("six heartbeats reach the other leaf while the hung write is held") {
+        try await waitUntil("six heartbeats reach the other leaf while the hung write is held", of: service) {
             io.writes.count >= before + 6
         }
         let during = io.writes.dropFirst(before)
@@ -154,8 +167,8 @@ func threadsNamed(_ name: String) -> Int {
         let hungID = try #require(issuedIDs(events.withLock { $0 }, to: hung).first)
         io.gated.withLock { $0 = [] }
         io.gate.signal()
-        try await waitUntil("the released write lands") { landed(events.withLock { $0 }, hungID) }
-        try await waitUntil("the leaf gets a heartbeat again") {
+        try await waitUntil("the released write lands", of: service) { landed(events.withLock { $0 }, hungID) }
+        try await waitUntil("the leaf gets a heartbeat again", of: service) {
             io.writes.dropFirst(before).contains { $0.guid == hung }
         }
         service.stop()
@@ -169,7 +182,7 @@ func threadsNamed(_ name: String) -> Int {
         let events = Locked<[HeartbeatEvent]>([])
         let service = makeService(io, events: events, pool: "slackless")
         let run = Task { try await service.run() }
-        try await waitUntil("a heartbeat is written") { !io.writes.isEmpty }
+        try await waitUntil("a heartbeat is written", of: service) { !io.writes.isEmpty }
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
         let loops = tasks.filter { tid in
             (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8))?.hasPrefix("zpk-mmp-slackle") == true
@@ -194,7 +207,7 @@ func threadsNamed(_ name: String) -> Int {
             try await service.run()
             returned.withLock { $0 = true }
         }
-        try await waitUntil("the hung leaf's write is issued") { !issuedIDs(events.withLock { $0 }, to: hung).isEmpty }
+        try await waitUntil("the hung leaf's write is issued", of: service) { !issuedIDs(events.withLock { $0 }, to: hung).isEmpty }
         service.stop()
         try await Task.sleep(for: .milliseconds(300))
         #expect(!returned.withLock { $0 }, "run() returned with a write still under way")

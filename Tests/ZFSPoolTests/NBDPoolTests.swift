@@ -41,12 +41,13 @@ struct NBDPoolTests {
         }
     }
 
-    func waitFor(_ what: String, seconds: Int = 30, _ condition: () -> Bool) async throws {
+    /// Waits (a hang detector, `Patience.hang`) until `condition` holds.
+    func waitFor(_ what: String, _ condition: () -> Bool) async throws {
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(seconds)
+        let deadline = clock.now + Patience.hang
         while !condition() {
             guard clock.now < deadline else {
-                Issue.record("timed out waiting for \(what)")
+                Issue.record("timed out after \(Patience.hangText) waiting for \(what)")
                 return
             }
             try await Task.sleep(for: .milliseconds(20))

@@ -45,9 +45,9 @@ struct PoolMultihostInteropTests {
         let service = host.multihostService
         let runner = Task { try await service.run() }
         defer { runner.cancel() }
-        // Real time: wait (bounded) until a few heartbeats have landed.
+        // Real time: wait (a hang detector) until a few heartbeats have landed.
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
+        let deadline = clock.now + Patience.hang
         while (pool.status().multihost?.heartbeatsWritten ?? 0) < 3 && clock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }

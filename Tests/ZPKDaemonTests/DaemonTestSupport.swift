@@ -115,7 +115,7 @@ final class DaemonProcess {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + Patience.hang
         while ContinuousClock.now < deadline {
             if log_.contains("zpkd ready on ") { return }
             if !process.isRunning { break }

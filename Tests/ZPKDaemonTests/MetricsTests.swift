@@ -34,7 +34,7 @@ import Glibc
         let daemon = try workspace.startDaemon(extra: shortMultihostTunables + ["--metrics", "127.0.0.1:0"])
         // Port 0: zpkd logs the port it got.
         var port: String?
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + Patience.hang
         while port == nil, ContinuousClock.now < deadline {
             if let range = daemon.log_.range(of: #"zpkd metrics on http://127\.0\.0\.1:[0-9]+/metrics"#, options: .regularExpression) {
                 port = daemon.log_[range].split(separator: ":").last.map { String($0.dropLast("/metrics".count)) }

@@ -20,13 +20,7 @@ import Glibc
         let directory = try TemporaryDirectory(prefix: "cache-command")
         let devices = directory.path("devices")
         try FileManager.default.createDirectory(atPath: devices, withIntermediateDirectories: false)
-        for n in 1...3 {
-            let image = Fixtures.url("openzfs-images/zfs-pool-v2mirror\(n).dat.bz2").path
-            let output = try OpenZFS.run(
-                "/bin/sh", ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"", image, "\(devices)/m\(n).dat"],
-                timeout: .seconds(60))
-            try #require(output.status == 0, "\(output)")
-        }
+        for n in 1...3 { try FixtureImages.copy("zfs-pool-v2mirror\(n).dat", to: "\(devices)/m\(n).dat") }
         return try withExtendedLifetime(directory) { try body(devices, directory.path) }
     }
 
@@ -120,11 +114,7 @@ import Glibc
         let directory = try TemporaryDirectory(prefix: "cache-kill")
         let devices = directory.path("devices")
         try FileManager.default.createDirectory(atPath: devices, withIntermediateDirectories: false)
-        let image = Fixtures.url("openzfs-images/zfs-pool-v2mirror1.dat.bz2").path
-        let unpacked = try OpenZFS.run(
-            "/bin/sh", ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"", image, "\(devices)/m1.dat"],
-            timeout: .seconds(60))
-        try #require(unpacked.status == 0, "\(unpacked)")
+        try FixtureImages.copy("zfs-pool-v2mirror1.dat", to: "\(devices)/m1.dat")
         let file = directory.path("zpool.cache")
         var generator = SystemRandomNumberGenerator()
         var killed = 0

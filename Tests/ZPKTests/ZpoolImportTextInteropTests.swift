@@ -390,16 +390,7 @@ private func addNeighborList(to path: String, scanning directory: String) throws
     @Test func imagePoolsListingIsZpoolImportsByteForByte() throws {
         try OpenZFS.requireInstalled()
         let directory = try TemporaryDirectory(prefix: "zpool-text-images")
-        let images = try FileManager.default.contentsOfDirectory(atPath: Fixtures.url("openzfs-images").path)
-            .filter { $0.hasSuffix(".dat.bz2") }.sorted()
-        for image in images {
-            let output = try OpenZFS.run(
-                "/bin/sh",
-                ["-c", "bunzip2 -c \"$0\" | cp --sparse=always /dev/stdin \"$1\"",
-                 Fixtures.url("openzfs-images/\(image)").path, directory.path(String(image.dropLast(4)))],
-                timeout: .seconds(60))
-            try #require(output.status == 0, "\(image): \(output)")
-        }
+        for image in try FixtureImages.names() { try FixtureImages.copy(image, to: directory.path(image)) }
         let listings = try listBoth(
             directory.path, as: hostB, oracleOptions: ["--interval-ms", "100", "--import-intervals", "1"])
         #expect(listings.zpool.status == 0 && listings.zpk.status == 0, "\(listings)")
