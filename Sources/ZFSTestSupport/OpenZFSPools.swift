@@ -378,13 +378,17 @@ extension OpenZFS {
         let start = clock.now
         // ztest overruns -T by a few seconds (pool creation, import, final txg syncs); more
         // under load. Anything beyond this is a hang.
-        let timeout = Duration.seconds(120 + 10 * spec.seconds)
         var failures: [String] = []
         var onlyShortfalls = true  // every failed run ran fine but missed the minimums
         var lastOutput: ProcessOutput?
+        // After a run that missed the minimums, the next runs twice as long (up to 8 s): on a
+        // loaded machine ztest, niced, gets through too few random operations in 1 s to add a
+        // spare and an l2cache device (seen: four 1 s runs in a row, with two busy loops beside).
+        var attemptSpec = spec
         for attempt in 1...spec.maxAttempts {
+            let timeout = Duration.seconds(120 + 10 * attemptSpec.seconds)
             let poolDirectory = try makeUniqueDirectory(in: directory, prefix: spec.poolName)
-            let args = spec.ztestArguments(directory: poolDirectory)
+            let args = attemptSpec.ztestArguments(directory: poolDirectory)
             // At nice 10: ztest keeps dozens of threads runnable for seconds, and several run at
             // once at the start of a test run. At the default priority they starved the real-time
             // tests beside them on a 2-core machine (an NBD handshake took over 5 s); niced, they
@@ -398,15 +402,16 @@ extension OpenZFS {
                     throw OpenZFSHarnessError(.ztestFailed, "ztest exited with status \(output.status)")
                 }
                 let pool = try inspect(
-                    spec: spec, directory: poolDirectory, commandLine: [ztestPath] + args,
+                    spec: attemptSpec, directory: poolDirectory, commandLine: [ztestPath] + args,
                     failures: failures, elapsed: clock.now - start)
                 if let shortfall = shortfall(of: pool) {
                     throw OpenZFSHarnessError(.layoutNotReached, shortfall)
                 }
                 return pool
             } catch let error as OpenZFSHarnessError {
-                failures.append("run \(attempt): \(error.message)")
+                failures.append("run \(attempt) (\(attemptSpec.seconds) s): \(error.message)")
                 onlyShortfalls = onlyShortfalls && error.code == .layoutNotReached
+                if error.code == .layoutNotReached { attemptSpec.seconds = min(attemptSpec.seconds * 2, 8) }
                 try? FileManager.default.removeItem(atPath: poolDirectory)
             }
         }

@@ -49,6 +49,11 @@ struct ZdbLabelScan {
         var uberblockKeys: [Int: [UInt8]] = [:]
         /// Per ring slot: the decoded uberblock.
         var uberblocks: [Int: Uberblock] = [:]
+        /// The `ashift` the ring was scanned with (zdb's variable when this label was read).
+        var scanAshift: UInt64 = 9
+        /// Label offsets of the slots whose magic was byte-swapped: zdb's `uberblock_verify`
+        /// swapped them in place, so whatever later reads those bytes reads them swapped.
+        var swappedInPlace: Set<Int> = []
     }
 
     var path: String
@@ -94,12 +99,14 @@ struct ZdbLabelScan {
                 label.config = .failure(error)
             }
             let ring = UberblockRing(ashift: ashift)
+            label.scanAshift = ashift
             for slot in ring.slotIndices {
                 let start = ring.slotOffsetInLabel(slot)
                 let image = bytes[start..<(start + Uberblock.byteCount)]
                 guard let uberblock = try? Uberblock(decoding: image) else { continue }
                 label.uberblocks[slot] = uberblock
                 label.uberblockKeys[slot] = Array(uberblock.encode(byteOrder: .host).prefix(Uberblock.byteCount))
+                if uberblock.byteOrder != .host { label.swappedInPlace.insert(start) }
             }
             labels.append(label)
         }
@@ -212,9 +219,13 @@ enum ZdbLabelDump {
                 guard let key = label.uberblockKeys[slot] else { continue }
                 let sharing = scan.labelsSharingUberblock(key)
                 guard sharing.first == label.index else { continue }
-                // zdb prints the uberblock found at this slot's offset under the final ashift.
+                // zdb prints the 208 bytes at this slot's offset under the *final* ashift,
+                // whatever they are: where a label was scanned with a smaller ashift (its own
+                // config did not unpack), the slot the record came from and the bytes printed
+                // differ, and the printed ones may not be an uberblock at all.
                 let start = ring.slotOffsetInLabel(slot)
-                guard let uberblock = try? Uberblock(decoding: bytes[start..<(start + Uberblock.byteCount)]) else { continue }
+                let (magic, uberblock) = Self.asPrinted(
+                    bytes[start..<(start + Uberblock.byteCount)], swappedInPlace: label.swappedInPlace.contains(start))
                 if uberblock.mmpMagic == MMPConfig.magic, uberblock.mmpDelayInNanoseconds != 0,
                     slot >= ring.slotCount - UberblockRing.mmpSlotsPerLabel
                 {
@@ -222,7 +233,7 @@ enum ZdbLabelDump {
                 }
                 header()
                 out.append(contentsOf: "    Uberblock[\(slot)]\n".utf8)
-                out.append(contentsOf: uberblockText(uberblock).utf8)
+                out.append(contentsOf: uberblockText(uberblock, magic: magic).utf8)
                 out.append(contentsOf: ("        labels = " + sharing.map { "\($0) " }.joined() + "\n").utf8)
             }
         }
@@ -234,10 +245,25 @@ enum ZdbLabelDump {
         return Output(bytes: out, status: !configFound ? 2 : (error ? 1 : 0))
     }
 
-    /// `dump_uberblock(ub, header, "")` without its header line.
-    static func uberblockText(_ ub: Uberblock) -> String {
+    /// The fields `dump_uberblock` prints from `image`, read in host order as its struct
+    /// access reads them (byte-swapped only when zdb's scan swapped these bytes in place), and
+    /// the magic word as read.
+    static func asPrinted(_ image: ArraySlice<UInt8>, swappedInPlace: Bool) -> (magic: UInt64, uberblock: Uberblock) {
+        if swappedInPlace, let swapped = try? Uberblock(decoding: image) { return (Uberblock.magic, swapped) }
+        // Decode with the magic word replaced by the host-order magic: every other field is
+        // then read in host order, as it lies.
+        var patched = Array(image)
+        let rawMagic = patched.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        withUnsafeBytes(of: Uberblock.magic) { patched.replaceSubrange(0..<8, with: $0) }
+        // Cannot fail: 208 bytes with a valid magic.
+        let uberblock = (try? Uberblock(decoding: patched)) ?? Uberblock(txg: TXG(0), guidSum: 0, timestampInSeconds: 0)
+        return (rawMagic, uberblock)
+    }
+
+    /// `dump_uberblock(ub, header, "")` without its header line; `magic` is the word as read.
+    static func uberblockText(_ ub: Uberblock, magic: UInt64 = Uberblock.magic) -> String {
         var out = ""
-        out += "\tmagic = \(hex16(Uberblock.magic))\n"
+        out += "\tmagic = \(hex16(magic))\n"
         out += "\tversion = \(ub.version)\n"
         out += "\ttxg = \(ub.txg.rawValue)\n"
         out += "\tguid_sum = \(ub.guidSum)\n"

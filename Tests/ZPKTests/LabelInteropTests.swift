@@ -125,6 +125,19 @@ struct LabelInteropTests {
             try variant("flip-config") { file in
                 try file.flipBit(Int.random(in: 0..<8, using: &rng), inLabel: 3, atOffset: VdevFile.configOffset + UInt64(Int.random(in: 16..<1500, using: &rng)))
             }
+            if spec.ashift == 12 {
+                // Label 0's config does not unpack, so zdb scans its ring with the ashift it had
+                // (9: 1 KiB slots) and prints it with the final one (12: 4 KiB slots). With only
+                // 4 KiB slots 1-3 left, their records sit at 1 KiB indices 4, 8 and 12, and zdb
+                // prints the zeroed 4 KiB slots 4, 8 and 12 under them (magic 0, labels = 0 1 2 3).
+                try variant("cross-ashift-ring") { file in
+                    try file.fillConfig(ofLabel: 0, using: &rng)
+                    let ring = try file.labelOffset(0) + VdevFile.uberblockRingOffset
+                    for slot in 0..<32 where !(1...3).contains(slot) {
+                        try file.write([UInt8](repeating: 0, count: 4096), at: ring + UInt64(slot * 4096))
+                    }
+                }
+            }
             try variant("truncated-256k") { try $0.truncate(to: 256 << 10) }
             try variant("truncated-512k") { try $0.truncate(to: 512 << 10) }
             try variant("truncated-odd") { try $0.truncate(to: (64 << 20) - 12345) }
