@@ -381,9 +381,9 @@ extension OpenZFS {
         var failures: [String] = []
         var onlyShortfalls = true  // every failed run ran fine but missed the minimums
         var lastOutput: ProcessOutput?
-        // After a run that missed the minimums, the next runs twice as long (up to 8 s): on a
-        // loaded machine ztest, niced, gets through too few random operations in 1 s to add a
-        // spare and an l2cache device (seen: four 1 s runs in a row, with two busy loops beside).
+        // After a run that missed the minimums, the next runs twice as long (up to 12 s) with
+        // twice the vdev changes: on a loaded machine ztest, niced, got through too
+        // few to leave a spare and an l2cache device (four runs in a row, two busy loops beside).
         var attemptSpec = spec
         for attempt in 1...spec.maxAttempts {
             let timeout = Duration.seconds(120 + 10 * attemptSpec.seconds)
@@ -411,7 +411,14 @@ extension OpenZFS {
             } catch let error as OpenZFSHarnessError {
                 failures.append("run \(attempt) (\(attemptSpec.seconds) s): \(error.message)")
                 onlyShortfalls = onlyShortfalls && error.code == .layoutNotReached
-                if error.code == .layoutNotReached { attemptSpec.seconds = min(attemptSpec.seconds * 2, 8) }
+                if error.code == .layoutNotReached {
+                    // Twice the run (as ztest runs it: churn mode takes at least 3 s), and in
+                    // churn mode twice `-v`: ztest spaces the vdev changes -T/-v apart, so a
+                    // longer run with the same -v makes no more of them.
+                    let ran = spec.needsChurn ? max(attemptSpec.seconds, 3) : attemptSpec.seconds
+                    attemptSpec.seconds = min(ran * 2, 12)
+                    if spec.needsChurn { attemptSpec.churn = min(attemptSpec.churn * 2, 48) }
+                }
                 try? FileManager.default.removeItem(atPath: poolDirectory)
             }
         }
