@@ -78,7 +78,21 @@ final class Recorder: Sendable {
     let trace = Mutex<[String]>([])
     let tracing = Mutex(false)
     let labelWrites = Mutex<[ContinuousClock.Instant]>([])
+    /// Nanoseconds spent inside the NBD device's calls while tracing, summed over requests.
+    let deviceNanoseconds = Atomic<Int64>(0)
     func note(_ line: String) { if tracing.withLock({ $0 }) { trace.withLock { $0.append(line) } } }
+
+    /// Runs one device call, adding its duration to ``deviceNanoseconds`` while tracing.
+    func timed(_ body: () throws(DeviceError) -> Void) throws(DeviceError) {
+        let start = ContinuousClock.now
+        defer {
+            if tracing.withLock({ $0 }) {
+                let (seconds, attoseconds) = (ContinuousClock.now - start).components
+                deviceNanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+            }
+        }
+        try body()
+    }
 }
 
 struct RecordingDevice: BlockDevice {
@@ -90,11 +104,11 @@ struct RecordingDevice: BlockDevice {
     var forcesUnitAccess: Bool { base.forcesUnitAccess }
     func read(into buffer: UnsafeMutableRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
         recorder.note("R \(offset) \(buffer.count)")
-        try base.read(into: buffer, atAbsoluteOffset: offset)
+        try recorder.timed { () throws(DeviceError) in try base.read(into: buffer, atAbsoluteOffset: offset) }
     }
     func write(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
         recorder.note("W \(offset) \(buffer.count) 0")
-        try base.write(from: buffer, atAbsoluteOffset: offset)
+        try recorder.timed { () throws(DeviceError) in try base.write(from: buffer, atAbsoluteOffset: offset) }
     }
     func writeForcingUnitAccess(from buffer: UnsafeRawBufferPointer, atAbsoluteOffset offset: UInt64) throws(DeviceError) {
         let labelArea: UInt64 = 512 << 10
@@ -103,11 +117,11 @@ struct RecordingDevice: BlockDevice {
             recorder.labelWrites.withLock { $0.append(now) }
         }
         recorder.note("W \(offset) \(buffer.count) \(base.forcesUnitAccess ? 1 : 0)")
-        try base.writeForcingUnitAccess(from: buffer, atAbsoluteOffset: offset)
+        try recorder.timed { () throws(DeviceError) in try base.writeForcingUnitAccess(from: buffer, atAbsoluteOffset: offset) }
     }
     func flush() throws(DeviceError) {
         recorder.note("F")
-        try base.flush()
+        try recorder.timed { () throws(DeviceError) in try base.flush() }
     }
 }
 
@@ -149,7 +163,7 @@ guard gcc.status == 0 else { fail("cannot build the libnbd reference: \(gcc.outp
 
 let interval: UInt64 = 200
 say("nbd-bench: RTT added by nbdkit's delay filter; heartbeat interval \(interval) ms (one leaf); \(puts) puts of 16 KiB + sync")
-say(String(format: "%-6@ %-34@ %-34@ %-28@ %@", "RTT", "heartbeat |err| median/p99 (ours)", "reference C loop median/p99", "puts+sync ours / C replay", "activity check wall - D'"))
+say(String(format: "%-6@ %-34@ %-34@ %-28@ %@", "RTT", "heartbeat |err| median/p99 (ours)", "reference C loop median/p99", "puts+sync ours / C replay (time in NBD calls)", "activity check wall - D'"))
 for rtt in rtts {
     let file = scratch.appendingPathComponent("leaf-\(rtt).img").path
     makeSparseFile(file, bytes: 128 << 20)
@@ -200,6 +214,7 @@ for rtt in rtts {
     var random = SplitMix64(seed: UInt64(rtt) + 1)
     let objects = (0..<puts).map { _ in random.bytes(16 << 10) }
     recorder.trace.withLock { $0.removeAll() }
+    recorder.deviceNanoseconds.store(0, ordering: .relaxed)
     recorder.tracing.withLock { $0 = true }
     let putStart = ContinuousClock.now
     for (index, bytes) in objects.enumerated() { try await imported.put("o\(index)", bytes) }
@@ -213,13 +228,15 @@ for rtt in rtts {
         fail("reference replay failed: \(replay.output)")
     }
     let requests = recorder.trace.withLock { $0.count }
+    let inDevice = Double(recorder.deviceNanoseconds.load(ordering: .relaxed)) / 1e9
     try await b.export(imported.name)
 
     say(String(format: "%-6@ %-34@ %-34@ %-28@ %@",
                  "\(rtt) ms" as NSString,
                  String(format: "%.3f %% / %.3f %% (%d gaps)", median(ours), percentile(ours, 0.99), ours.count) as NSString,
                  String(format: "%.3f %% / %.3f %% (%d gaps)", median(refErrors), percentile(refErrors, 0.99), refErrors.count) as NSString,
-                 String(format: "%.3f / %.3f s = %.2fx (%d req)", putWall, replayNanoseconds / 1e9, putWall / (replayNanoseconds / 1e9), requests) as NSString,
+                 String(format: "%.3f / %.3f s = %.2fx (%d req, %.3f s in the device)", putWall, replayNanoseconds / 1e9,
+                        putWall / (replayNanoseconds / 1e9), requests, inDevice) as NSString,
                  String(format: "%+.1f ms (D' %.3f s)", overshoot, seconds(plan.extendedDuration)) as NSString))
     unlink(file)
 }
