@@ -217,7 +217,6 @@ struct OpenZFSHarnessTests {
         var spec = ZTestPoolSpec(layout: .single, poolName: "aux")
         spec.minimumSpares = 1
         spec.minimumL2CacheDevices = 1
-        spec.maxAttempts = 3
         #expect(spec.needsChurn)
         let pool = try OpenZFS.makePool(spec, in: directory.path)
         #expect(pool.spareDevices.count >= 1 && pool.l2cacheDevices.count >= 1, "\(pool)")
