@@ -47,10 +47,12 @@ public enum FixtureImages {
     /// (``copy(_:to:)`` gives a test its own file).
     public static func sharedDirectory() throws -> String {
         try shared.withLock { made in
-            if let made { return try made.get() }
+            if let made { return try made.get().path }
             let result = Result { try decompressAll() }
             made = result
-            return try result.get()
+            // Dropping the directory at exit removes it (``TemporaryDirectory``'s deinit).
+            atexit { FixtureImages.shared.withLock { $0 = nil } }
+            return try result.get().path
         }
     }
 
@@ -59,13 +61,10 @@ public enum FixtureImages {
         try VdevFile("\(try sharedDirectory())/\(name)").copy(to: destination)
     }
 
-    private static let shared = Mutex<Result<String, any Error>?>(nil)
-    private static let directory = Mutex<TemporaryDirectory?>(nil)
+    private static let shared = Mutex<Result<TemporaryDirectory, any Error>?>(nil)
 
-    private static func decompressAll() throws -> String {
+    private static func decompressAll() throws -> TemporaryDirectory {
         let made = try TemporaryDirectory(prefix: "fixture-images")
-        directory.withLock { $0 = made }
-        atexit { FixtureImages.directory.withLock { $0 = nil } }
         let names = try names()
         let failures = Mutex<[String]>([])
         // Two at a time: the machine's cores, not the sixteen images, bound the useful width.
@@ -86,6 +85,6 @@ public enum FixtureImages {
         guard failed.isEmpty else {
             throw OpenZFSHarnessError(.io, "cannot decompress the fixture images: \(failed.joined(separator: "; "))")
         }
-        return made.path
+        return made
     }
 }

@@ -99,6 +99,8 @@ public struct ZTestPoolSpec: Hashable, Sendable, CustomStringConvertible {
     public var ashift: Int
     /// `-T`: seconds of random workload. Keep it below 10 (see the file's comment).
     public var seconds: Int
+    /// `-T` as passed to ztest: churn mode runs at least 3 s.
+    public var effectiveSeconds: Int { needsChurn ? max(seconds, 3) : seconds }
     /// `-s`: bytes per file; 64 MiB is ztest's minimum (SPA_MINDEVSIZE).
     public var vdevSizeInBytes: Int
     /// `-p`: the pool name.
@@ -212,7 +214,7 @@ public struct ZTestPoolSpec: Hashable, Sendable, CustomStringConvertible {
     /// ztest's arguments for a pool in `directory`.
     public func ztestArguments(directory: String) -> [String] {
         var args = [
-            "-T", "\(needsChurn ? max(seconds, 3) : seconds)", "-k", "0", "-f", directory,
+            "-T", "\(effectiveSeconds)", "-k", "0", "-f", directory,
             "-p", poolName, "-s", "\(vdevSizeInBytes)", "-a", "\(ashift)",
             "-t", "\(effectiveThreads)", "-d", "\(datasets)",
             "-C", allocationClasses ? "special=on" : "special=off",
@@ -378,17 +380,18 @@ extension OpenZFS {
         try spec.validate()
         let clock = ContinuousClock()
         let start = clock.now
-        // ztest overruns -T by a few seconds (pool creation, import, final txg syncs); more
-        // under load. Anything beyond this is a hang.
         var failures: [String] = []
         var onlyShortfalls = true  // every failed run ran fine but missed the minimums
         var lastOutput: ProcessOutput?
-        // After a run that missed the minimums, the next runs twice as long (up to 12 s) with
-        // twice the vdev changes: on a loaded machine ztest, niced, got through too
-        // few to leave a spare and an l2cache device (four runs in a row, two busy loops beside).
+        // After a run that missed the minimums, the next runs twice as long (up to 8 s: below
+        // 10 s, see the file's comment) with twice the vdev changes: on a loaded machine ztest,
+        // niced, got through too few to leave a spare and an l2cache device (four runs in a row,
+        // two busy loops beside).
         var attemptSpec = spec
         for attempt in 1...spec.maxAttempts {
-            let timeout = Duration.seconds(120 + 10 * attemptSpec.seconds)
+            // ztest overruns -T by a few seconds (pool creation, import, final txg syncs); more
+            // under load. Anything beyond this is a hang.
+            let timeout = Duration.seconds(120 + 10 * attemptSpec.effectiveSeconds)
             let poolDirectory = try makeUniqueDirectory(in: directory, prefix: spec.poolName)
             let args = attemptSpec.ztestArguments(directory: poolDirectory)
             // At nice 10: ztest keeps dozens of threads runnable for seconds, and several run at
@@ -411,14 +414,12 @@ extension OpenZFS {
                 }
                 return pool
             } catch let error as OpenZFSHarnessError {
-                failures.append("run \(attempt) (\(attemptSpec.seconds) s): \(error.message)")
+                failures.append("run \(attempt) (-T \(attemptSpec.effectiveSeconds)): \(error.message)")
                 onlyShortfalls = onlyShortfalls && error.code == .layoutNotReached
                 if error.code == .layoutNotReached {
-                    // Twice the run (as ztest runs it: churn mode takes at least 3 s), and in
-                    // churn mode twice `-v`: ztest spaces the vdev changes -T/-v apart, so a
-                    // longer run with the same -v makes no more of them.
-                    let ran = spec.needsChurn ? max(attemptSpec.seconds, 3) : attemptSpec.seconds
-                    attemptSpec.seconds = min(ran * 2, 12)
+                    // In churn mode twice `-v` too: ztest spaces the vdev changes -T/-v apart,
+                    // so a longer run with the same -v makes no more of them.
+                    attemptSpec.seconds = min(attemptSpec.effectiveSeconds * 2, 8)
                     if spec.needsChurn { attemptSpec.churn = min(attemptSpec.churn * 2, 48) }
                 }
                 try? FileManager.default.removeItem(atPath: poolDirectory)

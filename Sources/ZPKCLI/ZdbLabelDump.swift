@@ -49,8 +49,6 @@ struct ZdbLabelScan {
         var uberblockKeys: [Int: [UInt8]] = [:]
         /// Per ring slot: the decoded uberblock.
         var uberblocks: [Int: Uberblock] = [:]
-        /// The `ashift` the ring was scanned with (zdb's variable when this label was read).
-        var scanAshift: UInt64 = 9
         /// Label offsets of the slots whose magic was byte-swapped: zdb's `uberblock_verify`
         /// swapped them in place, so whatever later reads those bytes reads them swapped.
         var swappedInPlace: Set<Int> = []
@@ -99,7 +97,6 @@ struct ZdbLabelScan {
                 label.config = .failure(error)
             }
             let ring = UberblockRing(ashift: ashift)
-            label.scanAshift = ashift
             for slot in ring.slotIndices {
                 let start = ring.slotOffsetInLabel(slot)
                 let image = bytes[start..<(start + Uberblock.byteCount)]

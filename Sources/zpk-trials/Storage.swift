@@ -91,7 +91,10 @@ final class TrialStorage: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // The daemon keeps nothing else of ours (an inherited pipe would outlive the trial).
-        _ = czfs_spawn_file_actions_close_inherited(&actions)
+        let closing = czfs_spawn_file_actions_close_inherited(&actions)
+        guard closing == 0 else {
+            throw CommandFailure(command: arguments, status: closing, output: String(cString: strerror(closing)))
+        }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
