@@ -125,7 +125,7 @@ public final class VdevReader: @unchecked Sendable {
         guard let vdev = topLevel[id] else {
             throw BlockReadError(.damaged, vdev: "top-level vdev \(id)", offset: offset, reason: "the pool has no top-level vdev \(id)")
         }
-        return try read(vdev, offset: offset, size: size, topLevelID: id, verify: verify)
+        return try read(vdev, offset: offset, size: size, topLevelID: id, ashift: ashift(ofTopLevel: id), verify: verify)
     }
 
     func name(_ node: VdevNode, _ fallbackID: UInt64?) -> String {
@@ -142,8 +142,10 @@ public final class VdevReader: @unchecked Sendable {
         return nil
     }
 
+    /// `ashift` is the top-level vdev's: a raidz below a mirror has none of its own in the
+    /// config, and `vdev_raidz_io_start` lays its columns out with `vdev_top->vdev_ashift`.
     private func read(
-        _ node: VdevNode, offset: UInt64, size: Int, topLevelID: UInt64?, verify: ([UInt8]) -> String?
+        _ node: VdevNode, offset: UInt64, size: Int, topLevelID: UInt64?, ashift: Int, verify: ([UInt8]) -> String?
     ) throws(BlockReadError) -> [UInt8] {
         let here = name(node, topLevelID)
         switch node.type {
@@ -151,7 +153,7 @@ public final class VdevReader: @unchecked Sendable {
             var attempts: [BlockReadError.Attempt] = []
             for (index, child) in node.children.enumerated() {
                 do {
-                    let bytes = try read(child, offset: offset, size: size, topLevelID: nil, verify: verify)
+                    let bytes = try read(child, offset: offset, size: size, topLevelID: nil, ashift: ashift, verify: verify)
                     if index > 0 { repairs.mirrorFallbacks += 1 }
                     return bytes
                 } catch {
@@ -163,7 +165,7 @@ public final class VdevReader: @unchecked Sendable {
             }
             throw BlockReadError(.unreadable, attempts)
         case .raidz:
-            return try readRaidz(node, name: here, offset: offset, size: size, verify: verify)
+            return try readRaidz(node, name: here, offset: offset, size: size, ashift: ashift, verify: verify)
         case .draid:
             return try readDraid(node, name: here, offset: offset, size: size, verify: verify)
         case .hole, .missing, .indirect:
@@ -223,10 +225,9 @@ public final class VdevReader: @unchecked Sendable {
     }
 
     private func readRaidz(
-        _ node: VdevNode, name here: String, offset: UInt64, size: Int, verify: ([UInt8]) -> String?
+        _ node: VdevNode, name here: String, offset: UInt64, size: Int, ashift: Int, verify: ([UInt8]) -> String?
     ) throws(BlockReadError) -> [UInt8] {
         let parity = Int(node.config.uint64("nparity") ?? 1)
-        let ashift = Int(node.config.uint64("ashift") ?? 9)
         let map: RaidzMap
         do {
             map = try RaidzMap(offset: offset, size: UInt64(size), ashift: ashift, children: node.children.count, parity: parity)

@@ -186,6 +186,19 @@ struct MOSInteropTests {
         }
     }
 
+    /// A mirror of raidz vdevs at ashift 12: the raidz children have no `ashift` of their own in
+    /// the config, and their columns follow the top-level mirror's (a random draw found the
+    /// reader laying them out in 512-byte sectors: no block verified).
+    @Test func mirrorOfRaidzUsesTheTopLevelAshift() async throws {
+        let directory = try TemporaryDirectory(prefix: "mos-mirror-raidz")
+        defer { withExtendedLifetime(directory) {} }  // removed here, not after its last use
+        let spec = ZTestPoolSpec(layout: .mirroredRaidz(copies: 2, parity: 2, width: 4), ashift: 12, poolName: "mzr")
+        let pool = try await offThePool { try OpenZFS.makePool(spec, in: directory.path) }
+        try await withCopies(of: pool.deviceFiles, prefix: "mos-mirror-raidz") { copies in
+            try await expectMOSMatchesZdb(directory: copies, name: pool.name, context: "\(pool)")
+        }
+    }
+
     /// The churned pool: several top-level vdevs (mirrors of raidz1), often logs, spares, holes.
     @Test func churnedPoolMatchesZdb() async throws {
         let pools = try await SharedZTestPools.get()
