@@ -20,6 +20,9 @@
 //   `maxAttempts` times) until they hold. ZDB_PATH=/bin/true replaces the `zdb -bcc` pass
 //   ztest runs after each pass (~25 s saved; the pools are still consistent — verified with
 //   that very zdb command). About 8–17 s per attempt on this loaded 2-core machine.
+//   Spares and l2cache devices are the exception: when a run reached every other minimum but
+//   left too few of them, `OpenZFS.addAuxiliaryDevices` has libzpool's `spa_vdev_add` (through
+//   zpk-oracle) add the rest, as `zpool add` would, instead of another run by chance.
 //
 // Both modes keep `-T` short: below 10 s, ztest's "sometimes" operations (attach/detach,
 // device removal, scrub, fault injection, multihost on/off) never start, so no replacing or
@@ -150,8 +153,9 @@ public struct ZTestPoolSpec: Hashable, Sendable, CustomStringConvertible {
         minimumL2CacheDevices = 0
         allocationClasses = false
         churn = 12
-        // Six: a churn run leaves at least one spare *and* one l2cache device only some of the
-        // time, and under load (two busy loops beside a full test run) four runs in a row missed.
+        // Six: under load (two busy loops beside a full test run) four runs in a row left too
+        // few vdev changes. Spares and l2cache devices no longer need a new run (they are added
+        // after ztest), but more top-level and log vdevs still come only from ztest's workload.
         maxAttempts = 6
     }
 
@@ -344,6 +348,10 @@ public struct ZTestPool: Sendable, CustomStringConvertible {
     public let elapsed: Duration
     /// Why the earlier runs were thrown away (empty when the first run made it).
     public let failedAttempts: [String]
+    /// The spare and l2cache files that OpenZFS's `spa_vdev_add` added after ztest exited,
+    /// because ztest's run left fewer than the spec asks for (see
+    /// ``OpenZFS/addAuxiliaryDevices(spares:l2cache:to:)``); empty when ztest made them all.
+    public let devicesAddedAfterZTest: [String]
 
     /// The leaf files that zpool.cache lists under this pool's top-level vdevs, by n.
     public var memberLeafDevices: [String] {
@@ -359,6 +367,7 @@ public struct ZTestPool: Sendable, CustomStringConvertible {
         let tops = concreteTopLevelVdevs.map { $0.isLog ? "\($0.type)(log)" : $0.type }.joined(separator: "+")
         return "pool '\(name)' in \(directory): \(tops); \(leafDevices.count) leaves, "
             + "\(spareDevices.count) spares, \(l2cacheDevices.count) l2cache; \(attempts) run(s), \(elapsed)"
+            + (devicesAddedAfterZTest.isEmpty ? "" : "; added after ztest: \(devicesAddedAfterZTest.count) aux")
     }
 }
 
@@ -406,9 +415,17 @@ extension OpenZFS {
                 guard output.status == 0 else {
                     throw OpenZFSHarnessError(.ztestFailed, "ztest exited with status \(output.status)")
                 }
-                let pool = try inspect(
+                var pool = try inspect(
                     spec: attemptSpec, directory: poolDirectory, commandLine: [ztestPath] + args,
                     failures: failures, elapsed: clock.now - start)
+                // Spares and l2cache devices come from ztest only by chance (two random operations
+                // among 36; under load a run gets through few), so when the run reached every
+                // other minimum, OpenZFS adds the missing ones now instead of a whole new run.
+                if shortfall(of: pool, countingAuxiliaryDevices: false) == nil {
+                    pool = try addAuxiliaryDevices(
+                        spares: max(0, spec.minimumSpares - pool.spareDevices.count),
+                        l2cache: max(0, spec.minimumL2CacheDevices - pool.l2cacheDevices.count), to: pool)
+                }
                 if let shortfall = shortfall(of: pool) {
                     throw OpenZFSHarnessError(.layoutNotReached, shortfall)
                 }
@@ -432,22 +449,87 @@ extension OpenZFS {
             output: lastOutput)
     }
 
-    private static func shortfall(of pool: ZTestPool) -> String? {
+    private static func shortfall(of pool: ZTestPool, countingAuxiliaryDevices: Bool = true) -> String? {
         let spec = pool.spec
         var missing: [String] = []
         let tops = pool.concreteTopLevelVdevs
         if tops.count < spec.minimumTopLevelVdevs { missing.append("\(tops.count) top-level vdevs") }
         if tops.filter(\.isLog).count < spec.minimumLogVdevs { missing.append("\(tops.filter(\.isLog).count) logs") }
-        if pool.spareDevices.count < spec.minimumSpares { missing.append("\(pool.spareDevices.count) spares") }
-        if pool.l2cacheDevices.count < spec.minimumL2CacheDevices {
+        if countingAuxiliaryDevices, pool.spareDevices.count < spec.minimumSpares {
+            missing.append("\(pool.spareDevices.count) spares")
+        }
+        if countingAuxiliaryDevices, pool.l2cacheDevices.count < spec.minimumL2CacheDevices {
             missing.append("\(pool.l2cacheDevices.count) l2cache devices")
         }
         return missing.isEmpty ? nil : "minimums not reached: got only \(missing.joined(separator: ", "))"
     }
 
+    /// Adds `spares` hot spares and `l2cache` cache devices to a pool ztest left, as
+    /// `zpool add POOL spare F... cache F...` would: zpk-oracle imports the pool in libzpool as
+    /// the host ztest was (the hostid in the leaves' labels), calls `spa_vdev_add`, and leaves
+    /// without exporting, so every label still says ACTIVE, as ztest left them. The new files are
+    /// named as ztest names its own (`NAME.spares.<n>`, `NAME.l2cache.<n>`, n after every such
+    /// file in the directory) and are 5/4 of `-s`, as ztest makes them. zpool.cache is not
+    /// written (the oracle imports with cachefile=none): it never lists aux devices, but its txg
+    /// is now older than the labels'.
+    /// - Returns: the pool read back from disk, with the new files in
+    ///   ``ZTestPool/devicesAddedAfterZTest``; `pool` itself when there is nothing to add.
+    /// - Throws: ``OpenZFSHarnessError`` `.ztestFailed` when zdb cannot read a leaf's label, the
+    ///   oracle fails, or a new file's label does not read back with its aux state.
+    public static func addAuxiliaryDevices(spares: Int, l2cache: Int, to pool: ZTestPool) throws -> ZTestPool {
+        guard spares > 0 || l2cache > 0 else { return pool }
+        let clock = ContinuousClock()
+        let start = clock.now
+        guard let leaf = pool.memberLeafDevices.first ?? pool.leafDevices.first else {
+            throw OpenZFSHarnessError(.ztestFailed, "\(pool) has no leaf device to read the host id from")
+        }
+        let label = try zdb(["-l", leaf])
+        guard label.status == 0 else {
+            throw OpenZFSHarnessError(.ztestFailed, "zdb -l \(leaf) failed: exit \(label.status) \(label.stderr)")
+        }
+        // Labels carry `hostid` only when it is not 0.
+        let hostID = label.stdout.split(separator: "\n").lazy
+            .compactMap { line in line.hasPrefix("    hostid: ") ? UInt64(line.dropFirst(12)) : nil }.first ?? 0
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: pool.directory)
+        func newFiles(_ kind: String, count: Int) -> [String] {
+            let prefix = "\(pool.name).\(kind)."
+            let used = names.compactMap { $0.hasPrefix(prefix) ? Int($0.dropFirst(prefix.count)) : nil }
+            let first = (used.max() ?? -1) + 1
+            return (first..<first + count).map { "\(pool.directory)/\(prefix)\($0)" }
+        }
+        let spareFiles = newFiles("spares", count: spares)
+        let cacheFiles = newFiles("l2cache", count: l2cache)
+        var layout: [String] = []
+        if !spareFiles.isEmpty { layout += ["spare"] + spareFiles }
+        if !cacheFiles.isEmpty { layout += ["cache"] + cacheFiles }
+        let arguments =
+            [
+                "add", pool.name, "-d", pool.directory, "--hostid", String(hostID, radix: 16),
+                "--size", "\(pool.spec.vdevSizeInBytes / 4 * 5)", "--no-export",
+            ] + layout
+        let answer = try ZPKOracle.run(arguments, timeout: .seconds(120))
+        guard answer.status == 0 else {
+            throw OpenZFSHarnessError(
+                .ztestFailed,
+                "zpk-oracle \(arguments.joined(separator: " ")) exited \(answer.status):\n\(answer.stdout)\(answer.stderr)")
+        }
+        let added = spareFiles + cacheFiles
+        let result = try inspect(
+            spec: pool.spec, directory: pool.directory, commandLine: pool.commandLine, failures: pool.failedAttempts,
+            elapsed: pool.elapsed + (clock.now - start), addedAfterZTest: pool.devicesAddedAfterZTest + added)
+        let readable = Set(result.spareDevices + result.l2cacheDevices)
+        if let unreadable = added.first(where: { !readable.contains($0) }) {
+            throw OpenZFSHarnessError(
+                .ztestFailed, "zpk-oracle added \(unreadable) to \(pool.name), but zdb -l does not read its aux label")
+        }
+        return result
+    }
+
     /// Reads back what ztest left in `directory`.
     private static func inspect(
-        spec: ZTestPoolSpec, directory: String, commandLine: [String], failures: [String], elapsed: Duration
+        spec: ZTestPoolSpec, directory: String, commandLine: [String], failures: [String], elapsed: Duration,
+        addedAfterZTest: [String] = []
     ) throws -> ZTestPool {
         let cacheFile = "\(directory)/zpool.cache"
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -487,7 +569,8 @@ extension OpenZFS {
             spareDevices: try readableAux(numbered("\(spec.poolName).spares.", ""), state: 3),
             l2cacheDevices: try readableAux(numbered("\(spec.poolName).l2cache.", ""), state: 4),
             topLevelVdevs: tops, commandLine: commandLine, environment: spec.ztestEnvironment,
-            attempts: failures.count + 1, elapsed: elapsed, failedAttempts: failures)
+            attempts: failures.count + 1, elapsed: elapsed, failedAttempts: failures,
+            devicesAddedAfterZTest: addedAfterZTest)
     }
 
     /// The top-level vdevs of pool `poolName` (default: the first pool) in `zdb -C` output.

@@ -253,6 +253,46 @@ struct OpenZFSHarnessTests {
         #expect(overCountAnswer.stdout.contains("    lb_count_refcount: 5\n"))
     }
 
+    /// When a churn run leaves too few spares or l2cache devices, OpenZFS's `spa_vdev_add` adds
+    /// them after ztest (the pool stays as ztest left it: ACTIVE, ztest's host id). Shown here
+    /// on an exact-mode pool, so the path runs every time, not only when ztest's dice say so.
+    @Test func auxiliaryDevicesAddedAfterZTest() throws {
+        let directory = try TemporaryDirectory(prefix: "harness-aux-add")
+        defer { withExtendedLifetime(directory) {} }  // removed here, not after its last use
+        let spec = ZTestPoolSpec(layout: .mirror(width: 2), poolName: "auxadd", hostID: 0x5eed_a0a0)
+        let pool = try OpenZFS.makePool(spec, in: directory.path)
+        #expect(pool.spareDevices.isEmpty && pool.l2cacheDevices.isEmpty && pool.devicesAddedAfterZTest.isEmpty)
+        let leafBefore = try zdb(["-l", pool.memberLeafDevices[0]])
+
+        let topped = try OpenZFS.addAuxiliaryDevices(spares: 1, l2cache: 2, to: pool)
+        let expected = ["auxadd.spares.0", "auxadd.l2cache.0", "auxadd.l2cache.1"].map { "\(pool.directory)/\($0)" }
+        #expect(topped.devicesAddedAfterZTest == expected)
+        #expect(topped.spareDevices == [expected[0]] && topped.l2cacheDevices == Array(expected[1...]))
+        #expect(try VdevFile(expected[0]).size() == 80 << 20)  // 5/4 of -s, as ztest makes them
+
+        // The pool is still ztest's: ACTIVE, its host id, and a later txg in every label.
+        let leafAfter = try zdb(["-l", pool.memberLeafDevices[0]])
+        func value(_ key: String, _ answer: Answer) -> String? {
+            answer.stdout.split(separator: "\n").first { $0.hasPrefix("    \(key): ") }.map {
+                String($0.dropFirst(key.count + 6))
+            }
+        }
+        #expect(value("state", leafAfter) == "0")
+        #expect(value("hostid", leafAfter) == String(0x5eed_a0a0))
+        #expect(value("hostid", leafAfter) == value("hostid", leafBefore))
+        #expect(UInt64(value("txg", leafAfter) ?? "") ?? 0 > UInt64(value("txg", leafBefore) ?? "") ?? .max)
+        // The cache devices belong to this pool, and OpenZFS still opens it.
+        for cache in topped.l2cacheDevices {
+            #expect(value("pool_guid", try zdb(["-l", cache])) == value("pool_guid", leafAfter))
+        }
+        let opened = try zdb(["-e", "-p", pool.directory, "-C", pool.name])
+        #expect(opened.status == 0, "\(opened)")
+
+        // Nothing to add: the same pool back, no oracle run.
+        let again = try OpenZFS.addAuxiliaryDevices(spares: 0, l2cache: 0, to: topped)
+        #expect(again.devicesAddedAfterZTest == expected && again.elapsed == topped.elapsed)
+    }
+
     /// Things that are not devices: no ztest needed.
     @Test func oddFilesAndPaths() throws {
         let directory = try TemporaryDirectory(prefix: "harness-odd")

@@ -1119,10 +1119,12 @@ file_leaf(const char *word, int create)
 
 /*
  * Two passes over the words: the first (create = 0) only checks, the
- * second makes the files and the tree.  NULL on a bad layout.
+ * second makes the files and the tree.  NULL on a bad layout.  A pool needs
+ * a data vdev; an addition (aux_only_ok) may be only cache or spare devices,
+ * as in `zpool add POOL spare F`.
  */
 static nvlist_t *
-build_tree(int argc, char **argv, int create)
+build_tree(int argc, char **argv, int create, int aux_only_ok)
 {
 	nvl_list_t tops = { 0 }, cache = { 0 }, spares = { 0 };
 	const char *section = "data";
@@ -1177,8 +1179,9 @@ build_tree(int argc, char **argv, int create)
 			push(&tops, nv);
 		}
 	}
-	if (tops.n == 0) {
-		say("the layout has no data vdev");
+	if (tops.n == 0 && !(aux_only_ok && cache.n + spares.n > 0)) {
+		say(aux_only_ok ? "the layout adds no device" :
+		    "the layout has no data vdev");
 		goto bad;
 	}
 	root = fnvlist_alloc();
@@ -1211,10 +1214,10 @@ verb_create(const char *name, int argc, char **argv)
 		    name));
 	if (cfg.multihost == 1 && zone_get_hostid(NULL) == 0)
 		return (result_error(ENOTSUP, "multihost on needs a host id"));
-	if ((root = build_tree(argc, argv, 0)) == NULL)
+	if ((root = build_tree(argc, argv, 0, 0)) == NULL)
 		return (result_error(EINVAL, "bad vdev layout"));
 	fnvlist_free(root);
-	if ((root = build_tree(argc, argv, 1)) == NULL)
+	if ((root = build_tree(argc, argv, 1, 0)) == NULL)
 		return (result_error(EIO, "could not make the vdev files"));
 
 	/*
@@ -1267,12 +1270,12 @@ verb_add(const char *which, int argc, char **argv)
 	spa_t *spa;
 	int rc, err;
 
-	if ((root = build_tree(argc, argv, 0)) == NULL)
+	if ((root = build_tree(argc, argv, 0, 1)) == NULL)
 		return (result_error(EINVAL, "bad vdev layout"));
 	fnvlist_free(root);
 	if ((rc = import_one(which, &name)) != 0)
 		return (rc);
-	if ((root = build_tree(argc, argv, 1)) == NULL) {
+	if ((root = build_tree(argc, argv, 1, 1)) == NULL) {
 		free(name);
 		return (result_error(EIO, "could not make the vdev files"));
 	}
