@@ -488,8 +488,7 @@ extension OpenZFS {
             throw OpenZFSHarnessError(.ztestFailed, "zdb -l \(leaf) failed: exit \(label.status) \(label.stderr)")
         }
         // Labels carry `hostid` only when it is not 0.
-        let hostID = label.stdout.split(separator: "\n").lazy
-            .compactMap { line in line.hasPrefix("    hostid: ") ? UInt64(line.dropFirst(12)) : nil }.first ?? 0
+        let hostID = labelField("hostid", inZdbOutput: label.stdout).flatMap { UInt64($0) } ?? 0
 
         let names = try FileManager.default.contentsOfDirectory(atPath: pool.directory)
         func newFiles(_ kind: String, count: Int) -> [String] {
@@ -524,6 +523,13 @@ extension OpenZFS {
                 .ztestFailed, "zpk-oracle added \(unreadable) to \(pool.name), but zdb -l does not read its aux label")
         }
         return result
+    }
+
+    /// The first pool-level field `key` (indented four spaces, `    key: value`) in `zdb -l`
+    /// output, as zdb prints it (strings keep their quotes); `nil` when no label has it.
+    public static func labelField(_ key: String, inZdbOutput output: String) -> String? {
+        let prefix = "    \(key): "
+        return output.split(separator: "\n").first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }
 
     /// Reads back what ztest left in `directory`.

@@ -270,13 +270,9 @@ struct OpenZFSHarnessTests {
         #expect(topped.spareDevices == [expected[0]] && topped.l2cacheDevices == Array(expected[1...]))
         #expect(try VdevFile(expected[0]).size() == 80 << 20)  // 5/4 of -s, as ztest makes them
 
-        // The pool is still ztest's: ACTIVE, its host id, and a later txg in every label.
+        // The pool is still ztest's: ACTIVE, its host id, and a later txg in the leaf's labels.
         let leafAfter = try zdb(["-l", pool.memberLeafDevices[0]])
-        func value(_ key: String, _ answer: Answer) -> String? {
-            answer.stdout.split(separator: "\n").first { $0.hasPrefix("    \(key): ") }.map {
-                String($0.dropFirst(key.count + 6))
-            }
-        }
+        func value(_ key: String, _ answer: Answer) -> String? { OpenZFS.labelField(key, inZdbOutput: answer.stdout) }
         #expect(value("state", leafAfter) == "0")
         #expect(value("hostid", leafAfter) == String(0x5eed_a0a0))
         #expect(value("hostid", leafAfter) == value("hostid", leafBefore))
